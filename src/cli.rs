@@ -1,0 +1,241 @@
+//! The command line: `mailflow demo | run | serve | check | schema | list | replay`.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::conductor::Pace;
+use crate::scenario::{DEFAULT_SCENARIO_NAME, Scenario};
+use crate::trace::printer;
+use crate::world::{Subnet, World, WorldOptions};
+
+#[derive(Parser)]
+#[command(name = "mailflow", version, about = "An educational email-flow simulator: real SMTP, DNS, POP3 and IMAP on loopback, shown hop by hop.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the built-in scenario (Alice writes to Bob): no file needed.
+    Demo(RunArgs),
+    /// Run a scenario's steps, print the story, and exit.
+    Run {
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Run a scenario's steps and keep the world up for your own clients until Ctrl-C.
+    Serve {
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Check scenario files and report every problem with line, column and field.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of scenario files (for editors).
+    Schema,
+    /// List the scenarios in a folder with their titles.
+    List {
+        #[arg(default_value = "scenarios")]
+        folder: PathBuf,
+    },
+    /// Print a recorded trace (from --record) again.
+    Replay { file: PathBuf },
+}
+
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// No waiting at all: the whole story at once.
+    #[arg(long, conflicts_with_all = ["speed", "step"])]
+    fast: bool,
+    /// Live pacing: 1 is classroom speed, 2 twice as fast, 0.5 slower.
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    speed: f64,
+    /// Wait for Enter before every hop.
+    #[arg(long, conflicts_with = "speed")]
+    step: bool,
+    /// Also write every event as JSON lines to this file.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// The loopback block for the world's addresses.
+    #[arg(long, default_value = "127.77.0.0/16")]
+    subnet: Subnet,
+    /// Use ports 53, 25, 587, 143, 110 (needs root) instead of port + 10000.
+    #[arg(long)]
+    standard_ports: bool,
+}
+
+impl RunArgs {
+    fn options(&self) -> WorldOptions {
+        let pace = if self.fast {
+            Pace::Fast
+        } else if self.step {
+            Pace::Step
+        } else {
+            Pace::Live { speed: self.speed.max(0.01) }
+        };
+        WorldOptions { subnet: self.subnet, port_offset: if self.standard_ports { 0 } else { 10_000 }, pace, ..WorldOptions::default() }
+    }
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("mailflow: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Demo(run) => {
+            let scenario = Scenario::default_scenario();
+            serve(scenario, DEFAULT_SCENARIO_NAME, &run, true).await
+        }
+        Command::Run { file, run } => {
+            let Some(scenario) = load(&file) else { return Ok(ExitCode::FAILURE) };
+            serve(scenario, &file.display().to_string(), &run, false).await
+        }
+        Command::Serve { file, run } => {
+            let Some(scenario) = load(&file) else { return Ok(ExitCode::FAILURE) };
+            serve(scenario, &file.display().to_string(), &run, true).await
+        }
+        Command::Check { files } => {
+            let mut ok = true;
+            for file in files {
+                match Scenario::load(&file) {
+                    Ok(_) => println!("{}: OK", file.display()),
+                    Err(err) => {
+                        ok = false;
+                        println!("{err}");
+                    }
+                }
+            }
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&Scenario::json_schema())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { folder } => list(&folder),
+        Command::Replay { file } => {
+            let events = crate::trace::record::load(&file)?;
+            for event in &events {
+                println!("{}", printer::format(event));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn load(file: &Path) -> Option<Scenario> {
+    match Scenario::load(file) {
+        Ok(scenario) => Some(scenario),
+        Err(err) => {
+            eprintln!("{err}");
+            None
+        }
+    }
+}
+
+fn list(folder: &Path) -> anyhow::Result<ExitCode> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+        .with_context(|| format!("cannot read {}", folder.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    for file in files {
+        match Scenario::load(&file) {
+            Ok(s) => println!("{:45} {}", file.display(), s.title),
+            Err(_) => println!("{:45} (has errors: run `mailflow check {}`)", file.display(), file.display()),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the world, prints the story, and either exits when the steps are
+/// done (`run`) or stays up until Ctrl-C (`serve`, `demo`).
+async fn serve(scenario: Scenario, name: &str, args: &RunArgs, stay_up: bool) -> anyhow::Result<ExitCode> {
+    let options = args.options();
+    let world = World::start(scenario, options).await.with_context(|| format!("cannot build the world of {name}"))?;
+    println!("{}", world.banner());
+    if args.step {
+        eprintln!("Step mode: press Enter to let the next hop move.");
+        spawn_stepper(world.clone());
+    }
+    let recorder = args.record.clone().map(|path| {
+        let events = world.trace.subscribe(0);
+        tokio::spawn(async move { crate::trace::record::record(events, &path).await })
+    });
+    let printer_task = {
+        let mut events = world.trace.subscribe(0);
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                println!("{}", printer::format(&event));
+            }
+        })
+    };
+    world.run_to_end().await;
+    if stay_up {
+        eprintln!("\nAll steps are done. The world stays up for your own clients (dig, swaks, curl). Press Ctrl-C to stop.");
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    world.shutdown().await;
+    let _ = printer_task.await;
+    if let Some(recorder) = recorder {
+        recorder.await?.context("recording the trace")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// In step mode, each Enter on the terminal lets one hop move. Without a
+/// terminal (stdin closed), stepping ends and the story plays fast.
+fn spawn_stepper(world: Arc<World>) {
+    let conductor = world.conductor.clone();
+    let interactive = std::io::stdin().is_terminal();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            if line.is_err() {
+                break;
+            }
+            if !conductor.step() && interactive {
+                eprintln!("(nothing is waiting for a step right now)");
+            }
+        }
+        conductor.set_pace(Pace::Fast);
+    });
+    // Show which hop waits, so the teacher can announce it.
+    let conductor = world.conductor.clone();
+    tokio::spawn(async move {
+        let mut changes = conductor.watch_waiting();
+        let mut shown = String::new();
+        while changes.changed().await.is_ok() {
+            if let Some(next) = conductor.waiting().first()
+                && *next != shown
+            {
+                eprintln!("  ⏸ next: {next}  [Enter]");
+                shown = next.clone();
+            }
+        }
+    });
+}

@@ -1,0 +1,196 @@
+//! The conductor decides *when* each hop may move.
+//!
+//! Every line a protocol sends (and every DNS question and answer) first
+//! calls [`Conductor::pass`]. What happens there depends on the pace:
+//!
+//! - `Fast`: nothing, the hop moves at once (tests, benchmarks, `run --fast`);
+//! - `Live { speed }`: the hop waits a short real delay so the class can
+//!   follow it (half a second at speed 1);
+//! - `Step`: the hop waits until someone steps (Enter in the terminal, the
+//!   step button on the web page). Pausing is switching to `Step`.
+//!
+//! No protocol code knows about pacing: it just passes the conductor. The
+//! conductor also owns the simulated [`Clock`].
+
+mod clock;
+
+pub use clock::{Activity, Clock};
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+
+/// How hops are paced.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pace {
+    Fast,
+    Live { speed: f64 },
+    Step,
+}
+
+/// The real delay of one hop in live mode at speed 1.
+pub const LIVE_HOP_DELAY: Duration = Duration::from_millis(500);
+
+/// Paces the hops of one world. Cheap to clone.
+#[derive(Clone)]
+pub struct Conductor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pace: watch::Sender<Pace>,
+    // Each step adds one permit; a waiting hop takes one and moves.
+    permits: Semaphore,
+    // Hops waiting for a step, oldest first (for "next: ..." prompts).
+    waiting: Mutex<Vec<(u64, String)>>,
+    waiting_changed: watch::Sender<u64>,
+    next_ticket: std::sync::atomic::AtomicU64,
+    clock: Clock,
+}
+
+impl Conductor {
+    /// A conductor at `pace` with its clock already driven.
+    pub fn start(pace: Pace) -> Self {
+        let conductor = Self::new(pace);
+        tokio::spawn(conductor.clock().clone().drive(conductor.inner.pace.subscribe()));
+        conductor
+    }
+
+    /// A conductor whose clock nobody drives yet (see [`Clock::drive`]).
+    pub fn new(pace: Pace) -> Self {
+        let (pace, _) = watch::channel(pace);
+        let (waiting_changed, _) = watch::channel(0);
+        Conductor {
+            inner: Arc::new(Inner {
+                pace,
+                permits: Semaphore::new(0),
+                waiting: Mutex::new(Vec::new()),
+                waiting_changed,
+                next_ticket: 0.into(),
+                clock: Clock::new(),
+            }),
+        }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    pub fn pace(&self) -> Pace {
+        *self.inner.pace.borrow()
+    }
+
+    /// Changes the pace; hops waiting for a step are released when leaving
+    /// step mode.
+    pub fn set_pace(&self, pace: Pace) {
+        if pace != Pace::Step {
+            // Steps pressed while nothing waited must not carry over.
+            while let Ok(permit) = self.inner.permits.try_acquire() {
+                permit.forget();
+            }
+        }
+        self.inner.pace.send_replace(pace);
+    }
+
+    /// Lets one waiting hop move. Returns false if none was waiting.
+    pub fn step(&self) -> bool {
+        let waiting = self.lock_waiting().len();
+        if waiting > self.inner.permits.available_permits() {
+            self.inner.permits.add_permits(1);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The hops now waiting for a step, oldest first.
+    pub fn waiting(&self) -> Vec<String> {
+        self.lock_waiting().iter().map(|(_, hop)| hop.clone()).collect()
+    }
+
+    /// Notifies whenever the list of waiting hops changes.
+    pub fn watch_waiting(&self) -> watch::Receiver<u64> {
+        self.inner.waiting_changed.subscribe()
+    }
+
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Vec<(u64, String)>> {
+        self.inner.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until the hop described by `hop` may move.
+    pub async fn pass(&self, hop: &str) {
+        if *self.inner.pace.borrow() == Pace::Fast {
+            return; // the common case in tests and benchmarks: no bookkeeping
+        }
+        let mut pace = self.inner.pace.subscribe();
+        loop {
+            let current = *pace.borrow_and_update();
+            match current {
+                Pace::Fast => return,
+                Pace::Live { speed } => {
+                    let delay = LIVE_HOP_DELAY.div_f64(speed.max(0.01));
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => return,
+                        // The teacher paused or sped up: re-decide.
+                        changed = pace.changed() => if changed.is_err() { return },
+                    }
+                }
+                Pace::Step => {
+                    let ticket = self.inner.next_ticket.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.lock_waiting().push((ticket, hop.to_string()));
+                    self.inner.waiting_changed.send_modify(|n| *n += 1);
+                    let released = tokio::select! {
+                        permit = self.inner.permits.acquire() => {
+                            if let Ok(permit) = permit { permit.forget(); }
+                            true
+                        }
+                        changed = pace.changed() => changed.is_err(),
+                    };
+                    self.lock_waiting().retain(|(t, _)| *t != ticket);
+                    self.inner.waiting_changed.send_modify(|n| *n += 1);
+                    if released {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn step_mode_releases_one_hop_per_step() {
+        let conductor = Conductor::new(Pace::Step);
+        let passed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut hops = Vec::new();
+        for i in 0..3 {
+            let (conductor, passed) = (conductor.clone(), passed.clone());
+            hops.push(tokio::spawn(async move {
+                conductor.pass(&format!("hop {i}")).await;
+                passed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }));
+        }
+        let mut waiting = conductor.watch_waiting();
+        while conductor.waiting().len() < 3 {
+            waiting.changed().await.unwrap();
+        }
+        assert_eq!(passed.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert!(conductor.step());
+        while conductor.waiting().len() > 2 {
+            waiting.changed().await.unwrap();
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(conductor.waiting().len(), 2);
+        // Leaving step mode lets everything through.
+        conductor.set_pace(Pace::Fast);
+        for hop in hops {
+            hop.await.unwrap();
+        }
+        assert_eq!(passed.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert!(!conductor.step(), "nothing waits any more");
+    }
+}

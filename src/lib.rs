@@ -1,0 +1,19 @@
+//! mailflow: an educational email-flow simulator.
+//!
+//! One process builds a small Internet of mail on loopback and shows every
+//! hop. The data flows one way:
+//!
+//! scenario file → [`scenario::Scenario`] (checked) → [`world::World`]
+//! (addresses, fake DNS, servers) → the script runs the steps → protocol
+//! code moves lines over a [`wire::Wire`] → each line passes the
+//! [`conductor::Conductor`] (fast, live or step) and becomes a
+//! [`trace::Event`] → the [`trace::Trace`] keeps and broadcasts it →
+//! terminal printer, `--record` file, (later) the web page.
+
+pub mod cli;
+pub mod conductor;
+pub mod dns;
+pub mod scenario;
+pub mod trace;
+pub mod wire;
+pub mod world;

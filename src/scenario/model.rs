@@ -1,0 +1,257 @@
+//! The shape of a scenario file. Field docs become the JSON Schema that
+//! editors show (`mailflow schema`), so they are written for teachers.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::SimDuration;
+
+/// A whole lesson: the network, the people, and what happens when.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Shown in the banner and as the page title.
+    pub title: String,
+    /// One or two sentences for the class.
+    #[serde(default)]
+    pub description: String,
+    /// Hints for the teacher: where to pause, what to ask.
+    #[serde(default)]
+    pub teacher_notes: String,
+    /// DNS zones, by domain name (e.g. "example.org").
+    pub domains: IndexMap<String, Domain>,
+    /// Mail servers, by host name (e.g. "mx1.example.org"). Each gets its
+    /// own loopback address, published as its A record.
+    pub hosts: IndexMap<String, Host>,
+    /// Mail accounts, by address (e.g. "bob@example.org").
+    #[serde(default)]
+    pub users: IndexMap<String, User>,
+    /// People's devices (mail programs), by name (e.g. "bob-phone").
+    #[serde(default)]
+    pub clients: IndexMap<String, Client>,
+    /// What happens, in simulated time.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+/// One DNS zone.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Domain {
+    /// The zone's records. Hosts inside the domain get A records
+    /// automatically; list only what the lesson is about.
+    #[serde(default)]
+    pub records: Vec<RecordSpec>,
+}
+
+/// The record types a scenario may publish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum RecordKind {
+    MX,
+    A,
+    AAAA,
+    TXT,
+    CNAME,
+}
+
+/// One DNS record. Which fields are needed depends on `type`:
+/// MX needs `preference` and `exchange`, A and AAAA need `address`,
+/// TXT needs `text`, CNAME needs `target`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordSpec {
+    #[serde(rename = "type")]
+    pub kind: RecordKind,
+    /// The owner name: absent or "@" for the domain itself, a relative name
+    /// like "mx1" or "_dmarc", or a full name inside the domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// MX: lower is tried first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preference: Option<u16>,
+    /// MX: the mail server's host name, or "." for a null MX (RFC 7505:
+    /// "this domain accepts no mail").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<String>,
+    /// A or AAAA: the address. A records must be loopback (127.x.x.x):
+    /// mailflow never sends traffic off this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<IpAddr>,
+    /// TXT: the text, e.g. "v=spf1 mx -all".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// CNAME: the name this one is an alias of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Time to live in seconds (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+}
+
+/// The services a mail host can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    /// SMTP between servers (port 25): receives mail for the host's domains.
+    Smtp,
+    /// SMTP submission (port 587): users' devices hand in outgoing mail, with AUTH.
+    Submission,
+    /// IMAP (port 143): mail stays on the server, seen from many devices.
+    Imap,
+    /// POP3 (port 110): mail is downloaded and usually deleted.
+    Pop3,
+}
+
+impl Service {
+    pub const ALL: [Service; 4] = [Service::Smtp, Service::Submission, Service::Imap, Service::Pop3];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Smtp => "smtp",
+            Service::Submission => "submission",
+            Service::Imap => "imap",
+            Service::Pop3 => "pop3",
+        }
+    }
+
+    /// The well-known port (RFC 5321, RFC 6409, RFC 3501, RFC 1939).
+    pub fn standard_port(self) -> u16 {
+        match self {
+            Service::Smtp => 25,
+            Service::Submission => 587,
+            Service::Imap => 143,
+            Service::Pop3 => 110,
+        }
+    }
+}
+
+/// A mail server.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// What it runs.
+    pub services: Vec<Service>,
+    /// Domains whose mailboxes live here (it is their final destination).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Domains it queues mail for when their primary server is down.
+    #[serde(default)]
+    pub backup_for: Vec<String>,
+    /// A fixed address; normally one is given from the world's subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Ipv4Addr>,
+    /// Start switched off (a step can bring it up).
+    #[serde(default)]
+    pub down: bool,
+}
+
+/// A mail account.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub password: String,
+    /// The host that keeps this user's mailbox; by default the host that
+    /// lists the user's domain in `domains`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+}
+
+/// How a device reads mail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FetchProtocol {
+    Pop3,
+    Imap,
+}
+
+/// A person's device running a mail program.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Client {
+    /// Whose device it is (an address from `users`).
+    pub user: String,
+    /// The host it submits outgoing mail to (must run `submission`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submit_to: Option<String>,
+    /// How it reads mail, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<FetchProtocol>,
+    /// The host it reads mail from; by default the user's home host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch_from: Option<String>,
+}
+
+/// One timed step. Give `at` and exactly one action (`lookup`, `dns`, `note`).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// When it happens, in simulated time from the start.
+    pub at: SimDuration,
+    /// A sentence for the class, shown when the step starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain: Option<String>,
+    /// A host or device asks DNS a question.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<LookupStep>,
+    /// Replace a domain's records while the world runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsStep>,
+    /// Only narrate (the `explain` text or this text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Step {
+    /// The names of the actions this step sets (valid steps set one).
+    pub fn actions(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.lookup.is_some() {
+            names.push("lookup");
+        }
+        if self.dns.is_some() {
+            names.push("dns");
+        }
+        if self.note.is_some() {
+            names.push("note");
+        }
+        names
+    }
+}
+
+/// The questions a lookup step can ask.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum LookupKind {
+    /// Which servers take mail for this domain? Done as a mail server does
+    /// it: MX, then the A record if there is no MX, and the address of
+    /// each exchange.
+    #[default]
+    MX,
+    A,
+    AAAA,
+    TXT,
+    CNAME,
+}
+
+/// A DNS question asked by a host or a device.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupStep {
+    /// Who asks: a host or a client name.
+    pub from: String,
+    /// The name asked about.
+    pub name: String,
+    /// The record type (default MX).
+    #[serde(default, rename = "type")]
+    pub kind: LookupKind,
+}
+
+/// New records for one domain, replacing the old ones.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DnsStep {
+    pub domain: String,
+    pub records: Vec<RecordSpec>,
+}

@@ -1,0 +1,277 @@
+//! The checks that JSON types alone cannot express: every name points at
+//! something that exists, every record has the fields its type needs, and
+//! nothing points off this machine.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use super::locate::FieldPath;
+use super::model::*;
+
+type Problems = Vec<(FieldPath, String)>;
+
+/// Returns every problem found (empty when the scenario is sound).
+pub fn check(s: &Scenario) -> Problems {
+    let mut out = Problems::new();
+    let root = FieldPath::root();
+    if s.title.trim().is_empty() {
+        out.push((root.key("title"), "found an empty title, expected a few words naming the lesson".into()));
+    }
+
+    // Names that have an address in the scenario: hosts, plus A/AAAA owners.
+    let mut addressed: HashSet<String> = s.hosts.keys().cloned().collect();
+    for (domain, zone) in &s.domains {
+        for record in &zone.records {
+            if matches!(record.kind, RecordKind::A | RecordKind::AAAA) {
+                addressed.insert(owner_name(domain, record.name.as_deref()));
+            }
+        }
+    }
+
+    for (domain, zone) in &s.domains {
+        let path = root.key("domains").key(domain);
+        if let Err(why) = check_name(domain) {
+            out.push((path.clone(), format!("found {domain:?}, expected a domain name ({why})")));
+        }
+        for (i, record) in zone.records.iter().enumerate() {
+            check_record(domain, record, &path.key("records").index(i), &addressed, &mut out);
+        }
+    }
+
+    let domain_list = quoted(s.domains.keys());
+    for (name, host) in &s.hosts {
+        let path = root.key("hosts").key(name);
+        if let Err(why) = check_name(name) {
+            out.push((path.clone(), format!("found {name:?}, expected a host name ({why})")));
+        } else if zone_of(s, name).is_none() {
+            out.push((path.clone(), format!("host {name:?} is not inside any domain of `domains` ({domain_list}), so it cannot get an A record")));
+        }
+        let mut seen = HashSet::new();
+        for (i, service) in host.services.iter().enumerate() {
+            if !seen.insert(service) {
+                out.push((path.key("services").index(i), format!("{:?} is listed twice", service.name())));
+            }
+        }
+        for (field, list) in [("domains", &host.domains), ("backup_for", &host.backup_for)] {
+            for (i, domain) in list.iter().enumerate() {
+                if !s.domains.contains_key(domain) {
+                    out.push((path.key(field).index(i), format!("found {domain:?}, expected one of the domains: {domain_list}")));
+                }
+            }
+        }
+        if let Some(address) = host.address
+            && !address.is_loopback()
+        {
+            out.push((path.key("address"), format!("found {address}, expected a loopback address (127.x.x.x)")));
+        }
+    }
+
+    let host_list = quoted(s.hosts.keys());
+    for (address, user) in &s.users {
+        let path = root.key("users").key(address);
+        let Some((_, domain)) = address.rsplit_once('@').filter(|(local, d)| !local.is_empty() && check_name(d).is_ok()) else {
+            out.push((path, format!("found {address:?}, expected a mail address like \"bob@example.org\"")));
+            continue;
+        };
+        if !s.domains.contains_key(domain) {
+            out.push((path.clone(), format!("the domain {domain:?} is not in `domains` ({domain_list})")));
+        }
+        match &user.home {
+            Some(home) if !s.hosts.contains_key(home) => {
+                out.push((path.key("home"), format!("found {home:?}, expected one of the hosts: {host_list}")));
+            }
+            Some(_) => {}
+            None if s.domains.contains_key(domain) && home_host(s, address).is_none() => {
+                out.push((path, format!("no host lists {domain:?} in its `domains`, so this mailbox has no home; add it to a host or set `home`")));
+            }
+            None => {}
+        }
+    }
+
+    let user_list = quoted(s.users.keys());
+    for (name, client) in &s.clients {
+        let path = root.key("clients").key(name);
+        if s.hosts.contains_key(name) {
+            out.push((path.clone(), format!("{name:?} is already a host name; give the device another name")));
+        }
+        if !s.users.contains_key(&client.user) {
+            out.push((path.key("user"), format!("found {:?}, expected one of the users: {user_list}", client.user)));
+        }
+        if let Some(submit) = &client.submit_to {
+            check_service(s, submit, Service::Submission, path.key("submit_to"), &mut out);
+        }
+        if let Some(protocol) = client.fetch {
+            let service = match protocol {
+                FetchProtocol::Pop3 => Service::Pop3,
+                FetchProtocol::Imap => Service::Imap,
+            };
+            let from = client.fetch_from.clone().or_else(|| home_host(s, &client.user));
+            match from {
+                Some(host) => check_service(s, &host, service, path.key(if client.fetch_from.is_some() { "fetch_from" } else { "fetch" }), &mut out),
+                None if s.users.contains_key(&client.user) => {
+                    out.push((path.key("fetch"), "the user has no home host to fetch from; set `fetch_from`".into()))
+                }
+                None => {}
+            }
+        } else if let Some(from) = &client.fetch_from {
+            out.push((path.key("fetch_from"), format!("found {from:?} but no `fetch` protocol; add \"fetch\": \"imap\" or \"pop3\"")));
+        }
+    }
+
+    for (i, step) in s.steps.iter().enumerate() {
+        let path = root.key("steps").index(i);
+        let actions = step.actions();
+        if actions.len() != 1 && !(actions.is_empty() && step.explain.is_some()) {
+            let found = if actions.is_empty() { "no action".to_string() } else { actions.join(" and ") };
+            out.push((path.clone(), format!("found {found}, expected exactly one of: lookup, dns, note")));
+        }
+        if let Some(lookup) = &step.lookup {
+            if !s.hosts.contains_key(&lookup.from) && !s.clients.contains_key(&lookup.from) {
+                out.push((
+                    path.key("lookup").key("from"),
+                    format!("found {:?}, expected a host ({host_list}) or a client ({})", lookup.from, quoted(s.clients.keys())),
+                ));
+            }
+            if let Err(why) = check_name(&lookup.name) {
+                out.push((path.key("lookup").key("name"), format!("found {:?}, expected a domain name ({why})", lookup.name)));
+            }
+        }
+        if let Some(dns) = &step.dns {
+            if !s.domains.contains_key(&dns.domain) {
+                out.push((path.key("dns").key("domain"), format!("found {:?}, expected one of the domains: {domain_list}", dns.domain)));
+            }
+            for (j, record) in dns.records.iter().enumerate() {
+                check_record(&dns.domain, record, &path.key("dns").key("records").index(j), &addressed, &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn check_service(s: &Scenario, host: &str, service: Service, path: FieldPath, out: &mut Problems) {
+    match s.hosts.get(host) {
+        None => out.push((path, format!("found {host:?}, expected one of the hosts: {}", quoted(s.hosts.keys())))),
+        Some(h) if !h.services.contains(&service) => {
+            out.push((path, format!("host {host:?} does not run {:?}; add it to its `services`", service.name())))
+        }
+        Some(_) => {}
+    }
+}
+
+fn check_record(domain: &str, r: &RecordSpec, path: &FieldPath, addressed: &HashSet<String>, out: &mut Problems) {
+    let kind = format!("{:?}", r.kind);
+    let (needs, allowed): (&[&str], &[&str]) = match r.kind {
+        RecordKind::MX => (&["preference", "exchange"], &["preference", "exchange"]),
+        RecordKind::A | RecordKind::AAAA => (&["address"], &["address"]),
+        RecordKind::TXT => (&["text"], &["text"]),
+        RecordKind::CNAME => (&["target"], &["target"]),
+    };
+    let present = [
+        ("preference", r.preference.is_some()),
+        ("exchange", r.exchange.is_some()),
+        ("address", r.address.is_some()),
+        ("text", r.text.is_some()),
+        ("target", r.target.is_some()),
+    ];
+    for (field, is_set) in present {
+        if needs.contains(&field) && !is_set {
+            out.push((path.clone(), format!("an {kind} record needs `{field}`")));
+        }
+        if is_set && !allowed.contains(&field) {
+            out.push((path.key(field), format!("`{field}` does not belong to an {kind} record (it takes {})", allowed.join(", "))));
+        }
+    }
+    let owner = owner_name(domain, r.name.as_deref());
+    if let Err(why) = check_name(&owner) {
+        out.push((path.key("name"), format!("found {:?}, expected a name inside {domain:?} ({why})", r.name.as_deref().unwrap_or(""))));
+    }
+    match (r.kind, r.address) {
+        (RecordKind::A, Some(IpAddr::V6(a))) => out.push((path.key("address"), format!("found {a}, expected an IPv4 address"))),
+        (RecordKind::AAAA, Some(IpAddr::V4(a))) => out.push((path.key("address"), format!("found {a}, expected an IPv6 address"))),
+        (RecordKind::A, Some(IpAddr::V4(a))) if !a.is_loopback() => out.push((
+            path.key("address"),
+            format!("found {a}, expected a loopback address (127.x.x.x): mailflow never sends traffic off this machine"),
+        )),
+        _ => {}
+    }
+    if let Some(exchange) = &r.exchange {
+        if exchange == "." {
+            if r.preference.is_some_and(|p| p != 0) {
+                out.push((path.key("preference"), "a null MX (exchange \".\") must have preference 0 (RFC 7505)".into()));
+            }
+        } else if !addressed.contains(exchange) {
+            out.push((
+                path.key("exchange"),
+                format!("found {exchange:?}, expected one of the hosts or a name given an A record in `domains` (or \".\" for a null MX)"),
+            ));
+        }
+    }
+    if let Some(target) = &r.target
+        && let Err(why) = check_name(target)
+    {
+        out.push((path.key("target"), format!("found {target:?}, expected a domain name ({why})")));
+    }
+    if let Some(text) = &r.text
+        && text.len() > 2000
+    {
+        out.push((path.key("text"), format!("found {} characters, expected at most 2000", text.len())));
+    }
+}
+
+/// The full owner name of a record written as `name` inside `domain`.
+pub fn owner_name(domain: &str, name: Option<&str>) -> String {
+    match name {
+        None | Some("@") | Some("") => domain.to_string(),
+        Some(n) if n == domain || n.ends_with(&format!(".{domain}")) => n.to_string(),
+        Some(n) => format!("{n}.{domain}"),
+    }
+}
+
+/// Is this a plausible DNS name (RFC 1035 lengths, letters, digits, `-`,
+/// and `_` for names like `_dmarc`)? Lowercase only, to keep lessons tidy.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > 253 {
+        return Err("longer than 253 characters".into());
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err("it has an empty label".into());
+        }
+        if label.len() > 63 {
+            return Err("a label is longer than 63 characters".into());
+        }
+        if let Some(c) = label.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_')) {
+            return Err(format!("{c:?} is not allowed; use lowercase letters, digits and '-'"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err("a label starts or ends with '-'".into());
+        }
+    }
+    Ok(())
+}
+
+/// The scenario domain that contains `name` (longest match).
+pub fn zone_of<'a>(s: &'a Scenario, name: &str) -> Option<&'a str> {
+    s.domains
+        .keys()
+        .filter(|d| name == d.as_str() || name.ends_with(&format!(".{d}")))
+        .max_by_key(|d| d.len())
+        .map(String::as_str)
+}
+
+/// The host that keeps `address`'s mailbox.
+pub fn home_host(s: &Scenario, address: &str) -> Option<String> {
+    if let Some(home) = s.users.get(address).and_then(|u| u.home.clone()) {
+        return Some(home);
+    }
+    let domain = address.rsplit_once('@')?.1;
+    s.hosts.iter().find(|(_, h)| h.domains.iter().any(|d| d == domain)).map(|(n, _)| n.clone())
+}
+
+fn quoted<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let list: Vec<String> = names.map(|n| format!("{n:?}")).collect();
+    if list.is_empty() { "(none defined)".into() } else { list.join(", ") }
+}

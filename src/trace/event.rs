@@ -1,0 +1,181 @@
+//! `Event`: one thing that happened on the simulated network, as the class
+//! sees it. Every line that crosses a wire, every DNS question and answer,
+//! every step of the scenario becomes one event.
+//!
+//! The JSON form is stable (it is the `--record` file format and what the
+//! web page reads): the fields below plus a `kind` tag whose extra fields
+//! depend on the kind, e.g.
+//!
+//! ```json
+//! {"seq":7,"sim_ms":0,"wall_ms":1764130000000,"from":"smtp.school.test","to":"dns",
+//!  "protocol":"dns","kind":"dns_query","name":"example.org","rtype":"MX",
+//!  "summary":"smtp.school.test asks DNS: which servers take mail for example.org?"}
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// Which protocol an event belongs to (the colour on screen).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Dns,
+    Smtp,
+    Pop3,
+    Imap,
+    /// The simulation itself: steps, notes, hosts going up or down.
+    Sim,
+}
+
+impl Protocol {
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Dns => "DNS",
+            Protocol::Smtp => "SMTP",
+            Protocol::Pop3 => "POP3",
+            Protocol::Imap => "IMAP",
+            Protocol::Sim => "SIM",
+        }
+    }
+}
+
+/// Which way a line travels on a client–server connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Client to server: shown as `C:` in transcripts.
+    ToServer,
+    /// Server to client: shown as `S:`.
+    ToClient,
+}
+
+impl Direction {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Direction::ToServer => "C:",
+            Direction::ToClient => "S:",
+        }
+    }
+}
+
+/// The message an event concerns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    /// The Message-ID header, without angle brackets.
+    pub id: String,
+    /// A short label for people, e.g. "Hi (alice → bob)".
+    pub label: String,
+}
+
+/// What happened. Serialized flat into the event with a `kind` tag.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Kind {
+    /// The world is built and its servers listen.
+    WorldUp,
+    /// A scenario step begins.
+    Step { index: usize, action: String },
+    /// Narration for the class.
+    Note,
+    /// A protocol line (without its CRLF). Secrets are masked.
+    Line { direction: Direction, line: String },
+    /// A block of message content (e.g. an SMTP DATA body), traced as one
+    /// hop so a 5 MB attachment is one event, not 70,000.
+    Data { direction: Direction, bytes: u64, lines: u64, preview: String },
+    /// A TCP connection opened.
+    Connect,
+    /// A TCP connection closed.
+    Disconnect,
+    /// A TCP connection could not be made (refused, timed out).
+    ConnectFailed { reason: String },
+    /// A DNS question.
+    DnsQuery { name: String, rtype: String, transport: String },
+    /// A DNS answer: `rcode` is NOERROR, NXDOMAIN, ...; `records` in
+    /// zone-file form ("example.org. 300 IN MX 10 mx1.example.org.").
+    DnsAnswer { name: String, rtype: String, rcode: String, records: Vec<String> },
+    /// A DNS question that got no answer at all.
+    DnsFailed { name: String, rtype: String, reason: String },
+    /// A zone was changed while the world runs.
+    DnsChange { domain: String, records: Vec<String> },
+    /// Something went wrong that a student should see.
+    Failure { reason: String },
+    /// The scenario's steps are done and nothing is pending.
+    Finished,
+}
+
+/// One numbered event of the trace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the trace, from 0, with no gaps.
+    pub seq: u64,
+    /// Simulated time since the scenario started, in milliseconds.
+    pub sim_ms: u64,
+    /// Real time, milliseconds since 1970 (UTC).
+    pub wall_ms: u64,
+    /// Node names: a host, a client, "dns", or an outside address.
+    pub from: String,
+    pub to: String,
+    pub protocol: Protocol,
+    #[serde(flatten)]
+    pub kind: Kind,
+    /// One line a student understands.
+    pub summary: String,
+    /// Why this matters, for key moments of the lesson.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<MessageRef>,
+    /// The connection (or DNS exchange) this event belongs to, so a
+    /// transcript can be shown per session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
+}
+
+/// An event before the trace numbers and timestamps it.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    pub from: String,
+    pub to: String,
+    pub protocol: Protocol,
+    pub kind: Kind,
+    pub summary: String,
+    pub explain: Option<String>,
+    pub message: Option<MessageRef>,
+    pub session: Option<u64>,
+}
+
+impl Draft {
+    pub fn new(from: impl Into<String>, to: impl Into<String>, protocol: Protocol, kind: Kind, summary: impl Into<String>) -> Self {
+        Draft {
+            from: from.into(),
+            to: to.into(),
+            protocol,
+            kind,
+            summary: summary.into(),
+            explain: None,
+            message: None,
+            session: None,
+        }
+    }
+
+    pub fn explain(mut self, text: impl Into<String>) -> Self {
+        self.explain = Some(text.into());
+        self
+    }
+
+    pub fn explain_opt(mut self, text: Option<String>) -> Self {
+        if text.is_some() {
+            self.explain = text;
+        }
+        self
+    }
+
+    pub fn message(mut self, message: Option<MessageRef>) -> Self {
+        self.message = message;
+        self
+    }
+
+    pub fn session(mut self, session: u64) -> Self {
+        self.session = Some(session);
+        self
+    }
+}

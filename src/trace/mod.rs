@@ -1,0 +1,147 @@
+//! The trace: the append-only, numbered story of a run.
+//!
+//! Everything that happens is an [`Event`]. The [`Trace`] numbers events in
+//! the order they happen and keeps them all, so a viewer that joins late (a
+//! browser tab opened mid-lesson, a `--record` file) can start from any
+//! sequence number and still see the whole story exactly once, in order.
+//! The terminal printer, the recorder and the web stream are all just
+//! subscribers.
+
+mod event;
+pub mod printer;
+pub mod record;
+
+pub use event::*;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+
+use crate::conductor::Clock;
+
+/// The shared, append-only event log of one world. Cheap to clone.
+#[derive(Clone)]
+pub struct Trace {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    // A plain mutex: appends and copies are short and never held across
+    // an await, so an async lock would only add cost.
+    events: Mutex<Vec<Arc<Event>>>,
+    // Subscribers wait on this for "there are now N events" (and closed).
+    count: watch::Sender<(u64, bool)>,
+    clock: Clock,
+    // Numbers connections and DNS exchanges, so events can be grouped.
+    sessions: AtomicU64,
+}
+
+impl Trace {
+    pub fn new(clock: Clock) -> Self {
+        let (count, _) = watch::channel((0, false));
+        Trace { inner: Arc::new(Inner { events: Mutex::new(Vec::new()), count, clock, sessions: AtomicU64::new(1) }) }
+    }
+
+    /// Numbers, timestamps, stores and announces one event.
+    pub fn emit(&self, draft: Draft) -> Arc<Event> {
+        let wall_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let sim_ms = self.inner.clock.now().as_millis() as u64;
+        let mut events = self.inner.events.lock().unwrap_or_else(|e| e.into_inner());
+        let event = Arc::new(Event {
+            seq: events.len() as u64,
+            sim_ms,
+            wall_ms,
+            from: draft.from,
+            to: draft.to,
+            protocol: draft.protocol,
+            kind: draft.kind,
+            summary: draft.summary,
+            explain: draft.explain,
+            message: draft.message,
+            session: draft.session,
+        });
+        events.push(event.clone());
+        let len = events.len() as u64;
+        // Announce while still holding the lock so counts only grow.
+        self.inner.count.send_modify(|(count, _)| *count = len);
+        drop(events);
+        tracing::debug!(seq = event.seq, summary = %event.summary, "event");
+        event
+    }
+
+    /// A new session number (a connection or a DNS exchange).
+    pub fn next_session(&self) -> u64 {
+        self.inner.sessions.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The simulated clock the trace stamps events with.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// How many events there are.
+    pub fn len(&self) -> u64 {
+        self.inner.count.borrow().0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy of the events from `seq` on.
+    pub fn since(&self, seq: u64) -> Vec<Arc<Event>> {
+        let events = self.inner.events.lock().unwrap_or_else(|e| e.into_inner());
+        events.get(seq as usize..).map(<[_]>::to_vec).unwrap_or_default()
+    }
+
+    /// Follows the trace from event `seq` on: past events first, then new
+    /// ones as they happen.
+    pub fn subscribe(&self, seq: u64) -> Subscription {
+        Subscription { trace: self.clone(), next: seq, rx: self.inner.count.subscribe(), buffer: Vec::new().into_iter() }
+    }
+
+    /// No more events will come; subscribers end once they have read all.
+    pub fn close(&self) {
+        self.inner.count.send_modify(|(_, closed)| *closed = true);
+    }
+}
+
+/// A reader of the trace from some sequence number on.
+pub struct Subscription {
+    trace: Trace,
+    next: u64,
+    rx: watch::Receiver<(u64, bool)>,
+    buffer: std::vec::IntoIter<Arc<Event>>,
+}
+
+impl Subscription {
+    /// The next event, waiting for it if need be; `None` once the trace is
+    /// closed and everything was read.
+    pub async fn next(&mut self) -> Option<Arc<Event>> {
+        loop {
+            if let Some(event) = self.buffer.next() {
+                self.next = event.seq + 1;
+                return Some(event);
+            }
+            let (count, closed) = *self.rx.borrow_and_update();
+            if self.next < count {
+                // Take everything new in one lock, then hand it out.
+                self.buffer = self.trace.since(self.next).into_iter();
+                continue;
+            }
+            if closed {
+                return None;
+            }
+            if self.rx.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// The sequence number of the next event this subscription returns.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+}

@@ -1,0 +1,267 @@
+//! The world: a scenario brought to life on loopback.
+//!
+//! Building a world gives every node its own loopback address in one
+//! subnet (default 127.77.0.0/16): the DNS server at the first address
+//! (127.77.0.1), mail hosts after it (127.77.0.2, ...), people's devices in
+//! the next block (127.77.1.1, ...). Linux routes all of 127.0.0.0/8 to the
+//! loopback interface, so these are real, distinct addresses with no setup,
+//! every host can use the same service ports, and a host's A record in DNS
+//! is the address it really listens on.
+//!
+//! Ports follow one rule: the standard port + 10000 (DNS 10053, SMTP 10025,
+//! submission 10587, IMAP 10143, POP3 10110), so no root is needed; with
+//! `--standard-ports` they are 53, 25, 587, 143, 110.
+
+mod banner;
+mod script;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::conductor::{Conductor, Pace};
+use crate::dns::{DnsHandler, DnsServer, Lookup, Resolvers, Zones};
+use crate::scenario::{Scenario, Service};
+use crate::trace::{Draft, Kind, Protocol, Trace};
+use crate::wire::Peers;
+
+/// A block of loopback addresses, e.g. `127.77.0.0/16`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subnet {
+    pub base: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Subnet {
+    pub const DEFAULT: Subnet = Subnet { base: Ipv4Addr::new(127, 77, 0, 0), prefix: 16 };
+
+    /// The `n`-th address after the network address (1 = the first).
+    pub fn nth(&self, n: u32) -> Option<Ipv4Addr> {
+        let size = 1u64 << (32 - self.prefix as u32);
+        // The last address of the block is left unused, like a broadcast.
+        (u64::from(n) < size - 1).then(|| Ipv4Addr::from(u32::from(self.base) + n))
+    }
+
+    pub fn contains(&self, address: Ipv4Addr) -> bool {
+        let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix as u32) };
+        u32::from(address) & mask == u32::from(self.base)
+    }
+}
+
+impl std::fmt::Display for Subnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.base, self.prefix)
+    }
+}
+
+impl FromStr for Subnet {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (address, prefix) = text.split_once('/').ok_or_else(|| format!("{text:?}: expected a subnet like 127.77.0.0/16"))?;
+        let address: Ipv4Addr = address.parse().map_err(|_| format!("{address:?} is not an IPv4 address"))?;
+        let prefix: u8 = prefix.parse().map_err(|_| format!("{prefix:?} is not a prefix length"))?;
+        if !(8..=24).contains(&prefix) {
+            return Err(format!("/{prefix}: expected a prefix between /8 and /24"));
+        }
+        if !address.is_loopback() {
+            return Err(format!("{address} is not in 127.0.0.0/8: mailflow only uses loopback addresses"));
+        }
+        let mask = u32::MAX << (32 - prefix as u32);
+        Ok(Subnet { base: Ipv4Addr::from(u32::from(address) & mask), prefix })
+    }
+}
+
+/// How to build a world.
+#[derive(Clone, Debug)]
+pub struct WorldOptions {
+    pub subnet: Subnet,
+    /// Added to every standard port (10000 by default, 0 for the real ports).
+    pub port_offset: u16,
+    pub pace: Pace,
+    /// Real-time limit for one DNS question, TCP connect and idle reads.
+    pub network_timeout: Duration,
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        WorldOptions { subnet: Subnet::DEFAULT, port_offset: 10_000, pace: Pace::Live { speed: 1.0 }, network_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// What a node is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Dns,
+    Host { services: Vec<Service> },
+    Client { user: String },
+}
+
+/// A machine of the simulated network.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub address: Ipv4Addr,
+    pub role: Role,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    #[error("subnet {subnet} has no room for {needed} nodes")]
+    SubnetTooSmall { subnet: Subnet, needed: usize },
+    #[error("host {host}: address {address} is outside the world's subnet {subnet}")]
+    OutsideSubnet { host: String, address: Ipv4Addr, subnet: Subnet },
+    #[error("{0}")]
+    Zone(#[from] crate::dns::zone::ZoneError),
+    #[error("{0}")]
+    Bind(#[from] crate::dns::server::BindError),
+}
+
+/// A running world: addresses, DNS, trace, conductor.
+pub struct World {
+    pub scenario: Arc<Scenario>,
+    pub options: WorldOptions,
+    pub trace: Trace,
+    pub conductor: Conductor,
+    pub zones: Arc<Zones>,
+    pub dns_addr: SocketAddr,
+    pub nodes: Vec<Node>,
+    pub peers: Peers,
+    resolvers: Resolvers,
+    dns_server: tokio::sync::Mutex<Option<DnsServer>>,
+}
+
+impl World {
+    /// Builds the world of `scenario` and starts its DNS server.
+    pub async fn start(scenario: Scenario, options: WorldOptions) -> Result<Arc<World>, WorldError> {
+        let conductor = Conductor::start(options.pace);
+        let trace = Trace::new(conductor.clock().clone());
+        let nodes = assign_addresses(&scenario, options.subnet)?;
+        let host_addresses: Vec<(String, IpAddr)> =
+            nodes.iter().filter(|n| matches!(n.role, Role::Host { .. })).map(|n| (n.name.clone(), IpAddr::V4(n.address))).collect();
+        let domains: Vec<_> = scenario.domains.iter().map(|(d, z)| (d.clone(), z.records.clone())).collect();
+        let zones = Arc::new(Zones::new(&domains, &host_addresses)?);
+        let names: HashMap<IpAddr, String> = nodes.iter().map(|n| (IpAddr::V4(n.address), n.name.clone())).collect();
+        let dns_addr = SocketAddr::new(IpAddr::V4(nodes[0].address), 53 + options.port_offset);
+        let handler = DnsHandler { zones: zones.clone(), trace: trace.clone(), nodes: Arc::new(names) };
+        let dns_server = DnsServer::start(dns_addr, handler).await?;
+        let resolvers = Resolvers { dns: dns_server.addr, trace: trace.clone(), conductor: conductor.clone(), timeout: options.network_timeout };
+        let world = World {
+            scenario: Arc::new(scenario),
+            options,
+            trace,
+            conductor,
+            zones,
+            dns_addr: dns_server.addr,
+            nodes,
+            peers: Peers::default(),
+            resolvers,
+            dns_server: tokio::sync::Mutex::new(Some(dns_server)),
+        };
+        world.trace.emit(Draft::new("world", "world", Protocol::Sim, Kind::WorldUp, format!("the world of \"{}\" is up", world.scenario.title)));
+        Ok(Arc::new(world))
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The port a service listens on in this world.
+    pub fn port(&self, service: Service) -> u16 {
+        service.standard_port() + self.options.port_offset
+    }
+
+    /// The DNS resolver of a node, sending from the node's address.
+    pub fn lookup_for(&self, node: &str) -> Option<Lookup> {
+        let node = self.node(node)?;
+        Some(self.resolvers.for_node(&node.name, IpAddr::V4(node.address)))
+    }
+
+    /// The host addresses, for zone edits that keep host A records.
+    pub fn host_addresses(&self) -> Vec<(String, IpAddr)> {
+        self.nodes.iter().filter(|n| matches!(n.role, Role::Host { .. })).map(|n| (n.name.clone(), IpAddr::V4(n.address))).collect()
+    }
+
+    /// Starts the scenario's steps; see `script.rs`.
+    pub fn start_steps(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        script::start(self.clone())
+    }
+
+    /// Runs the steps and waits until nothing is left to happen.
+    pub async fn run_to_end(self: &Arc<Self>) {
+        let steps = self.start_steps();
+        let _ = steps.await;
+        self.conductor.clock().until_idle().await;
+        self.trace.emit(Draft::new("world", "world", Protocol::Sim, Kind::Finished, "all steps are done and nothing is pending"));
+    }
+
+    /// The banner printed by `serve` and `demo`.
+    pub fn banner(&self) -> String {
+        banner::render(self)
+    }
+
+    /// Stops the servers. The trace is closed so followers end.
+    pub async fn shutdown(&self) {
+        if let Some(server) = self.dns_server.lock().await.take() {
+            server.shutdown().await;
+        }
+        self.trace.close();
+    }
+}
+
+/// Gives every node its address (see the module docs).
+fn assign_addresses(scenario: &Scenario, subnet: Subnet) -> Result<Vec<Node>, WorldError> {
+    let needed = 1 + scenario.hosts.len() + scenario.clients.len();
+    let too_small = || WorldError::SubnetTooSmall { subnet, needed };
+    let mut nodes = vec![Node { name: "dns".into(), address: subnet.nth(1).ok_or_else(too_small)?, role: Role::Dns }];
+    let fixed: Vec<Ipv4Addr> = scenario.hosts.values().filter_map(|h| h.address).collect();
+    let mut next = 2;
+    for (name, host) in &scenario.hosts {
+        let address = match host.address {
+            Some(address) if subnet.contains(address) => address,
+            Some(address) => return Err(WorldError::OutsideSubnet { host: name.clone(), address, subnet }),
+            None => loop {
+                let candidate = subnet.nth(next).ok_or_else(too_small)?;
+                next += 1;
+                if !fixed.contains(&candidate) {
+                    break candidate;
+                }
+            },
+        };
+        nodes.push(Node { name: name.clone(), address, role: Role::Host { services: host.services.clone() } });
+    }
+    // Devices start in the next block of 256 when the subnet has room, so
+    // servers are 127.77.0.x and devices 127.77.1.x.
+    let mut next = if subnet.prefix <= 23 { 257.max(next) } else { next };
+    for (name, client) in &scenario.clients {
+        let address = loop {
+            let candidate = subnet.nth(next).ok_or_else(too_small)?;
+            next += 1;
+            if !fixed.contains(&candidate) {
+                break candidate;
+            }
+        };
+        nodes.push(Node { name: name.clone(), address, role: Role::Client { user: client.user.clone() } });
+    }
+    Ok(nodes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_parse_and_count() {
+        let s: Subnet = "127.88.3.4/16".parse().unwrap();
+        assert_eq!(s, Subnet { base: Ipv4Addr::new(127, 88, 0, 0), prefix: 16 });
+        assert_eq!(s.nth(1), Some(Ipv4Addr::new(127, 88, 0, 1)));
+        assert_eq!(s.nth(257), Some(Ipv4Addr::new(127, 88, 1, 1)));
+        assert!(s.contains(Ipv4Addr::new(127, 88, 200, 1)) && !s.contains(Ipv4Addr::new(127, 89, 0, 1)));
+        let small: Subnet = "127.0.9.0/24".parse().unwrap();
+        assert_eq!(small.nth(255), None);
+        for bad in ["10.0.0.0/16", "127.0.0.0", "127.0.0.0/30", "127.x.0.0/16"] {
+            assert!(bad.parse::<Subnet>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Running a scenario's steps on the simulated clock.
+//!
+//! The script sleeps (in simulated time) until each step's `at`, announces
+//! the step, and starts its action as a task of its own, so a long action
+//! (a message waiting 15 minutes for a retry) never delays the next step.
+//! Steps due at the same time start in file order.
+
+use std::sync::Arc;
+
+use hickory_proto::rr::RecordType;
+
+use super::World;
+use crate::dns::MailRoute;
+use crate::scenario::{LookupKind, Step};
+use crate::trace::{Draft, Kind, Protocol};
+
+pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
+    // Taken before spawning, so the world never looks finished before the
+    // script has even begun.
+    let activity = world.conductor.clock().activity();
+    tokio::spawn(async move {
+        let steps = world.scenario.steps.clone();
+        let mut order: Vec<usize> = (0..steps.len()).collect();
+        order.sort_by_key(|&i| steps[i].at); // stable: ties keep file order
+        for index in order {
+            let step = steps[index].clone();
+            activity.sleep_until(step.at.0).await;
+            let action = step.actions().first().copied().unwrap_or("note").to_string();
+            world.trace.emit(
+                Draft::new("script", "script", Protocol::Sim, Kind::Step { index, action }, format!("step {}: {}", index + 1, describe(&step)))
+                    .explain_opt(step.explain.clone()),
+            );
+            let (world, work) = (world.clone(), activity.clone());
+            tokio::spawn(async move {
+                run(&world, &step).await;
+                drop(work);
+            });
+        }
+    })
+}
+
+/// The step in a few words.
+pub fn describe(step: &Step) -> String {
+    if let Some(lookup) = &step.lookup {
+        return format!("{} looks up the {:?} records of {}", lookup.from, lookup.kind, lookup.name);
+    }
+    if let Some(dns) = &step.dns {
+        return format!("the DNS records of {} change", dns.domain);
+    }
+    if let Some(note) = &step.note {
+        return note.clone();
+    }
+    "the teacher explains".into()
+}
+
+async fn run(world: &World, step: &Step) {
+    if let Some(lookup) = &step.lookup {
+        let Some(resolver) = world.lookup_for(&lookup.from) else { return };
+        match lookup.kind {
+            LookupKind::MX => {
+                // The whole mail-routing story, as an MTA does it.
+                let route = resolver.mail_route(&lookup.name, None).await;
+                let summary = match route {
+                    Ok(MailRoute::Servers { servers, implicit }) => {
+                        let list: Vec<String> = servers.iter().map(|s| format!("{} ({})", s.name, s.addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))).collect();
+                        format!("mail for {} goes to {}{}", lookup.name, list.join(", then "), if implicit { " (no MX: the domain's own address)" } else { "" })
+                    }
+                    Ok(MailRoute::NullMx) => format!("{} accepts no mail (null MX)", lookup.name),
+                    Ok(MailRoute::NoSuchDomain) => format!("mail for {} cannot be delivered: no such domain", lookup.name),
+                    Err(err) => format!("{err}; a mail server would try again later"),
+                };
+                world.trace.emit(Draft::new(&lookup.from, &lookup.from, Protocol::Dns, Kind::Note, summary));
+            }
+            other => {
+                let rtype = match other {
+                    LookupKind::A => RecordType::A,
+                    LookupKind::AAAA => RecordType::AAAA,
+                    LookupKind::TXT => RecordType::TXT,
+                    LookupKind::CNAME => RecordType::CNAME,
+                    LookupKind::MX => RecordType::MX,
+                };
+                resolver.query(&lookup.name, rtype, None).await;
+            }
+        }
+    }
+    if let Some(dns) = &step.dns {
+        match world.zones.replace(&dns.domain, &dns.records, &world.host_addresses()) {
+            Ok(records) => {
+                world.trace.emit(
+                    Draft::new("dns", "dns", Protocol::Dns, Kind::DnsChange { domain: dns.domain.clone(), records }, format!("the zone {} now has new records", dns.domain))
+                        .explain("DNS changes take effect for the next question; real resolvers may still remember old answers until their TTL runs out."),
+                );
+            }
+            Err(err) => {
+                world.trace.emit(Draft::new("dns", "dns", Protocol::Dns, Kind::Failure { reason: err.to_string() }, format!("the zone {} could not be changed", dns.domain)));
+            }
+        }
+    }
+    // A `note` step says everything in its step event; nothing to run.
+}
