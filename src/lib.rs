@@ -13,6 +13,12 @@
 pub mod cli;
 pub mod conductor;
 pub mod dns;
+pub mod message;
+pub mod mta;
+pub mod mua;
+pub mod net;
+pub mod smtp;
+pub mod store;
 pub mod scenario;
 pub mod trace;
 pub mod wire;

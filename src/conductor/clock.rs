@@ -71,6 +71,11 @@ const LIVE_TIME_SCALE: u32 = 30;
 /// so "retry in 4 hours" is a short pause, not a coffee break.
 const LIVE_MAX_PAUSE: Duration = Duration::from_secs(3);
 
+/// The real pause that shows `gap` of simulated time in live mode.
+pub fn live_pause(gap: Duration, speed: f64) -> Duration {
+    (gap / LIVE_TIME_SCALE).min(LIVE_MAX_PAUSE).div_f64(speed.max(0.01))
+}
+
 impl Default for Clock {
     fn default() -> Self {
         Self::new()
@@ -99,6 +104,14 @@ impl Clock {
     /// Simulated time since the start.
     pub fn now(&self) -> Duration {
         self.lock().now
+    }
+
+    /// Moves simulated time forward by `by` while work goes on: something
+    /// took that long (a slow server). Timers that fall due meanwhile fire
+    /// as soon as the world is idle.
+    pub fn advance(&self, by: Duration) {
+        self.lock().now += by;
+        self.changed();
     }
 
     /// Starts a piece of simulated work; the clock will not jump while it
@@ -141,7 +154,7 @@ impl Clock {
             };
             if let Some(gap) = next {
                 let pause = match *pace.borrow() {
-                    Pace::Live { speed } => (gap / LIVE_TIME_SCALE).min(LIVE_MAX_PAUSE).div_f64(speed.max(0.01)),
+                    Pace::Live { speed } => live_pause(gap, speed),
                     Pace::Fast | Pace::Step => Duration::ZERO,
                 };
                 if !pause.is_zero() {

@@ -118,6 +118,15 @@ impl Conductor {
         self.inner.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Something takes `by` of simulated time while work goes on (see
+    /// [`Clock::advance`]); in live mode the class sees a short pause.
+    pub async fn advance(&self, by: Duration) {
+        if let Pace::Live { speed } = self.pace() {
+            tokio::time::sleep(clock::live_pause(by, speed)).await;
+        }
+        self.inner.clock.advance(by);
+    }
+
     /// Waits until the hop described by `hop` may move.
     pub async fn pass(&self, hop: &str) {
         if *self.inner.pace.borrow() == Pace::Fast {

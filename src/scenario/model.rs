@@ -35,6 +35,60 @@ pub struct Scenario {
     /// What happens, in simulated time.
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// Queue and retry behaviour of every mail server.
+    #[serde(default)]
+    pub settings: Settings,
+}
+
+/// World-wide settings.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub retry: RetrySettings,
+}
+
+/// When a server retries a message it could not deliver (temporary
+/// failure: host down, 4xx reply), and when it gives up and bounces it.
+/// The defaults follow Postfix: first retry after 5 minutes, the wait
+/// doubling up to an hour, and giving up after 5 days.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySettings {
+    #[serde(default = "RetrySettings::default_first")]
+    pub first: SimDuration,
+    #[serde(default = "RetrySettings::default_factor")]
+    pub factor: f64,
+    #[serde(default = "RetrySettings::default_max_delay")]
+    pub max_delay: SimDuration,
+    #[serde(default = "RetrySettings::default_give_up_after")]
+    pub give_up_after: SimDuration,
+}
+
+impl RetrySettings {
+    fn default_first() -> SimDuration {
+        SimDuration::from_secs(300)
+    }
+    fn default_factor() -> f64 {
+        2.0
+    }
+    fn default_max_delay() -> SimDuration {
+        SimDuration::from_secs(3600)
+    }
+    fn default_give_up_after() -> SimDuration {
+        SimDuration::from_secs(5 * 86_400)
+    }
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            first: Self::default_first(),
+            factor: Self::default_factor(),
+            max_delay: Self::default_max_delay(),
+            give_up_after: Self::default_give_up_after(),
+        }
+    }
 }
 
 /// One DNS zone.
@@ -146,6 +200,21 @@ pub struct Host {
     /// Start switched off (a step can bring it up).
     #[serde(default)]
     pub down: bool,
+    /// Greylisting: the first delivery attempt of a (sender address,
+    /// recipient, client address) gets "451 4.7.1 try again later"; a retry
+    /// after this long passes. Spam robots rarely retry; real servers do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greylist: Option<SimDuration>,
+    /// A slow server: it waits this long before greeting. Senders give up
+    /// after 5 minutes (RFC 5321 §4.5.3.2) and try the next MX.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow: Option<SimDuration>,
+    /// Largest message accepted, in bytes (default 10 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_message_size: Option<usize>,
+    /// Most recipients per message (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_recipients: Option<usize>,
 }
 
 /// A mail account.
@@ -184,7 +253,8 @@ pub struct Client {
     pub fetch_from: Option<String>,
 }
 
-/// One timed step. Give `at` and exactly one action (`lookup`, `dns`, `note`).
+/// One timed step. Give `at` and exactly one action (`send`, `lookup`,
+/// `dns`, `down`, `up`, `note`).
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
@@ -193,26 +263,74 @@ pub struct Step {
     /// A sentence for the class, shown when the step starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explain: Option<String>,
+    /// A device sends a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<SendStep>,
     /// A host or device asks DNS a question.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookup: Option<LookupStep>,
     /// Replace a domain's records while the world runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsStep>,
+    /// Switch a host off: its servers refuse connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down: Option<String>,
+    /// Switch a host on again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up: Option<String>,
     /// Only narrate (the `explain` text or this text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// A message written on a device and submitted to its mail server.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendStep {
+    /// The device (a name from `clients`).
+    pub client: String,
+    pub to: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<String>,
+    /// Blind copies: recipients in the envelope only, in no header.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bcc: Vec<String>,
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Attachment>,
+}
+
+/// A generated attachment (its bytes are a repeatable pattern).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Attachment {
+    /// File name, e.g. "photo.jpg".
+    pub name: String,
+    /// Size in bytes.
+    pub size: usize,
 }
 
 impl Step {
     /// The names of the actions this step sets (valid steps set one).
     pub fn actions(&self) -> Vec<&'static str> {
         let mut names = Vec::new();
+        if self.send.is_some() {
+            names.push("send");
+        }
         if self.lookup.is_some() {
             names.push("lookup");
         }
         if self.dns.is_some() {
             names.push("dns");
+        }
+        if self.down.is_some() {
+            names.push("down");
+        }
+        if self.up.is_some() {
+            names.push("up");
         }
         if self.note.is_some() {
             names.push("note");

@@ -123,7 +123,39 @@ pub fn check(s: &Scenario) -> Problems {
         let actions = step.actions();
         if actions.len() != 1 && !(actions.is_empty() && step.explain.is_some()) {
             let found = if actions.is_empty() { "no action".to_string() } else { actions.join(" and ") };
-            out.push((path.clone(), format!("found {found}, expected exactly one of: lookup, dns, note")));
+            out.push((path.clone(), format!("found {found}, expected exactly one of: send, lookup, dns, down, up, note")));
+        }
+        if let Some(send) = &step.send {
+            let path = path.key("send");
+            match s.clients.get(&send.client) {
+                None => out.push((path.key("client"), format!("found {:?}, expected one of the clients: {}", send.client, quoted(s.clients.keys())))),
+                Some(c) if c.submit_to.is_none() => {
+                    out.push((path.key("client"), format!("client {:?} has no `submit_to` server, so it cannot send", send.client)))
+                }
+                Some(_) => {}
+            }
+            if send.to.is_empty() && send.cc.is_empty() && send.bcc.is_empty() {
+                out.push((path.key("to"), "found no recipients, expected at least one address in `to`, `cc` or `bcc`".into()));
+            }
+            for (field, list) in [("to", &send.to), ("cc", &send.cc), ("bcc", &send.bcc)] {
+                for (j, address) in list.iter().enumerate() {
+                    if !is_address(address) {
+                        out.push((path.key(field).index(j), format!("found {address:?}, expected a mail address like \"bob@example.org\"")));
+                    }
+                }
+            }
+            if let Some(attachment) = &send.attachment
+                && attachment.size > 50 * 1024 * 1024
+            {
+                out.push((path.key("attachment").key("size"), format!("found {} bytes, expected at most 50 MiB", attachment.size)));
+            }
+        }
+        for (field, host) in [("down", &step.down), ("up", &step.up)] {
+            if let Some(host) = host
+                && !s.hosts.contains_key(host)
+            {
+                out.push((path.key(field), format!("found {host:?}, expected one of the hosts: {host_list}")));
+            }
         }
         if let Some(lookup) = &step.lookup {
             if !s.hosts.contains_key(&lookup.from) && !s.clients.contains_key(&lookup.from) {
@@ -146,6 +178,16 @@ pub fn check(s: &Scenario) -> Problems {
         }
     }
     out
+}
+
+/// Is this a plain `local@domain` address?
+pub fn is_address(address: &str) -> bool {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && local.len() <= 64 && !local.contains(|c: char| c.is_whitespace() || "<>()[]\\,;:\"@".contains(c)) && check_name(domain).is_ok()
+        }
+        None => false,
+    }
 }
 
 fn check_service(s: &Scenario, host: &str, service: Service, path: FieldPath, out: &mut Problems) {

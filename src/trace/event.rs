@@ -57,6 +57,26 @@ impl Direction {
     }
 }
 
+/// The states of a message in a mail server's queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueState {
+    /// Accepted and waiting to be sent on.
+    Queued,
+    /// A delivery attempt starts.
+    Attempt,
+    /// Could not be delivered now; will retry.
+    Deferred,
+    /// Handed to the next server.
+    Relayed,
+    /// Put into a local mailbox.
+    Delivered,
+    /// Undeliverable: a bounce goes back to the sender.
+    Bounced,
+    /// Undeliverable and no bounce possible (the sender was `<>`).
+    Dropped,
+}
+
 /// The message an event concerns.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRef {
@@ -96,6 +116,20 @@ pub enum Kind {
     DnsFailed { name: String, rtype: String, reason: String },
     /// A zone was changed while the world runs.
     DnsChange { domain: String, records: Vec<String> },
+    /// A mail server's queue changed: one moment in a message's stay at a
+    /// server (queued, attempt, deferred, relayed, delivered, bounced).
+    Queue {
+        queue_id: String,
+        state: QueueState,
+        recipients: Vec<String>,
+        /// For `deferred`: when the next attempt is due (simulated ms).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_at_ms: Option<u64>,
+    },
+    /// A message landed in a mailbox.
+    Delivered { mailbox: String, bytes: u64 },
+    /// A host was switched off or on.
+    HostState { host: String, up: bool },
     /// Something went wrong that a student should see.
     Failure { reason: String },
     /// The scenario's steps are done and nothing is pending.

@@ -29,7 +29,9 @@ pub fn format(event: &Event) -> String {
     let indent = "                ";
     match &event.kind {
         Kind::Line { direction, line } => {
-            let _ = write!(out, "\n{indent}{} {line}", direction.prefix());
+            for part in line.split('\n') {
+                let _ = write!(out, "\n{indent}{} {part}", direction.prefix());
+            }
         }
         Kind::Data { direction, preview, .. } => {
             for line in preview.lines().take(12) {

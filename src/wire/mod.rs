@@ -209,7 +209,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         );
     }
 
-    fn emit_from_peer(&self, kind: Kind, summary: String) {
+    /// Traces something that comes from the peer's side (e.g. its
+    /// connection arriving).
+    pub fn emit_from_peer(&self, kind: Kind, summary: String) {
         self.trace.emit(
             Draft::new(&self.ends.peer, &self.ends.local, self.ends.protocol, kind, summary).message(self.message()).session(self.session),
         );

@@ -13,6 +13,7 @@
 //! `--standard-ports` they are 53, 25, 587, 143, 110.
 
 mod banner;
+mod listener;
 mod script;
 
 use std::collections::HashMap;
@@ -21,9 +22,15 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use indexmap::IndexMap;
+use tokio::sync::watch;
+
 use crate::conductor::{Conductor, Pace};
 use crate::dns::{DnsHandler, DnsServer, Lookup, Resolvers, Zones};
-use crate::scenario::{Scenario, Service};
+use crate::mta::MailHost;
+use crate::net::Net;
+use crate::scenario::{Scenario, Service, validate::home_host};
+use crate::smtp::session::Role as SmtpRole;
 use crate::trace::{Draft, Kind, Protocol, Trace};
 use crate::wire::Peers;
 
@@ -116,6 +123,8 @@ pub enum WorldError {
     Zone(#[from] crate::dns::zone::ZoneError),
     #[error("{0}")]
     Bind(#[from] crate::dns::server::BindError),
+    #[error("cannot listen for {service} on {addr}: {source} (is another mailflow running? try --subnet)")]
+    Listen { service: &'static str, addr: SocketAddr, source: std::io::Error },
 }
 
 /// A running world: addresses, DNS, trace, conductor.
@@ -128,8 +137,13 @@ pub struct World {
     pub dns_addr: SocketAddr,
     pub nodes: Vec<Node>,
     pub peers: Peers,
+    /// The mail servers, by host name.
+    pub hosts: IndexMap<String, Arc<MailHost>>,
+    pub net: Net,
     resolvers: Resolvers,
     dns_server: tokio::sync::Mutex<Option<DnsServer>>,
+    stop: watch::Sender<bool>,
+    messages_sent: std::sync::atomic::AtomicU64,
 }
 
 impl World {
@@ -147,6 +161,36 @@ impl World {
         let handler = DnsHandler { zones: zones.clone(), trace: trace.clone(), nodes: Arc::new(names) };
         let dns_server = DnsServer::start(dns_addr, handler).await?;
         let resolvers = Resolvers { dns: dns_server.addr, trace: trace.clone(), conductor: conductor.clone(), timeout: options.network_timeout };
+        let net = Net::new(trace.clone(), conductor.clone(), resolvers.clone(), options.port_offset, options.network_timeout);
+        let (stop, _) = watch::channel(false);
+
+        let mut hosts = IndexMap::new();
+        for node in &nodes {
+            let Role::Host { services } = &node.role else { continue };
+            let config = scenario.hosts[&node.name].clone();
+            let accounts = scenario
+                .users
+                .iter()
+                .filter(|(address, _)| home_host(&scenario, address).as_deref() == Some(node.name.as_str()))
+                .map(|(address, user)| (address.clone(), user.password.clone()))
+                .collect();
+            let lookup = resolvers.for_node(&node.name, IpAddr::V4(node.address));
+            let host = MailHost::new(&node.name, IpAddr::V4(node.address), config, accounts, scenario.settings.retry.clone(), net.clone(), lookup);
+            for (service, role) in [(Service::Smtp, SmtpRole::Relay), (Service::Submission, SmtpRole::Submission)] {
+                if !services.contains(&service) {
+                    continue;
+                }
+                let addr = SocketAddr::new(IpAddr::V4(node.address), service.standard_port() + options.port_offset);
+                let socket = listener::bind(addr).await.map_err(|source| WorldError::Listen { service: service.name(), addr, source })?;
+                let socket = host.is_up().then_some(socket);
+                let (host2, net2, stop2) = (host.clone(), net.clone(), stop.subscribe());
+                listener::spawn(socket, addr, host.watch_up(), stop.subscribe(), move |stream, peer| {
+                    crate::smtp::server::serve_connection(Arc::new(host2.clone()), role, net2.clone(), stream, peer, stop2.clone())
+                });
+            }
+            hosts.insert(node.name.clone(), host);
+        }
+
         let world = World {
             scenario: Arc::new(scenario),
             options,
@@ -155,9 +199,13 @@ impl World {
             zones,
             dns_addr: dns_server.addr,
             nodes,
-            peers: Peers::default(),
+            peers: net.peers.clone(),
+            hosts,
+            net,
             resolvers,
             dns_server: tokio::sync::Mutex::new(Some(dns_server)),
+            stop,
+            messages_sent: std::sync::atomic::AtomicU64::new(1),
         };
         world.trace.emit(Draft::new("world", "world", Protocol::Sim, Kind::WorldUp, format!("the world of \"{}\" is up", world.scenario.title)));
         Ok(Arc::new(world))
@@ -201,8 +249,15 @@ impl World {
         banner::render(self)
     }
 
-    /// Stops the servers. The trace is closed so followers end.
+    /// A new number for a message a device writes.
+    pub fn next_message_number(&self) -> u64 {
+        self.messages_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops the servers (open SMTP sessions get 421). The trace is closed
+    /// so followers end.
     pub async fn shutdown(&self) {
+        self.stop.send_replace(true);
         if let Some(server) = self.dns_server.lock().await.take() {
             server.shutdown().await;
         }

@@ -11,7 +11,8 @@ use hickory_proto::rr::RecordType;
 
 use super::World;
 use crate::dns::MailRoute;
-use crate::scenario::{LookupKind, Step};
+use crate::mua::{Device, compose, submit};
+use crate::scenario::{LookupKind, SendStep, Step};
 use crate::trace::{Draft, Kind, Protocol};
 
 pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
@@ -41,6 +42,17 @@ pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
 
 /// The step in a few words.
 pub fn describe(step: &Step) -> String {
+    if let Some(send) = &step.send {
+        let mut all: Vec<&str> = send.to.iter().chain(&send.cc).chain(&send.bcc).map(String::as_str).collect();
+        all.dedup();
+        return format!("{} sends \"{}\" to {}", send.client, send.subject, all.join(", "));
+    }
+    if let Some(host) = &step.down {
+        return format!("{host} goes down");
+    }
+    if let Some(host) = &step.up {
+        return format!("{host} comes back up");
+    }
     if let Some(lookup) = &step.lookup {
         return format!("{} looks up the {:?} records of {}", lookup.from, lookup.kind, lookup.name);
     }
@@ -54,6 +66,15 @@ pub fn describe(step: &Step) -> String {
 }
 
 async fn run(world: &World, step: &Step) {
+    if let Some(send) = &step.send {
+        send_message(world, send).await;
+    }
+    if let Some(host) = step.down.as_ref().and_then(|h| world.hosts.get(h)) {
+        host.set_up(false);
+    }
+    if let Some(host) = step.up.as_ref().and_then(|h| world.hosts.get(h)) {
+        host.set_up(true);
+    }
     if let Some(lookup) = &step.lookup {
         let Some(resolver) = world.lookup_for(&lookup.from) else { return };
         match lookup.kind {
@@ -97,4 +118,16 @@ async fn run(world: &World, step: &Step) {
         }
     }
     // A `note` step says everything in its step event; nothing to run.
+}
+
+/// A device writes a message and submits it to its server.
+async fn send_message(world: &World, send: &SendStep) {
+    let (Some(client), Some(node)) = (world.scenario.clients.get(&send.client), world.node(&send.client)) else { return };
+    let Some(server) = client.submit_to.as_ref().and_then(|s| world.node(s)) else { return };
+    let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
+    let device = Device { name: send.client.clone(), address: node.address.into(), user: client.user.clone(), password };
+    let (raw, message) = compose(&device, send, &world.net, world.next_message_number());
+    let recipients: Vec<String> = send.to.iter().chain(&send.cc).chain(&send.bcc).cloned().collect();
+    // Failures are in the trace already; the story goes on.
+    let _ = submit(&world.net, &device, (&server.name, server.address.into()), &raw, message, &recipients).await;
 }

@@ -1,0 +1,180 @@
+//! The SMTP server's I/O: one task per connection, feeding lines from the
+//! [`Wire`] into the pure [`Session`] and sending its replies back.
+//!
+//! Everything that is policy (who may log in, which recipients are ours,
+//! where an accepted message goes) comes from a [`Backend`], the mail
+//! host this server belongs to. The order of events for one message is
+//! the heart of "nothing accepted is ever lost": the body is read, the
+//! backend stores or queues it, and only then does the client get `250`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::command::{describe_command, parse};
+use super::reply::{Reply, describe_reply};
+use super::session::{DataOutcome, DataStep, Envelope, Expect, Policy, Role, Session, SessionConfig, Step, TEXT_LINE_MAX};
+use crate::message::summarize;
+use crate::net::Net;
+use crate::trace::{Kind, Protocol};
+use crate::wire::{Block, Endpoints, Side, Wire, WireError};
+
+/// How long a client may stay silent (real time). RFC 5321 §4.5.3.2 asks
+/// for 5 minutes; a classroom server can be less patient.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Where a message came from, for the `Received:` header.
+#[derive(Clone, Debug)]
+pub struct HopInfo {
+    pub peer_name: String,
+    pub peer_ip: IpAddr,
+}
+
+/// The mail host behind an SMTP server.
+pub trait Backend: Send + Sync + 'static {
+    /// This host's name (its greeting, its `Received:` headers).
+    fn name(&self) -> &str;
+    fn session_config(&self, role: Role) -> SessionConfig;
+    /// The policy of one connection from `peer`.
+    fn policy(&self, role: Role, peer: IpAddr) -> Box<dyn Policy + Send + Sync>;
+    /// A slow host's delay before its greeting (simulated time).
+    fn greeting_delay(&self) -> Option<Duration> {
+        None
+    }
+    /// Takes responsibility for a message: store it or queue it. `Ok` holds
+    /// the queue id for the `250` reply; this must not return before the
+    /// message is safe.
+    fn accept(&self, role: Role, envelope: Envelope, hop: &HopInfo) -> Result<String, Reply>;
+}
+
+/// Serves one SMTP connection until QUIT, an error, or shutdown.
+pub async fn serve_connection<B: Backend>(backend: Arc<B>, role: Role, net: Net, stream: TcpStream, peer: SocketAddr, mut stop: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let registered = net.peers.lookup(peer);
+    let peer_name = registered.as_ref().map(|p| p.node.clone()).unwrap_or_else(|| peer.ip().to_string());
+    let slot = registered.map(|p| p.message).unwrap_or_default();
+    let ends = Endpoints { local: backend.name().to_string(), peer: peer_name.clone(), protocol: Protocol::Smtp, side: Side::Server };
+    let mut wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT);
+    let port_role = match role {
+        Role::Relay => "port 25, server to server",
+        Role::Submission => "port 587, submission",
+    };
+    wire.emit_from_peer(Kind::Connect, format!("{peer_name} connects to {} ({port_role})", backend.name()));
+
+    if let Some(delay) = backend.greeting_delay() {
+        // A slow server: the time passes on the simulated clock (see
+        // `Clock::advance`), so the client can notice it waited too long.
+        net.conductor.advance(delay).await;
+        wire.emit(Kind::Note, format!("{} is slow: it took {} to answer", backend.name(), crate::scenario::SimDuration(delay)));
+    }
+
+    let mut session = Session::new(backend.session_config(role));
+    let policy = backend.policy(role, peer.ip());
+    let hop = HopInfo { peer_name: peer_name.clone(), peer_ip: peer.ip() };
+    let greeting = session.greeting();
+    if wire.send(&greeting.to_wire(), describe_reply(&greeting)).await.is_err() {
+        return;
+    }
+    loop {
+        let outcome = tokio::select! {
+            outcome = one_exchange(&mut wire, &mut session, policy.as_ref(), backend.as_ref(), role, &hop) => outcome,
+            // The world is shutting down: tell the client, as RFC 5321 §3.8 asks.
+            _ = stop.changed() => {
+                let reply = session.shutdown();
+                let _ = wire.send(&reply.to_wire(), describe_reply(&reply)).await;
+                break;
+            }
+        };
+        match outcome {
+            Ok(true) => continue,
+            Ok(false) => break,
+            Err(WireError::Timeout(_)) => {
+                let reply = session.timeout();
+                let _ = wire.send(&reply.to_wire(), describe_reply(&reply)).await;
+                break;
+            }
+            Err(WireError::Closed) if session.expecting() == Expect::DataBody => {
+                wire.emit(Kind::Failure { reason: "connection closed during DATA".into() }, "the client hung up before the final dot: nothing is delivered");
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    wire.emit(Kind::Disconnect, format!("{peer_name} and {} hang up", backend.name()));
+}
+
+/// Reads one command (or one message body) and answers it. Ok(false)
+/// means the connection should close.
+async fn one_exchange<S, B>(wire: &mut Wire<S>, session: &mut Session, policy: &(dyn Policy + Send + Sync), backend: &B, role: Role, hop: &HopInfo) -> Result<bool, WireError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: Backend,
+{
+    let expecting = session.expecting();
+    if expecting == Expect::DataBody {
+        let max_size = session.config().max_message_size;
+        let block = wire
+            .read_block(max_size, TEXT_LINE_MAX, |bytes, lines| format!("client sends the message itself: {lines} lines, {}", human_bytes(bytes)))
+            .await?;
+        let outcome = match block {
+            Block::Complete(data) => DataOutcome::Complete(data),
+            Block::TooLarge => DataOutcome::TooLarge,
+            Block::LineTooLong => DataOutcome::LineTooLong,
+        };
+        let reply = match session.data_finished(outcome) {
+            DataStep::Accept(envelope) => {
+                if wire.message().is_none() {
+                    wire.set_message(summarize(&envelope.data).message_ref());
+                }
+                let result = backend.accept(role, envelope, hop);
+                session.message_stored(result)
+            }
+            DataStep::Reply(reply) => reply,
+        };
+        wire.send(&reply.to_wire(), describe_reply(&reply)).await?;
+        return Ok(true);
+    }
+
+    let line = wire.read_line(expecting.line_limit()).await?;
+    let step = if line.overlong {
+        wire.trace_received("(a line too long to keep)", format!("client sends a line longer than {} octets", expecting.line_limit()));
+        session.line_too_long()
+    } else {
+        let (shown, summary) = describe_input(expecting, &line.bytes);
+        wire.trace_received(&shown, summary);
+        session.command(&line.bytes, policy)
+    };
+    let reply = step.reply();
+    wire.send(&reply.to_wire(), describe_reply(reply)).await?;
+    Ok(matches!(step, Step::Reply(_)))
+}
+
+/// What the trace shows of a client line: AUTH secrets are masked.
+fn describe_input(expecting: Expect, line: &[u8]) -> (String, String) {
+    if expecting == Expect::AuthResponse {
+        return ("******** (base64, hidden)".into(), "client answers the login challenge (hidden)".into());
+    }
+    let mut shown = String::from_utf8_lossy(&line[..line.len().min(512)]).into_owned();
+    let words: Vec<&str> = shown.split_whitespace().collect();
+    if words.len() >= 3 && words[0].eq_ignore_ascii_case("AUTH") {
+        // "AUTH PLAIN <base64 of user and password>": never show the secret.
+        shown = format!("{} {} ********", words[0], words[1]);
+    }
+    let summary = match parse(line) {
+        Ok(command) => describe_command(&command),
+        Err(_) => "client sends something the server cannot understand".to_string(),
+    };
+    (shown, summary)
+}
+
+/// "3.1 KB", "5.0 MB".
+pub fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} bytes"),
+        b if b < 1024 * 1024 => format!("{:.1} KB", b as f64 / 1024.0),
+        b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
+    }
+}

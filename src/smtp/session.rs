@@ -1,0 +1,934 @@
+//! The server side of one SMTP connection, as a pure state machine.
+//!
+//! This models an SMTP server receiving mail (RFC 5321 §3 and §4.1), either as a
+//! mail-exchange MTA on port 25 (`Role::Relay`: anyone may deliver to *our* domains) or as
+//! a submission server on port 587 (`Role::Submission`: logged-in users send anywhere;
+//! AUTH per RFC 4954). It is where a message enters a server: the I/O layer feeds it one
+//! line at a time and sends back the replies it returns (enhanced codes per RFC 3463,
+//! SIZE per RFC 1870, PIPELINING per RFC 2920, STARTTLS per RFC 3207). When the message
+//! body has arrived the session hands over an `Envelope`; only after the I/O layer has
+//! stored it does the session produce the final `250`, so nothing accepted is ever lost.
+//! Decisions about users and recipients come from a `Policy`, keeping this file free of I/O.
+
+use super::command::{self, Command, MailParams};
+use super::reply::{EnhancedCode, Reply};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+/// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
+pub const COMMAND_LINE_MAX: usize = 512;
+/// RFC 5321 §4.5.3.1.6: a line of message text is at most 1000 octets including CRLF.
+pub const TEXT_LINE_MAX: usize = 1000;
+/// RFC 4954 §4: lines of an AUTH exchange may be up to 12288 octets.
+pub const AUTH_LINE_MAX: usize = 12288;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Port 25 MTA: accepts mail for its own domains from anyone, relays for no one.
+    Relay,
+    /// Port 587 MSA: users log in, then may send to any domain.
+    Submission,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub hostname: String,
+    pub role: Role,
+    pub max_message_size: usize,
+    pub max_recipients: usize,
+    pub max_errors: usize,
+    pub tls_available: bool,
+}
+
+impl SessionConfig {
+    pub fn new(hostname: impl Into<String>, role: Role) -> Self {
+        let (max_message_size, max_recipients, max_errors) = (10 * 1024 * 1024, 100, 10);
+        Self {
+            hostname: hostname.into(),
+            role,
+            max_message_size,
+            max_recipients,
+            max_errors,
+            tls_available: false,
+        }
+    }
+}
+
+/// The server's decisions, supplied from outside so the state machine stays pure.
+pub trait Policy {
+    /// SMTP AUTH: are these credentials right?
+    fn authenticate(&self, user: &str, password: &str) -> bool;
+    /// Decide on one recipient. `authenticated` is the user who logged in, if any.
+    /// `from` is empty for the null sender `<>`; `to` may be the bare `postmaster`, which
+    /// every server must accept (RFC 5321 §4.5.1).
+    fn check_recipient(&self, from: &str, to: &str, authenticated: Option<&str>) -> RcptVerdict;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RcptVerdict {
+    Accept,
+    /// 550 5.1.1: no such mailbox here.
+    UnknownUser,
+    /// 550 5.7.1: not our domain, and the client may not relay through us.
+    RelayDenied,
+    /// A 4xx reply, e.g. greylisting `451 4.7.1`.
+    TempFail(Reply),
+    Reject(Reply),
+}
+
+/// What the next line from the client is, so the I/O layer applies the right limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Command,
+    /// A base64 line answering a `334` challenge.
+    AuthResponse,
+    /// The message text up to a line with a single dot: read it as a block, then call
+    /// `data_finished`.
+    DataBody,
+}
+
+impl Expect {
+    /// Longest line allowed, in octets including CRLF.
+    pub fn line_limit(self) -> usize {
+        match self {
+            Self::Command => COMMAND_LINE_MAX,
+            Self::AuthResponse => AUTH_LINE_MAX,
+            Self::DataBody => TEXT_LINE_MAX,
+        }
+    }
+}
+
+/// What the I/O layer does after a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Send the reply and keep reading (see `expecting()`).
+    Reply(Reply),
+    /// Send the reply, then close the connection.
+    Close(Reply),
+    /// Send the reply, start the TLS handshake, then call `tls_started()`.
+    StartTls(Reply),
+}
+
+impl Step {
+    pub fn reply(&self) -> &Reply {
+        match self {
+            Self::Reply(r) | Self::Close(r) | Self::StartTls(r) => r,
+        }
+    }
+}
+
+/// How reading the DATA body ended (the I/O layer undoes dot-stuffing and checks limits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataOutcome {
+    Complete(Vec<u8>),
+    TooLarge,
+    LineTooLong,
+}
+
+/// Everything a server needs to deliver one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub helo: String,
+    /// `None` is the null sender `<>` of a bounce.
+    pub from: Option<String>,
+    pub recipients: Vec<String>,
+    pub data: Vec<u8>,
+    pub authenticated_user: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataStep {
+    /// Store or queue this, then call `message_stored`; that gives the reply to send.
+    Accept(Envelope),
+    /// The message was refused: send this reply.
+    Reply(Reply),
+}
+
+#[derive(Debug)]
+enum Phase {
+    Command,
+    Auth(AuthStep),
+    Data,
+    /// Waiting for `message_stored`.
+    Storing,
+    Closed,
+}
+
+#[derive(Debug)]
+enum AuthStep {
+    Plain,
+    LoginUser,
+    LoginPassword { user: String },
+}
+
+/// One mail transaction: MAIL, then RCPTs, then DATA (RFC 5321 §3.3).
+#[derive(Debug)]
+struct Transaction {
+    from: Option<String>,
+    recipients: Vec<String>,
+    rcpt_tried: bool,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    phase: Phase,
+    /// The EHLO/HELO name, and whether it was EHLO (only then are extensions allowed).
+    helo: Option<(String, bool)>,
+    tls: bool,
+    user: Option<String>,
+    txn: Option<Transaction>,
+    errors: usize,
+}
+
+fn ok(text: &str) -> Reply {
+    Reply::new(250, (2, 0, 0), text)
+}
+
+fn bad_sequence(text: &str) -> Reply {
+    Reply::new(503, (5, 5, 1), text)
+}
+
+impl Session {
+    pub fn new(config: SessionConfig) -> Self {
+        Self {
+            config,
+            phase: Phase::Command,
+            helo: None,
+            tls: false,
+            user: None,
+            txn: None,
+            errors: 0,
+        }
+    }
+
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+    pub fn authenticated_user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// The first thing a server says when a client connects.
+    pub fn greeting(&self) -> Reply {
+        Reply::bare(220, format!("{} ESMTP mailflow", self.config.hostname))
+    }
+
+    /// What the next line is. Between `DataStep::Accept` and `message_stored` nothing is read.
+    pub fn expecting(&self) -> Expect {
+        match self.phase {
+            Phase::Auth(_) => Expect::AuthResponse,
+            Phase::Data => Expect::DataBody,
+            _ => Expect::Command,
+        }
+    }
+
+    /// Handles one line from the client: a command, or an AUTH response when `expecting()`
+    /// says so.
+    pub fn command(&mut self, line: &[u8], policy: &dyn Policy) -> Step {
+        match std::mem::replace(&mut self.phase, Phase::Command) {
+            Phase::Command => self.dispatch(line, policy),
+            Phase::Auth(step) => {
+                let reply = self.auth_response(step, line, policy);
+                self.finish(reply)
+            }
+            Phase::Closed => {
+                self.phase = Phase::Closed;
+                Step::Close(Reply::new(421, (4, 7, 0), "Connection is closing"))
+            }
+            // Only a buggy I/O layer gets here; not the client's fault, so not counted.
+            other => {
+                self.phase = other;
+                Step::Reply(bad_sequence(
+                    "Bad sequence: the message is still in progress",
+                ))
+            }
+        }
+    }
+
+    /// The client sent a line longer than `expecting().line_limit()`; the I/O layer dropped it.
+    pub fn line_too_long(&mut self) -> Step {
+        if matches!(self.phase, Phase::Auth(_)) {
+            self.phase = Phase::Command; // an unreadable AUTH response ends the exchange
+        }
+        self.finish(Reply::new(500, (5, 5, 2), "Line too long"))
+    }
+
+    /// The server is stopping: say so before closing (RFC 5321 §3.8).
+    pub fn shutdown(&mut self) -> Reply {
+        self.phase = Phase::Closed;
+        Reply::new(
+            421,
+            (4, 3, 2),
+            format!("{} Service shutting down", self.config.hostname),
+        )
+    }
+
+    /// The client was silent too long (RFC 5321 §4.5.3.2).
+    pub fn timeout(&mut self) -> Reply {
+        self.phase = Phase::Closed;
+        Reply::new(
+            421,
+            (4, 4, 2),
+            format!("{} Idle timeout", self.config.hostname),
+        )
+    }
+
+    /// The TLS handshake after `Step::StartTls` succeeded. RFC 3207 §4.2: forget everything
+    /// learnt in plaintext, the client must say EHLO (and log in) again.
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+        self.reset_connection();
+    }
+
+    /// The DATA body has been read; see `DataOutcome`.
+    pub fn data_finished(&mut self, outcome: DataOutcome) -> DataStep {
+        if !matches!(self.phase, Phase::Data) {
+            return DataStep::Reply(bad_sequence("Bad sequence: no DATA in progress"));
+        }
+        self.phase = Phase::Command;
+        let txn = self.txn.take(); // whatever happens, this transaction is over
+        match (outcome, txn) {
+            (DataOutcome::Complete(data), Some(txn))
+                if data.len() <= self.config.max_message_size =>
+            {
+                self.phase = Phase::Storing;
+                DataStep::Accept(Envelope {
+                    helo: self
+                        .helo
+                        .as_ref()
+                        .map(|(name, _)| name.clone())
+                        .unwrap_or_default(),
+                    from: txn.from,
+                    recipients: txn.recipients,
+                    data,
+                    authenticated_user: self.user.clone(),
+                })
+            }
+            (DataOutcome::LineTooLong, _) => {
+                DataStep::Reply(Reply::new(500, (5, 5, 2), "Line too long"))
+            }
+            _ => DataStep::Reply(Reply::new(
+                552,
+                (5, 3, 4),
+                "Message size exceeds fixed maximum message size",
+            )),
+        }
+    }
+
+    /// The I/O layer has stored the message (`Ok(queue id)`) or failed to (`Err(reply to send)`,
+    /// e.g. 451 4.3.0).
+    /// Only now does the client hear 250: once it has, the server is responsible for the message.
+    pub fn message_stored(&mut self, result: Result<String, Reply>) -> Reply {
+        if !matches!(self.phase, Phase::Storing) {
+            return bad_sequence("Bad sequence: no message waiting to be stored");
+        }
+        self.phase = Phase::Command;
+        match result {
+            Ok(id) => ok(&format!("OK queued as {id}")),
+            Err(reply) => reply,
+        }
+    }
+
+    /// Counts failures: a client that keeps getting 5xx is broken, probing us or guessing
+    /// passwords, so the `max_errors`-th one closes the connection with 421 instead.
+    fn finish(&mut self, reply: Reply) -> Step {
+        if reply.is_permanent() {
+            self.errors += 1;
+            if self.errors >= self.config.max_errors {
+                self.phase = Phase::Closed;
+                return Step::Close(Reply::new(
+                    421,
+                    (4, 7, 0),
+                    format!("{} Too many errors, closing", self.config.hostname),
+                ));
+            }
+        }
+        Step::Reply(reply)
+    }
+
+    fn reset_connection(&mut self) {
+        (self.helo, self.user, self.txn, self.phase) = (None, None, None, Phase::Command);
+    }
+
+    fn dispatch(&mut self, line: &[u8], policy: &dyn Policy) -> Step {
+        let cmd = match command::parse(line) {
+            Ok(cmd) => cmd,
+            Err(e) => return self.finish(e.reply()),
+        };
+        let reply = match cmd {
+            Command::Quit => {
+                self.phase = Phase::Closed;
+                return Step::Close(Reply::new(
+                    221,
+                    (2, 0, 0),
+                    format!("{} Bye", self.config.hostname),
+                ));
+            }
+            Command::StartTls => match self.starttls() {
+                Ok(reply) => return Step::StartTls(reply),
+                Err(reply) => reply,
+            },
+            Command::Ehlo(domain) => self.hello(domain, true),
+            Command::Helo(domain) => self.hello(domain, false),
+            Command::Mail { from, params } => self.mail(from, params),
+            Command::Rcpt { to } => self.rcpt(to, policy),
+            Command::Data => self.data(),
+            Command::Auth { mechanism, initial } => self.auth(&mechanism, initial, policy),
+            Command::Rset => {
+                self.txn = None;
+                ok("OK")
+            }
+            Command::Noop => ok("OK"),
+            // Confirming users would let spammers harvest addresses (RFC 5321 §3.5.3 allows 252).
+            Command::Vrfy(_) => Reply::new(
+                252,
+                (2, 1, 5),
+                "Cannot VRFY user, but will accept message and attempt delivery",
+            ),
+            Command::Expn(_) => Reply::new(502, (5, 5, 1), "EXPN not available"),
+            Command::Help(_) => Reply::multi(
+                214,
+                Some(EnhancedCode::new(2, 0, 0)),
+                vec![
+                    "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP AUTH STARTTLS"
+                        .into(),
+                    "See RFC 5321".into(),
+                ],
+            ),
+        };
+        self.finish(reply)
+    }
+
+    fn hello(&mut self, domain: String, extended: bool) -> Reply {
+        self.txn = None; // RFC 5321 §4.1.4: EHLO/HELO also reset any transaction
+        let greeting = format!("{} greets {domain}", self.config.hostname);
+        self.helo = Some((domain, extended));
+        if !extended {
+            return Reply::bare(250, greeting);
+        }
+        let mut lines = vec![greeting, format!("SIZE {}", self.config.max_message_size)];
+        lines.extend(["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"].map(String::from));
+        if self.config.tls_available && !self.tls {
+            lines.push("STARTTLS".into());
+        }
+        // Real servers hide AUTH until after STARTTLS so passwords never cross the wire in clear;
+        // we show it anyway so the classroom can watch the exchange.
+        if self.config.role == Role::Submission {
+            lines.push("AUTH PLAIN LOGIN".into());
+        }
+        Reply::multi(250, None, lines) // RFC 2034 §3: no enhanced codes on the EHLO reply
+    }
+
+    fn starttls(&mut self) -> Result<Reply, Reply> {
+        if self.tls {
+            return Err(bad_sequence("TLS already active"));
+        }
+        if !self.config.tls_available {
+            return Err(Reply::new(502, (5, 5, 1), "STARTTLS not available"));
+        }
+        if self.helo.is_none() {
+            return Err(bad_sequence("Send EHLO first"));
+        }
+        self.reset_connection(); // nothing said in plaintext may carry over into TLS
+        Ok(Reply::new(220, (2, 0, 0), "Ready to start TLS"))
+    }
+
+    fn mail(&mut self, from: Option<String>, params: MailParams) -> Reply {
+        let Some((_, extended)) = self.helo else {
+            return bad_sequence("Send EHLO or HELO first");
+        };
+        if self.txn.is_some() {
+            return bad_sequence("Nested MAIL command");
+        }
+        if !extended && !params.is_empty() {
+            return Reply::new(555, (5, 5, 4), "MAIL parameters need EHLO, not HELO");
+        }
+        if self.config.role == Role::Submission && self.user.is_none() {
+            return Reply::new(530, (5, 7, 0), "Authentication required");
+        }
+        // RFC 1870 §6.1: refuse early, before the client sends megabytes for nothing.
+        if params
+            .size
+            .is_some_and(|n| n > self.config.max_message_size as u64)
+        {
+            return Reply::new(
+                552,
+                (5, 3, 4),
+                "Message size exceeds fixed maximum message size",
+            );
+        }
+        // A logged-in user may send only as themselves: otherwise any student with an account
+        // could sign mail as another user. (The spoofing lesson goes through port 25, which
+        // checks nothing about the sender.)
+        if let Some(user) = &self.user
+            && !from
+                .as_deref()
+                .is_some_and(|f| f.eq_ignore_ascii_case(user))
+        {
+            return Reply::new(
+                553,
+                (5, 7, 1),
+                format!("Sender address rejected: not owned by user {user}"),
+            );
+        }
+        let reply = Reply::new(
+            250,
+            (2, 1, 0),
+            format!("Sender <{}> OK", from.as_deref().unwrap_or("")),
+        );
+        self.txn = Some(Transaction {
+            from,
+            recipients: Vec::new(),
+            rcpt_tried: false,
+        });
+        reply
+    }
+
+    fn rcpt(&mut self, to: String, policy: &dyn Policy) -> Reply {
+        let Some(txn) = self.txn.as_mut() else {
+            return bad_sequence("Need MAIL before RCPT");
+        };
+        txn.rcpt_tried = true;
+        if txn.recipients.contains(&to) {
+            return Reply::new(
+                250,
+                (2, 1, 5),
+                format!("Recipient <{to}> OK (already listed)"),
+            );
+        }
+        // RFC 5321 §4.5.3.1.10: 452 tells the client to send the rest in another transaction.
+        if txn.recipients.len() >= self.config.max_recipients {
+            return Reply::new(452, (4, 5, 3), "Too many recipients");
+        }
+        match policy.check_recipient(txn.from.as_deref().unwrap_or(""), &to, self.user.as_deref()) {
+            RcptVerdict::Accept => {
+                let reply = Reply::new(250, (2, 1, 5), format!("Recipient <{to}> OK"));
+                txn.recipients.push(to);
+                reply
+            }
+            RcptVerdict::UnknownUser => Reply::new(
+                550,
+                (5, 1, 1),
+                format!("<{to}>: Recipient address rejected: User unknown"),
+            ),
+            RcptVerdict::RelayDenied => {
+                Reply::new(550, (5, 7, 1), format!("<{to}>: Relay access denied"))
+            }
+            RcptVerdict::TempFail(reply) | RcptVerdict::Reject(reply) => reply,
+        }
+    }
+
+    fn data(&mut self) -> Reply {
+        match &self.txn {
+            None => bad_sequence("Need MAIL command"),
+            Some(t) if t.recipients.is_empty() && !t.rcpt_tried => {
+                bad_sequence("Need RCPT command")
+            }
+            Some(t) if t.recipients.is_empty() => Reply::new(554, (5, 5, 1), "No valid recipients"),
+            Some(_) => {
+                self.phase = Phase::Data;
+                Reply::bare(354, "End data with <CR><LF>.<CR><LF>")
+            }
+        }
+    }
+
+    fn auth(&mut self, mechanism: &str, initial: Option<String>, policy: &dyn Policy) -> Reply {
+        if self.config.role != Role::Submission {
+            return Reply::new(
+                502,
+                (5, 5, 1),
+                "AUTH not available on this port; use the submission port 587",
+            );
+        }
+        if !matches!(self.helo, Some((_, true))) {
+            return bad_sequence("Send EHLO first");
+        }
+        if self.user.is_some() {
+            return bad_sequence("Already authenticated");
+        }
+        if self.txn.is_some() {
+            return bad_sequence("AUTH is not allowed during a mail transaction"); // RFC 4954 §4
+        }
+        let step = match mechanism {
+            "PLAIN" => AuthStep::Plain,
+            "LOGIN" => AuthStep::LoginUser,
+            _ => return Reply::new(504, (5, 5, 4), "Unrecognized authentication type"),
+        };
+        match initial {
+            Some(response) => self.auth_response(step, response.as_bytes(), policy),
+            None => {
+                // PLAIN sends an empty challenge; LOGIN asks "Username:" in base64.
+                let challenge = if matches!(step, AuthStep::Plain) {
+                    ""
+                } else {
+                    "VXNlcm5hbWU6"
+                };
+                self.phase = Phase::Auth(step);
+                Reply::bare(334, challenge)
+            }
+        }
+    }
+
+    fn auth_response(&mut self, step: AuthStep, line: &[u8], policy: &dyn Policy) -> Reply {
+        let line = line.trim_ascii();
+        if line == b"*" {
+            return Reply::new(501, (5, 7, 0), "Authentication cancelled"); // RFC 4954 §4
+        }
+        // "=" is an empty response (RFC 4954 §4).
+        let decoded = if line == b"=" {
+            Ok(Vec::new())
+        } else {
+            BASE64.decode(line)
+        };
+        let Some(text) = decoded.ok().and_then(|d| String::from_utf8(d).ok()) else {
+            return Reply::new(501, (5, 5, 2), "Cannot decode response (bad base64)");
+        };
+        match step {
+            AuthStep::Plain => {
+                // RFC 4616: authzid NUL authcid NUL password.
+                let parts: Vec<&str> = text.splitn(4, '\0').collect();
+                let [authzid, user, password] = parts.as_slice() else {
+                    return Reply::new(501, (5, 5, 2), "Malformed PLAIN response");
+                };
+                if !authzid.is_empty() && authzid != user {
+                    // Logging in as one user to act as another is not allowed here.
+                    return Reply::new(535, (5, 7, 8), "Authentication credentials invalid");
+                }
+                self.login(user, password, policy)
+            }
+            AuthStep::LoginUser => {
+                self.phase = Phase::Auth(AuthStep::LoginPassword { user: text });
+                Reply::bare(334, "UGFzc3dvcmQ6") // "Password:"
+            }
+            AuthStep::LoginPassword { user } => self.login(&user, &text, policy),
+        }
+    }
+
+    fn login(&mut self, user: &str, password: &str, policy: &dyn Policy) -> Reply {
+        if policy.authenticate(user, password) {
+            self.user = Some(user.to_string());
+            Reply::new(235, (2, 7, 0), "Authentication successful")
+        } else {
+            Reply::new(535, (5, 7, 8), "Authentication credentials invalid")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::reply::ReplyParser;
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// Where the `*.txt` transcripts live, relative to the crate root.
+    const TRANSCRIPT_DIR: &str = "tests/transcripts/smtp";
+
+    /// alice@school.test/wonderland may log in; example.org is our domain, with bob and postmaster.
+    struct FakePolicy;
+
+    impl Policy for FakePolicy {
+        fn authenticate(&self, user: &str, password: &str) -> bool {
+            user == "alice@school.test" && password == "wonderland"
+        }
+        fn check_recipient(
+            &self,
+            _from: &str,
+            to: &str,
+            authenticated: Option<&str>,
+        ) -> RcptVerdict {
+            match to.rsplit_once('@') {
+                None if to == "postmaster" => RcptVerdict::Accept,
+                Some((local, "example.org"))
+                    if ["bob", "postmaster"].contains(&local.to_ascii_lowercase().as_str()) =>
+                {
+                    RcptVerdict::Accept
+                }
+                Some((_, "example.org")) => RcptVerdict::UnknownUser,
+                _ if authenticated.is_some() => RcptVerdict::Accept,
+                _ => RcptVerdict::RelayDenied,
+            }
+        }
+    }
+
+    fn wire_lines(reply: &Reply) -> Vec<String> {
+        reply
+            .to_wire()
+            .split_terminator("\r\n")
+            .map(String::from)
+            .collect()
+    }
+
+    /// Replays one transcript. `C:` lines go to the session (or into the DATA body), `S:` lines
+    /// must be prefixes of the server's lines in order, `! key value` configures, `#` comments.
+    fn replay(text: &str) -> Result<(), String> {
+        let mut config = SessionConfig::new("mail.example.org", Role::Relay);
+        let mut session: Option<Session> = None;
+        let mut sent: VecDeque<String> = VecDeque::new();
+        let mut body: Option<Vec<u8>> = None;
+        for (n, raw) in text.lines().enumerate() {
+            let err = |msg: String| Err(format!("line {}: {msg}", n + 1));
+            if raw.trim().is_empty() || raw.starts_with('#') {
+                continue;
+            }
+            if let Some(directive) = raw.strip_prefix("! ") {
+                let (key, value) = directive.split_once(' ').unwrap_or((directive, ""));
+                let number = value.parse::<usize>();
+                match (key, number) {
+                    ("role", _) => {
+                        config.role = if value == "submission" {
+                            Role::Submission
+                        } else {
+                            Role::Relay
+                        }
+                    }
+                    ("tls", _) => config.tls_available = true,
+                    ("max_recipients", Ok(v)) => config.max_recipients = v,
+                    ("max_message_size", Ok(v)) => config.max_message_size = v,
+                    ("max_errors", Ok(v)) => config.max_errors = v,
+                    _ => return err(format!("bad directive {directive:?}")),
+                }
+                continue;
+            }
+            let s = session.get_or_insert_with(|| {
+                let s = Session::new(config.clone());
+                sent.extend(wire_lines(&s.greeting()));
+                s
+            });
+            if let Some(expected) = raw.strip_prefix("S:").map(str::trim_start) {
+                match sent.pop_front() {
+                    Some(got) if got.starts_with(expected) => {}
+                    got => return err(format!("expected {expected:?}, server sent {got:?}")),
+                }
+            } else if let Some(client) = raw.strip_prefix("C:") {
+                let client = client.strip_prefix(' ').unwrap_or(client);
+                if let Some(buf) = body.as_mut() {
+                    if client != "." {
+                        // Undo dot-stuffing (RFC 5321 §4.5.2) as the I/O layer would.
+                        buf.extend_from_slice(
+                            client.strip_prefix('.').unwrap_or(client).as_bytes(),
+                        );
+                        buf.extend_from_slice(b"\r\n");
+                        continue;
+                    }
+                    let data = std::mem::take(buf);
+                    body = None;
+                    let outcome = if data.len() > s.config().max_message_size {
+                        DataOutcome::TooLarge
+                    } else {
+                        DataOutcome::Complete(data)
+                    };
+                    let reply = match s.data_finished(outcome) {
+                        DataStep::Accept(envelope) => {
+                            s.message_stored(Ok(format!("Q{}", envelope.recipients.len())))
+                        }
+                        DataStep::Reply(reply) => reply,
+                    };
+                    sent.extend(wire_lines(&reply));
+                    continue;
+                }
+                if s.is_closed() {
+                    return err("client spoke after the connection was closed".into());
+                }
+                let step = s.command(client.as_bytes(), &FakePolicy);
+                sent.extend(wire_lines(step.reply()));
+                if let Step::StartTls(_) = step {
+                    s.tls_started();
+                }
+                if s.expecting() == Expect::DataBody {
+                    body = Some(Vec::new());
+                }
+            } else {
+                return err(format!("unknown line {raw:?}"));
+            }
+        }
+        if session.is_none() {
+            return Err("the transcript has no C: or S: lines".into());
+        }
+        if !sent.is_empty() {
+            return Err(format!(
+                "server lines the transcript does not check: {sent:?}"
+            ));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn transcripts() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(TRANSCRIPT_DIR);
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+            .expect("transcripts directory")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+            .collect();
+        paths.sort();
+        assert!(paths.len() >= 14, "found only {} transcripts", paths.len());
+        let failures: Vec<String> = paths
+            .iter()
+            .filter_map(|path| {
+                let result = std::fs::read_to_string(path).map_err(|e| e.to_string());
+                let error = result.and_then(|text| replay(&text)).err();
+                error.map(|e| format!("{}: {e}", path.display()))
+            })
+            .collect();
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    fn code(s: &mut Session, line: &str) -> u16 {
+        s.command(line.as_bytes(), &FakePolicy).reply().code
+    }
+
+    #[test]
+    fn timeouts_shutdown_and_misuse() {
+        let mut s = Session::new(SessionConfig::new("mx.test", Role::Relay));
+        assert_eq!(s.line_too_long().reply().code, 500);
+        let early = s.data_finished(DataOutcome::Complete(vec![]));
+        assert!(matches!(early, DataStep::Reply(r) if r.code == 503));
+        assert_eq!(s.message_stored(Ok("x".into())).code, 503);
+        assert_eq!(s.timeout().to_wire(), "421 4.4.2 mx.test Idle timeout\r\n");
+        assert!(matches!(s.command(b"NOOP", &FakePolicy), Step::Close(_)));
+        let mut s = Session::new(SessionConfig::new("mx.test", Role::Relay));
+        let bye = s.shutdown().to_wire();
+        assert_eq!(bye, "421 4.3.2 mx.test Service shutting down\r\n");
+    }
+
+    #[test]
+    fn storage_failure_is_reported_and_resets() {
+        let mut s = Session::new(SessionConfig::new("mx.test", Role::Relay));
+        let lines = [
+            "EHLO a.test",
+            "MAIL FROM:<x@y.test>",
+            "RCPT TO:<bob@example.org>",
+            "DATA",
+        ];
+        assert_eq!(lines.map(|l| code(&mut s, l)), [250, 250, 250, 354]);
+        let step = s.data_finished(DataOutcome::Complete(b"hi\r\n".to_vec()));
+        assert!(matches!(step, DataStep::Accept(e) if e.helo == "a.test"));
+        let failed = Reply::new(451, (4, 3, 0), "disk full");
+        assert_eq!(s.message_stored(Err(failed)).code, 451);
+        assert_eq!(code(&mut s, "RCPT TO:<bob@example.org>"), 503);
+    }
+
+    /// Deterministic xorshift64 (no rand crate needed).
+    struct XorShift(u64);
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn bytes(&mut self, max_len: u64, alphabet: Option<&[u8]>) -> Vec<u8> {
+            let len = self.next() % max_len;
+            (0..len)
+                .map(|_| {
+                    let r = self.next();
+                    alphabet.map_or(r as u8, |a| {
+                        a.get(r as usize % a.len()).copied().unwrap_or(b'x')
+                    })
+                })
+                .collect()
+        }
+    }
+
+    /// Every reply must be well-formed: the client-side parser reads it back unchanged.
+    fn assert_round_trips(reply: &Reply) {
+        let mut parser = ReplyParser::new();
+        let mut parsed = None;
+        for line in wire_lines(reply) {
+            parsed = parser.feed(line.as_bytes()).expect("server reply parses");
+        }
+        assert_eq!(parsed.as_ref(), Some(reply));
+    }
+
+    #[test]
+    fn hostile_input_never_panics() {
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        let fresh = |round: u32, max_errors: usize| {
+            let role = if round.is_multiple_of(2) {
+                Role::Relay
+            } else {
+                Role::Submission
+            };
+            Session::new(SessionConfig {
+                tls_available: true,
+                max_errors,
+                ..SessionConfig::new("mx.test", role)
+            })
+        };
+        // Pure garbage: always refused (4xx/5xx), eventually with 421.
+        for round in 0..200 {
+            let mut s = fresh(round, 10);
+            if round % 4 >= 2 {
+                s.command(b"EHLO client.test", &FakePolicy);
+            }
+            for _ in 0..20 {
+                let line = rng.bytes(600, None);
+                let step = s.command(&line, &FakePolicy);
+                assert!(step.reply().code >= 400, "{line:?} got {step:?}");
+                assert_round_trips(step.reply());
+                if let Step::Close(_) = step {
+                    break;
+                }
+            }
+        }
+        // Real verbs, often followed by noise, reach the argument parsers and the AUTH/DATA states.
+        let prefixes: [&[u8]; 10] = [
+            b"MAIL FROM:<",
+            b"RCPT TO:<",
+            b"EHLO ",
+            b"AUTH PLAIN",
+            b"AUTH LOGIN",
+            b"MAIL FROM:<alice@school.test> ",
+            b"RCPT TO:<bob@example.org>",
+            b"DATA",
+            b"STARTTLS",
+            b"HELO ",
+        ];
+        let alphabet: &[u8] = b"<>@.:\"\\= ,[]-aZ09\x00\xff\xc3\xa9AGFsaWNl";
+        let mut s = fresh(1, usize::MAX);
+        for i in 0..20_000u32 {
+            if s.is_closed() || i.is_multiple_of(50) {
+                s = fresh(i / 50, usize::MAX);
+                s.command(b"EHLO client.test", &FakePolicy);
+                if (i / 50) % 4 == 1 {
+                    s.command(
+                        b"AUTH PLAIN AGFsaWNlQHNjaG9vbC50ZXN0AHdvbmRlcmxhbmQ=",
+                        &FakePolicy,
+                    );
+                }
+            }
+            let mut line = prefixes
+                .get(rng.next() as usize % prefixes.len())
+                .copied()
+                .unwrap_or_default()
+                .to_vec();
+            if !rng.next().is_multiple_of(3) {
+                line.extend(rng.bytes(80, Some(alphabet)));
+            }
+            let _ = command::parse(&line);
+            let step = s.command(&line, &FakePolicy);
+            assert_round_trips(step.reply());
+            if let Step::StartTls(_) = step {
+                s.tls_started();
+            }
+            if s.expecting() == Expect::DataBody
+                && let DataStep::Accept(_) = s.data_finished(DataOutcome::Complete(line))
+            {
+                assert_round_trips(&s.message_stored(Ok("Q1".into())));
+            }
+        }
+        // And the client-side parser survives garbage too.
+        let mut parser = ReplyParser::new();
+        for _ in 0..5000 {
+            let _ = parser.feed(&rng.bytes(80, Some(b"250- 2.1.0\xff12345")));
+        }
+    }
+}

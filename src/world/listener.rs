@@ -1,0 +1,55 @@
+//! A service's listening socket that follows its host's power switch:
+//! while the host is down the socket is closed, so clients get
+//! "connection refused" exactly as from a crashed server; when it comes
+//! back up the socket is opened again.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Serves `addr` until `stop` turns true, calling `serve` for each
+/// connection (each in its own task). `listener` is the socket bound at
+/// start-up (None if the host starts down).
+pub fn spawn<F, Fut>(listener: Option<TcpListener>, addr: SocketAddr, mut up: watch::Receiver<bool>, mut stop: watch::Receiver<bool>, serve: F)
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut listener = listener;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            match &listener {
+                Some(socket) => tokio::select! {
+                    accepted = socket.accept() => {
+                        if let Ok((stream, peer)) = accepted {
+                            tokio::spawn(serve(stream, peer));
+                        }
+                    }
+                    _ = up.changed() => if !*up.borrow() { listener = None },
+                    _ = stop.changed() => return,
+                },
+                None => tokio::select! {
+                    changed = up.changed() => {
+                        if changed.is_err() { return }
+                        if *up.borrow() {
+                            listener = bind(addr).await.map_err(|err| tracing::warn!(%addr, %err, "cannot listen again")).ok();
+                        }
+                    }
+                    _ = stop.changed() => return,
+                },
+            }
+        }
+    });
+}
+
+/// Binds a listening socket (SO_REUSEADDR is set by tokio on Unix, so a
+/// host can come back up on the same port at once).
+pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
