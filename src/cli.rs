@@ -63,6 +63,9 @@ struct RunArgs {
     /// Wait for Enter before every hop.
     #[arg(long, conflicts_with = "speed")]
     step: bool,
+    /// Do not print the story (for benchmarks and scripts).
+    #[arg(long)]
+    quiet: bool,
     /// Also write every event as JSON lines to this file.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
@@ -186,21 +189,23 @@ async fn serve(scenario: Scenario, name: &str, args: &RunArgs, stay_up: bool) ->
         let events = world.trace.subscribe(0);
         tokio::spawn(async move { crate::trace::record::record(events, &path).await })
     });
-    let printer_task = {
+    let printer_task = (!args.quiet).then(|| {
         let mut events = world.trace.subscribe(0);
         tokio::spawn(async move {
             while let Some(event) = events.next().await {
                 println!("{}", printer::format(&event));
             }
         })
-    };
+    });
     world.run_to_end().await;
     if stay_up {
         eprintln!("\nAll steps are done. The world stays up for your own clients (dig, swaks, curl). Press Ctrl-C to stop.");
         let _ = tokio::signal::ctrl_c().await;
     }
     world.shutdown().await;
-    let _ = printer_task.await;
+    if let Some(printer_task) = printer_task {
+        let _ = printer_task.await;
+    }
     if let Some(recorder) = recorder {
         recorder.await?.context("recording the trace")?;
     }
