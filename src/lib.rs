@@ -13,10 +13,12 @@
 pub mod cli;
 pub mod conductor;
 pub mod dns;
+pub mod imap;
 pub mod message;
 pub mod mta;
 pub mod mua;
 pub mod net;
+pub mod pop3;
 pub mod smtp;
 pub mod store;
 pub mod scenario;

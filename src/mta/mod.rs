@@ -101,13 +101,19 @@ fn domain_of(address: &str) -> String {
 impl MailHost {
     pub fn new(name: &str, address: IpAddr, config: Host, accounts: HashMap<String, String>, retry: RetrySettings, net: Net, lookup: Lookup) -> Arc<Self> {
         let (up, _) = watch::channel(!config.down);
+        let store = Store::new(net.epoch);
+        for user in accounts.keys() {
+            // Every account has an (empty) INBOX from the start, so a device
+            // can log in and look before any mail arrives.
+            store.ensure_user(user);
+        }
         Arc::new(MailHost {
             name: name.to_string(),
             address,
             config,
             accounts: accounts.into_iter().map(|(a, p)| (a.to_lowercase(), p)).collect(),
             retry,
-            store: Store::default(),
+            store,
             net,
             lookup,
             queue: Mutex::new(BTreeMap::new()),
@@ -137,6 +143,23 @@ impl MailHost {
     /// The messages waiting in this host's queue.
     pub fn queue(&self) -> Vec<QueueEntry> {
         lock(&self.queue).values().cloned().collect()
+    }
+
+    /// Checks a user's password (SMTP AUTH, POP3 USER/PASS, IMAP LOGIN):
+    /// only users whose mailbox is on this host can log in here.
+    pub fn authenticate(&self, user: &str, password: &str) -> bool {
+        self.accounts.get(&user.to_lowercase()).is_some_and(|p| p == password)
+    }
+
+    /// The user's canonical (lowercase) address if it has an account here.
+    pub fn account(&self, user: &str) -> Option<String> {
+        let user = user.to_lowercase();
+        self.accounts.contains_key(&user).then_some(user)
+    }
+
+    /// The shared plumbing (trace, conductor, ports) of this host's world.
+    pub fn net(&self) -> &Net {
+        &self.net
     }
 
     fn is_final_for(&self, domain: &str) -> bool {
@@ -476,7 +499,7 @@ impl HostPolicy {
 
 impl Policy for HostPolicy {
     fn authenticate(&self, user: &str, password: &str) -> bool {
-        self.role == Role::Submission && self.host.accounts.get(&user.to_lowercase()).is_some_and(|p| p == password)
+        self.role == Role::Submission && self.host.authenticate(user, password)
     }
 
     fn check_recipient(&self, from: &str, to: &str, authenticated: Option<&str>) -> RcptVerdict {

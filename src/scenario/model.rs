@@ -266,6 +266,9 @@ pub struct Step {
     /// A device sends a message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send: Option<SendStep>,
+    /// A device fetches its user's mail (POP3 or IMAP, as the client says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<FetchStep>,
     /// A host or device asks DNS a question.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookup: Option<LookupStep>,
@@ -303,6 +306,32 @@ pub struct SendStep {
     pub attachment: Option<Attachment>,
 }
 
+/// A device reads mail. POP3 downloads and, unless `keep` is true, deletes
+/// from the server; IMAP reads new messages, marks them seen, and leaves
+/// them on the server, optionally flagging, moving or deleting them.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FetchStep {
+    /// The device (a name from `clients`, with `fetch` set).
+    pub client: String,
+    /// POP3: leave the messages on the server ("leave a copy on server").
+    #[serde(default)]
+    pub keep: bool,
+    /// IMAP: also flag the fetched messages (\Flagged).
+    #[serde(default)]
+    pub flag: bool,
+    /// IMAP: move the fetched messages to this folder (created if missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub move_to: Option<String>,
+    /// IMAP: delete the fetched messages (\Deleted, then EXPUNGE).
+    #[serde(default)]
+    pub delete: bool,
+    /// IMAP: stay connected and wait (IDLE) this long for news from other
+    /// devices, in simulated time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<SimDuration>,
+}
+
 /// A generated attachment (its bytes are a repeatable pattern).
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -319,6 +348,9 @@ impl Step {
         let mut names = Vec::new();
         if self.send.is_some() {
             names.push("send");
+        }
+        if self.fetch.is_some() {
+            names.push("fetch");
         }
         if self.lookup.is_some() {
             names.push("lookup");

@@ -123,7 +123,7 @@ pub fn check(s: &Scenario) -> Problems {
         let actions = step.actions();
         if actions.len() != 1 && !(actions.is_empty() && step.explain.is_some()) {
             let found = if actions.is_empty() { "no action".to_string() } else { actions.join(" and ") };
-            out.push((path.clone(), format!("found {found}, expected exactly one of: send, lookup, dns, down, up, note")));
+            out.push((path.clone(), format!("found {found}, expected exactly one of: send, fetch, lookup, dns, down, up, note")));
         }
         if let Some(send) = &step.send {
             let path = path.key("send");
@@ -148,6 +148,23 @@ pub fn check(s: &Scenario) -> Problems {
                 && attachment.size > 50 * 1024 * 1024
             {
                 out.push((path.key("attachment").key("size"), format!("found {} bytes, expected at most 50 MiB", attachment.size)));
+            }
+        }
+        if let Some(fetch) = &step.fetch {
+            let path = path.key("fetch");
+            match s.clients.get(&fetch.client) {
+                None => out.push((path.key("client"), format!("found {:?}, expected one of the clients: {}", fetch.client, quoted(s.clients.keys())))),
+                Some(c) => match c.fetch {
+                    None => out.push((path.key("client"), format!("client {:?} has no `fetch` protocol, so it cannot fetch mail", fetch.client))),
+                    Some(FetchProtocol::Pop3) if fetch.flag || fetch.delete || fetch.move_to.is_some() || fetch.idle.is_some() => out.push((
+                        path.clone(),
+                        "`flag`, `delete`, `move_to` and `idle` are IMAP features; this client uses POP3".into(),
+                    )),
+                    Some(FetchProtocol::Imap) if fetch.keep => {
+                        out.push((path.key("keep"), "`keep` is for POP3; IMAP always keeps mail on the server".into()))
+                    }
+                    Some(_) => {}
+                },
             }
         }
         for (field, host) in [("down", &step.down), ("up", &step.up)] {

@@ -1,68 +1,478 @@
 //! Mailboxes: where delivered mail waits for its reader.
 //!
-//! Each mail host has one [`Store`] with a mailbox per user. Delivery puts
-//! a message into the user's INBOX; POP3 and IMAP (on the same host) read
-//! from the same store. Every message gets a UID that never changes and is
-//! never reused in that mailbox (RFC 3501 §2.3.1.1), so devices can tell
-//! which messages they have already seen.
+//! Each mail host has one [`Store`]: per user, named mailboxes (INBOX,
+//! plus folders a device creates over IMAP such as Sent or Junk). A
+//! message has a UID that never changes and is never reused in its
+//! mailbox; together with the mailbox's UIDVALIDITY it lets a device that
+//! was offline tell exactly which messages it has already seen
+//! (RFC 3501 §2.3.1.1). Flags (\Seen, \Answered, \Flagged, \Deleted,
+//! \Draft and free keywords) live on the server, which is why reading a
+//! message on the phone marks it read on the laptop too.
+//!
+//! POP3 and IMAP servers of the same host share the store. Every change
+//! bumps the user's *version*; IMAP sessions watch it to tell their
+//! client about new mail, flag changes and expunges (the multi-device
+//! lesson), and IMAP IDLE waits on it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
+/// The name of the mailbox new mail arrives in (case-insensitive).
+pub const INBOX: &str = "INBOX";
+
+/// A message flag (RFC 3501 §2.3.2). `\Recent` is per session, not stored.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Flag {
+    Seen,
+    Answered,
+    Flagged,
+    Deleted,
+    Draft,
+    Keyword(String),
+}
+
+impl Flag {
+    /// Parses `\Seen`, `\deleted`, or a keyword like `$Junk`.
+    pub fn parse(text: &str) -> Option<Flag> {
+        match text.to_ascii_lowercase().as_str() {
+            "\\seen" => Some(Flag::Seen),
+            "\\answered" => Some(Flag::Answered),
+            "\\flagged" => Some(Flag::Flagged),
+            "\\deleted" => Some(Flag::Deleted),
+            "\\draft" => Some(Flag::Draft),
+            _ if text.starts_with('\\') => None,
+            _ if !text.is_empty() && text.bytes().all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b)) => Some(Flag::Keyword(text.to_string())),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Flag::Seen => "\\Seen",
+            Flag::Answered => "\\Answered",
+            Flag::Flagged => "\\Flagged",
+            Flag::Deleted => "\\Deleted",
+            Flag::Draft => "\\Draft",
+            Flag::Keyword(k) => k,
+        }
+    }
+}
+
 /// One stored message.
 #[derive(Clone, Debug)]
-pub struct StoredMessage {
+pub struct Message {
     pub uid: u32,
     /// The exact bytes delivered, headers included (CRLF line ends).
     pub raw: Arc<Vec<u8>>,
-    /// When it arrived, in simulated time.
+    pub flags: BTreeSet<Flag>,
+    /// When it arrived, in simulated time since the start.
     pub arrived: Duration,
+    /// The IMAP INTERNALDATE: arrival as Unix seconds (simulated calendar).
+    pub internal_date: i64,
 }
 
-impl StoredMessage {
+/// The older name, kept for readers of the SMTP code.
+pub type StoredMessage = Message;
+
+impl Message {
     pub fn size(&self) -> usize {
         self.raw.len()
     }
 }
 
-#[derive(Debug, Default)]
+/// A mailbox's identity and contents at one moment.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub name: String,
+    pub uid_validity: u32,
+    pub uid_next: u32,
+    /// Messages in UID order (the IMAP sequence order).
+    pub messages: Vec<Message>,
+}
+
+#[derive(Debug)]
 struct Mailbox {
-    next_uid: u32,
-    messages: Vec<StoredMessage>,
+    uid_validity: u32,
+    uid_next: u32,
+    messages: Vec<Message>,
+}
+
+#[derive(Debug)]
+struct Account {
+    // Keyed by the mailbox name as created; INBOX is always "INBOX".
+    mailboxes: BTreeMap<String, Mailbox>,
+    subscriptions: BTreeSet<String>,
+    pop3_locked: bool,
+    version: watch::Sender<u64>,
+}
+
+/// Why a store operation was refused (IMAP answers NO with this text).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such mailbox")]
+    NoMailbox,
+    #[error("mailbox already exists")]
+    Exists,
+    #[error("INBOX cannot be deleted or renamed away")]
+    Inbox,
+    #[error("no such user")]
+    NoUser,
+    #[error("bad mailbox name")]
+    BadName,
 }
 
 /// The mailboxes of one host. Cheap to clone; safe to share between the
 /// SMTP, POP3 and IMAP servers of the host.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Store {
-    // Keyed by user address. Operations are short and never await while
-    // holding the lock.
-    users: Arc<Mutex<BTreeMap<String, Mailbox>>>,
+    // One lock for all users: operations are short and never await while
+    // holding it, and a classroom host has a handful of users.
+    users: Arc<Mutex<BTreeMap<String, Account>>>,
+    /// Unix seconds at simulated time zero (for INTERNALDATE).
+    epoch: i64,
+    next_validity: Arc<Mutex<u32>>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new(0)
+    }
+}
+
+/// Holds the POP3 lock of a maildrop (RFC 1939 §8); released on drop.
+pub struct MaildropLock {
+    store: Store,
+    user: String,
+}
+
+impl Drop for MaildropLock {
+    fn drop(&mut self) {
+        if let Some(account) = self.store.lock().get_mut(&self.user) {
+            account.pop3_locked = false;
+        }
+    }
+}
+
+fn key(user: &str) -> String {
+    user.to_ascii_lowercase()
+}
+
+/// INBOX is case-insensitive (RFC 3501 §5.1); other names are kept as given.
+fn mailbox_key(name: &str) -> String {
+    if name.eq_ignore_ascii_case(INBOX) { INBOX.to_string() } else { name.to_string() }
 }
 
 impl Store {
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Mailbox>> {
+    /// A store whose simulated time zero is the Unix second `epoch`.
+    pub fn new(epoch: i64) -> Self {
+        // UIDVALIDITY must change if a mailbox is ever recreated; basing it
+        // on the start time keeps it unique across runs too.
+        let first = (epoch.max(1) as u64 % u32::MAX as u64) as u32;
+        Store { users: Arc::default(), epoch, next_validity: Arc::new(Mutex::new(first.max(1))) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Account>> {
         self.users.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn new_validity(&self) -> u32 {
+        let mut next = self.next_validity.lock().unwrap_or_else(|e| e.into_inner());
+        *next = next.wrapping_add(1).max(1);
+        *next
+    }
+
+    fn new_mailbox(&self) -> Mailbox {
+        Mailbox { uid_validity: self.new_validity(), uid_next: 1, messages: Vec::new() }
+    }
+
+    /// Creates `user`'s account (with an empty INBOX) if it is missing.
+    pub fn ensure_user(&self, user: &str) {
+        let inbox = self.new_mailbox();
+        let mut users = self.lock();
+        users.entry(key(user)).or_insert_with(|| {
+            let (version, _) = watch::channel(0);
+            Account { mailboxes: BTreeMap::from([(INBOX.to_string(), inbox)]), subscriptions: BTreeSet::from([INBOX.to_string()]), pop3_locked: false, version }
+        });
+    }
+
+    /// Runs `f` on `user`'s account, then announces a change if `f` says so.
+    fn with_account<T>(&self, user: &str, f: impl FnOnce(&mut Account, &Store) -> Result<(T, bool), StoreError>) -> Result<T, StoreError> {
+        self.ensure_user(user);
+        let mut users = self.lock();
+        let account = users.get_mut(&key(user)).ok_or(StoreError::NoUser)?;
+        let (value, changed) = f(account, self)?;
+        if changed {
+            account.version.send_modify(|v| *v += 1);
+        }
+        Ok(value)
     }
 
     /// Puts a message into `user`'s INBOX; returns its UID.
     pub fn deliver(&self, user: &str, raw: Vec<u8>, arrived: Duration) -> u32 {
-        let mut users = self.lock();
-        let mailbox = users.entry(user.to_lowercase()).or_default();
-        mailbox.next_uid += 1;
-        let uid = mailbox.next_uid;
-        mailbox.messages.push(StoredMessage { uid, raw: Arc::new(raw), arrived });
-        uid
+        self.append(user, INBOX, raw, BTreeSet::new(), arrived).map(|(_, uid)| uid).unwrap_or(0)
+    }
+
+    /// Adds a message to a mailbox (delivery, IMAP APPEND, COPY); returns
+    /// the mailbox's UIDVALIDITY and the new UID.
+    pub fn append(&self, user: &str, mailbox: &str, raw: Vec<u8>, flags: BTreeSet<Flag>, arrived: Duration) -> Result<(u32, u32), StoreError> {
+        let internal_date = self.epoch + arrived.as_secs() as i64;
+        self.with_account(user, |account, _| {
+            let mailbox = account.mailboxes.get_mut(&mailbox_key(mailbox)).ok_or(StoreError::NoMailbox)?;
+            let uid = mailbox.uid_next;
+            mailbox.uid_next += 1;
+            mailbox.messages.push(Message { uid, raw: Arc::new(raw), flags, arrived, internal_date });
+            Ok(((mailbox.uid_validity, uid), true))
+        })
     }
 
     /// The messages in `user`'s INBOX, oldest first.
-    pub fn inbox(&self, user: &str) -> Vec<StoredMessage> {
-        self.lock().get(&user.to_lowercase()).map(|m| m.messages.clone()).unwrap_or_default()
+    pub fn inbox(&self, user: &str) -> Vec<Message> {
+        self.snapshot(user, INBOX).map(|s| s.messages).unwrap_or_default()
     }
 
-    /// How many messages all mailboxes hold.
+    /// A mailbox's current state.
+    pub fn snapshot(&self, user: &str, mailbox: &str) -> Result<Snapshot, StoreError> {
+        self.with_account(user, |account, _| {
+            let name = mailbox_key(mailbox);
+            let mb = account.mailboxes.get(&name).ok_or(StoreError::NoMailbox)?;
+            Ok((Snapshot { name, uid_validity: mb.uid_validity, uid_next: mb.uid_next, messages: mb.messages.clone() }, false))
+        })
+    }
+
+    /// How flags change in [`Store::set_flags`].
+    pub fn set_flags(&self, user: &str, mailbox: &str, uids: &[u32], change: FlagChange, flags: &BTreeSet<Flag>) -> Result<Vec<(u32, BTreeSet<Flag>)>, StoreError> {
+        self.with_account(user, |account, _| {
+            let mb = account.mailboxes.get_mut(&mailbox_key(mailbox)).ok_or(StoreError::NoMailbox)?;
+            let mut changed = Vec::new();
+            for message in mb.messages.iter_mut().filter(|m| uids.contains(&m.uid)) {
+                let before = message.flags.clone();
+                match change {
+                    FlagChange::Add => message.flags.extend(flags.iter().cloned()),
+                    FlagChange::Remove => message.flags.retain(|f| !flags.contains(f)),
+                    FlagChange::Replace => message.flags = flags.clone(),
+                }
+                if message.flags != before {
+                    changed.push((message.uid, message.flags.clone()));
+                }
+            }
+            let any = !changed.is_empty();
+            Ok((changed, any))
+        })
+    }
+
+    /// Removes messages for good: those with `uids` (POP3 QUIT), or every
+    /// message flagged \Deleted (IMAP EXPUNGE/CLOSE). Returns removed UIDs.
+    pub fn expunge(&self, user: &str, mailbox: &str, uids: Option<&[u32]>) -> Result<Vec<u32>, StoreError> {
+        self.with_account(user, |account, _| {
+            let mb = account.mailboxes.get_mut(&mailbox_key(mailbox)).ok_or(StoreError::NoMailbox)?;
+            let mut removed = Vec::new();
+            mb.messages.retain(|m| {
+                let gone = match uids {
+                    Some(uids) => uids.contains(&m.uid),
+                    None => m.flags.contains(&Flag::Deleted),
+                };
+                if gone {
+                    removed.push(m.uid);
+                }
+                !gone
+            });
+            let any = !removed.is_empty();
+            Ok((removed, any))
+        })
+    }
+
+    /// Copies messages to another mailbox (IMAP COPY); returns the target's
+    /// UIDVALIDITY and (old UID, new UID) pairs.
+    pub fn copy(&self, user: &str, from: &str, uids: &[u32], to: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
+        self.with_account(user, |account, _| {
+            let source: Vec<Message> = account
+                .mailboxes
+                .get(&mailbox_key(from))
+                .ok_or(StoreError::NoMailbox)?
+                .messages
+                .iter()
+                .filter(|m| uids.contains(&m.uid))
+                .cloned()
+                .collect();
+            let target = account.mailboxes.get_mut(&mailbox_key(to)).ok_or(StoreError::NoMailbox)?;
+            let mut pairs = Vec::new();
+            for mut message in source {
+                let old = message.uid;
+                message.uid = target.uid_next;
+                target.uid_next += 1;
+                pairs.push((old, message.uid));
+                target.messages.push(message);
+            }
+            let any = !pairs.is_empty();
+            Ok(((target.uid_validity, pairs), any))
+        })
+    }
+
+    /// Creates a mailbox (IMAP CREATE).
+    pub fn create(&self, user: &str, name: &str) -> Result<(), StoreError> {
+        if name.is_empty() || name.len() > 200 || name.contains(['\r', '\n', '*', '%']) {
+            return Err(StoreError::BadName);
+        }
+        self.with_account(user, |account, store| {
+            let name = mailbox_key(name);
+            if account.mailboxes.contains_key(&name) {
+                return Err(StoreError::Exists);
+            }
+            account.mailboxes.insert(name, store.new_mailbox());
+            Ok(((), true))
+        })
+    }
+
+    /// Deletes a mailbox and its messages (IMAP DELETE).
+    pub fn delete(&self, user: &str, name: &str) -> Result<(), StoreError> {
+        self.with_account(user, |account, _| {
+            let name = mailbox_key(name);
+            if name == INBOX {
+                return Err(StoreError::Inbox);
+            }
+            account.mailboxes.remove(&name).ok_or(StoreError::NoMailbox)?;
+            account.subscriptions.remove(&name);
+            Ok(((), true))
+        })
+    }
+
+    /// Renames a mailbox (IMAP RENAME). Renaming INBOX moves its messages
+    /// to the new name and leaves INBOX empty (RFC 3501 §6.3.5).
+    pub fn rename(&self, user: &str, from: &str, to: &str) -> Result<(), StoreError> {
+        if to.is_empty() || to.len() > 200 || to.contains(['\r', '\n', '*', '%']) {
+            return Err(StoreError::BadName);
+        }
+        self.with_account(user, |account, store| {
+            let (from, to) = (mailbox_key(from), mailbox_key(to));
+            if account.mailboxes.contains_key(&to) {
+                return Err(StoreError::Exists);
+            }
+            let mut mailbox = account.mailboxes.remove(&from).ok_or(StoreError::NoMailbox)?;
+            if from == INBOX {
+                let mut moved = store.new_mailbox();
+                moved.messages = std::mem::take(&mut mailbox.messages);
+                for (i, m) in moved.messages.iter_mut().enumerate() {
+                    m.uid = i as u32 + 1;
+                }
+                moved.uid_next = moved.messages.len() as u32 + 1;
+                account.mailboxes.insert(INBOX.to_string(), mailbox);
+                account.mailboxes.insert(to, moved);
+            } else {
+                account.mailboxes.insert(to, mailbox);
+            }
+            Ok(((), true))
+        })
+    }
+
+    /// The user's mailbox names, INBOX first.
+    pub fn list(&self, user: &str) -> Vec<String> {
+        self.with_account(user, |account, _| Ok((account.mailboxes.keys().cloned().collect::<Vec<_>>(), false))).unwrap_or_default()
+    }
+
+    pub fn subscribe(&self, user: &str, name: &str, subscribed: bool) -> Result<(), StoreError> {
+        self.with_account(user, |account, _| {
+            let name = mailbox_key(name);
+            if subscribed {
+                account.subscriptions.insert(name);
+            } else {
+                account.subscriptions.remove(&name);
+            }
+            Ok(((), false))
+        })
+    }
+
+    pub fn subscriptions(&self, user: &str) -> Vec<String> {
+        self.with_account(user, |account, _| Ok((account.subscriptions.iter().cloned().collect::<Vec<_>>(), false))).unwrap_or_default()
+    }
+
+    /// Follows changes to any of `user`'s mailboxes (new mail, flags,
+    /// expunges): the value goes up on each change.
+    pub fn watch(&self, user: &str) -> watch::Receiver<u64> {
+        self.ensure_user(user);
+        self.lock().get(&key(user)).map(|a| a.version.subscribe()).expect("ensured above")
+    }
+
+    /// Takes the POP3 lock of `user`'s maildrop, or `None` if another POP3
+    /// session holds it (RFC 1939 §8: "-ERR [IN-USE]", RFC 2449).
+    pub fn lock_maildrop(&self, user: &str) -> Option<MaildropLock> {
+        self.ensure_user(user);
+        let mut users = self.lock();
+        let account = users.get_mut(&key(user))?;
+        if account.pop3_locked {
+            return None;
+        }
+        account.pop3_locked = true;
+        Some(MaildropLock { store: self.clone(), user: key(user) })
+    }
+
+    /// How many messages all mailboxes of all users hold.
     pub fn total(&self) -> usize {
-        self.lock().values().map(|m| m.messages.len()).sum()
+        self.lock().values().flat_map(|a| a.mailboxes.values()).map(|m| m.messages.len()).sum()
+    }
+
+    /// The users that have an account here.
+    pub fn users(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+}
+
+/// How [`Store::set_flags`] applies its flags (IMAP STORE +FLAGS, -FLAGS, FLAGS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagChange {
+    Add,
+    Remove,
+    Replace,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_grow_and_are_never_reused() {
+        let store = Store::new(1_700_000_000);
+        let a = store.deliver("Bob@example.org", b"one".to_vec(), Duration::ZERO);
+        let b = store.deliver("bob@example.org", b"two".to_vec(), Duration::from_secs(60));
+        assert_eq!((a, b), (1, 2));
+        store.expunge("bob@example.org", INBOX, Some(&[2])).unwrap();
+        assert_eq!(store.deliver("bob@example.org", b"three".to_vec(), Duration::ZERO), 3);
+        let inbox = store.snapshot("bob@example.org", "inbox").unwrap();
+        assert_eq!(inbox.messages.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(inbox.uid_next, 4);
+        assert_eq!(inbox.messages[0].internal_date, 1_700_000_000);
+    }
+
+    #[test]
+    fn flags_copy_expunge_and_folders() {
+        let store = Store::default();
+        let user = "bob@example.org";
+        store.deliver(user, b"hello".to_vec(), Duration::ZERO);
+        let mut version = store.watch(user);
+        version.borrow_and_update();
+        let changed = store.set_flags(user, INBOX, &[1], FlagChange::Add, &BTreeSet::from([Flag::Seen, Flag::Deleted])).unwrap();
+        assert_eq!(changed.len(), 1);
+        assert!(version.has_changed().unwrap(), "other sessions hear about flag changes");
+        store.create(user, "Archive").unwrap();
+        assert_eq!(store.create(user, "Archive"), Err(StoreError::Exists));
+        let (_, pairs) = store.copy(user, INBOX, &[1], "Archive").unwrap();
+        assert_eq!(pairs, vec![(1, 1)]);
+        assert_eq!(store.expunge(user, INBOX, None).unwrap(), vec![1]);
+        assert_eq!(store.snapshot(user, "Archive").unwrap().messages.len(), 1);
+        store.rename(user, "Archive", "Old").unwrap();
+        assert_eq!(store.list(user), vec!["INBOX".to_string(), "Old".to_string()]);
+        assert_eq!(store.delete(user, "inbox"), Err(StoreError::Inbox));
+    }
+
+    #[test]
+    fn one_pop3_session_per_maildrop() {
+        let store = Store::default();
+        let first = store.lock_maildrop("bob@example.org");
+        assert!(first.is_some());
+        assert!(store.lock_maildrop("BOB@example.org").is_none());
+        drop(first);
+        assert!(store.lock_maildrop("bob@example.org").is_some());
     }
 }

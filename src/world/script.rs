@@ -12,7 +12,7 @@ use hickory_proto::rr::RecordType;
 use super::World;
 use crate::dns::MailRoute;
 use crate::mua::{Device, compose, submit};
-use crate::scenario::{LookupKind, SendStep, Step};
+use crate::scenario::{FetchProtocol, FetchStep, LookupKind, SendStep, Step, validate::home_host};
 use crate::trace::{Draft, Kind, Protocol};
 
 pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
@@ -47,6 +47,9 @@ pub fn describe(step: &Step) -> String {
         all.dedup();
         return format!("{} sends \"{}\" to {}", send.client, send.subject, all.join(", "));
     }
+    if let Some(fetch) = &step.fetch {
+        return format!("{} fetches new mail", fetch.client);
+    }
     if let Some(host) = &step.down {
         return format!("{host} goes down");
     }
@@ -68,6 +71,9 @@ pub fn describe(step: &Step) -> String {
 async fn run(world: &World, step: &Step) {
     if let Some(send) = &step.send {
         send_message(world, send).await;
+    }
+    if let Some(fetch) = &step.fetch {
+        fetch_mail(world, fetch).await;
     }
     if let Some(host) = step.down.as_ref().and_then(|h| world.hosts.get(h)) {
         host.set_up(false);
@@ -130,4 +136,20 @@ async fn send_message(world: &World, send: &SendStep) {
     let recipients: Vec<String> = send.to.iter().chain(&send.cc).chain(&send.bcc).cloned().collect();
     // Failures are in the trace already; the story goes on.
     let _ = submit(&world.net, &device, (&server.name, server.address.into()), &raw, message, &recipients).await;
+}
+
+/// A device fetches its user's mail with its protocol.
+async fn fetch_mail(world: &World, fetch: &FetchStep) {
+    let (Some(client), Some(node)) = (world.scenario.clients.get(&fetch.client), world.node(&fetch.client)) else { return };
+    let Some(server_name) = client.fetch_from.clone().or_else(|| home_host(&world.scenario, &client.user)) else { return };
+    let Some(server) = world.node(&server_name) else { return };
+    let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
+    let device = Device { name: fetch.client.clone(), address: node.address.into(), user: client.user.clone(), password };
+    let server = (server.name.as_str(), server.address.into());
+    // Failures are in the trace already; the story goes on.
+    let _ = match client.fetch {
+        Some(FetchProtocol::Pop3) => crate::pop3::client::fetch(&world.net, &device, server, fetch).await,
+        Some(FetchProtocol::Imap) => crate::imap::client::fetch(&world.net, &device, server, fetch).await,
+        None => return,
+    };
 }
