@@ -1,0 +1,7 @@
+//! mailflow's integration tests: one test binary, one module per topic.
+//! They bind real loopback sockets (each test in a `127.X.Y.0/24` block of
+//! its own, see `common`) and run the real binary, so they run in parallel.
+
+mod common;
+
+mod scenario_errors;
