@@ -397,3 +397,24 @@ fn json_schema_describes_the_fields() {
     let required: Vec<&str> = schema["required"].as_array().expect("a required list").iter().filter_map(|v| v.as_str()).collect();
     assert!(required.contains(&"title") && required.contains(&"hosts"), "{required:?}");
 }
+
+// Columns count characters, as editors do: an accent earlier on the line must not shift the column,
+// for serde's own errors as for the checks after parsing.
+#[test]
+fn columns_count_characters_not_bytes() {
+    // `"colour"` ends at character 32 of line 2 (byte 34: "é" and "ü" take two bytes each).
+    let serde_error = "{\n  \"title\": \"Café über\", \"colour\": 1,\n  \"domains\": {}, \"hosts\": {}\n}";
+    let [problem] = problems_of(serde_error).try_into().expect("one problem");
+    assert_eq!((problem.line, problem.column, problem.path.to_string()), (2, 32, "colour".to_string()), "{problem}");
+
+    // On line 5 the two users' values `{` start at characters 31 and 72 (bytes 33 and 75).
+    let check_error = r#"{
+  "title": "Accents",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp"], "domains": ["example.org"] } },
+  "users": { "zoë@élan.test": { "password": "x" }, "éve@nowhere.test": { "password": "y" } }
+}"#;
+    let problems = problems_of(check_error);
+    let found: Vec<(usize, usize)> = problems.iter().map(|p| (p.line, p.column)).collect();
+    assert_eq!(found, vec![(5, 31), (5, 72)], "{problems:#?}");
+}
