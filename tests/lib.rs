@@ -4,4 +4,5 @@
 
 mod common;
 
+mod dns;
 mod scenario_errors;
