@@ -5,4 +5,5 @@
 mod common;
 
 mod dns;
+mod dns_malformed;
 mod scenario_errors;
