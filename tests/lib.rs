@@ -7,3 +7,4 @@ mod common;
 mod dns;
 mod dns_malformed;
 mod scenario_errors;
+mod step;
