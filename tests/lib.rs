@@ -8,3 +8,4 @@ mod dns;
 mod dns_malformed;
 mod scenario_errors;
 mod step;
+mod trace;
