@@ -4,6 +4,7 @@
 
 mod common;
 
+mod cli;
 mod dns;
 mod dns_malformed;
 mod scenario_errors;
