@@ -10,11 +10,14 @@ use mailflow::scenario::RecordSpec;
 use mailflow::trace::{Event, Kind};
 use mailflow::world::World;
 
-use crate::common::{Net, dig_at, short_lines, start_world};
+use mailflow::conductor::Pace;
+
+use crate::common::{Net, dig_at, short_lines, start_world, start_world_on};
 
 /// MX records listed out of order (the resolver must sort them), a domain
 /// with no MX whose host has the domain's own name, one with only an A
-/// record at the apex, a null MX, a domain with no records, TXT records.
+/// record at the apex, a null MX, a domain with no records, TXT records, a
+/// CNAME.
 const LESSONS: &str = r#"{
   "title": "DNS lessons",
   "domains": {
@@ -22,7 +25,8 @@ const LESSONS: &str = r#"{
       { "type": "MX", "preference": 20, "exchange": "mx2.example.org" },
       { "type": "MX", "preference": 10, "exchange": "mx1.example.org" },
       { "type": "TXT", "text": "v=spf1 mx -all" },
-      { "type": "TXT", "name": "long", "text": "LONG_TEXT" }
+      { "type": "TXT", "name": "long", "text": "LONG_TEXT" },
+      { "type": "CNAME", "name": "www", "target": "mx1.example.org" }
     ] },
     "nomx.test": {},
     "apex.test": { "records": [ { "type": "A", "address": "NET.77" } ] },
@@ -186,6 +190,15 @@ async fn dig_reads_the_zone_over_udp_and_tcp() {
     world.shutdown().await;
 }
 
+// DNS names ignore case, and an alias (CNAME) is followed to the address within the same answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn dig_follows_a_cname_and_ignores_case() {
+    let (world, net) = lessons().await;
+    assert_eq!(short_lines(&dig_at(&net, &["+short", "A", "WWW.Example.ORG"]).await), vec!["mx1.example.org.".to_string(), net.addr(2).to_string()]);
+    assert_eq!(mx_lines(&dig_at(&net, &["+short", "MX", "EXAMPLE.org"]).await), vec!["10 mx1.example.org.", "20 mx2.example.org."]);
+    world.shutdown().await;
+}
+
 // NXDOMAIN is an answer, not a failure: authoritative, with the SOA for negative caching.
 #[tokio::test(flavor = "multi_thread")]
 async fn dig_sees_nxdomain_and_nodata() {
@@ -261,4 +274,17 @@ async fn dig_from_the_default_address_is_traced_too() {
     assert!(world.nodes.iter().all(|n| n.address != from), "{from} is a node's address");
     assert_eq!((answer.from.as_str(), answer.to.as_str()), ("dns", query.from.as_str()));
     world.shutdown().await;
+}
+
+// Shutting a world down frees its DNS port, so the lesson can restart on the same addresses.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_world_restarts_on_the_same_block() {
+    let (world, net) = lessons().await;
+    // A TCP client still connected must not keep the port busy.
+    let lingering = tokio::net::TcpStream::connect((net.dns(), crate::common::DNS_PORT)).await.expect("connect over TCP");
+    world.shutdown().await;
+    let again = start_world_on(net, &LESSONS.replace("LONG_TEXT", "short"), Pace::Fast).await.expect("the block is free again");
+    assert_eq!(short_lines(&dig_at(&net, &["+short", "TXT", "long.example.org"]).await), vec!["\"short\""]);
+    drop(lingering);
+    again.shutdown().await;
 }

@@ -131,15 +131,20 @@ pub async fn start_world_paced(text: &str, pace: Pace) -> (Arc<World>, Net) {
     let mut last_error = None;
     for _ in 0..5 {
         let net = Net::random();
-        let scenario = scenario(&text.replace("NET", &net.prefix()));
-        let options = WorldOptions { subnet: net.subnet(), pace, network_timeout: Duration::from_secs(5), ..WorldOptions::default() };
-        match World::start(scenario, options).await {
+        match start_world_on(net, text, pace).await {
             Ok(world) => return (world, net),
             Err(err @ WorldError::Bind(_)) => last_error = Some(err),
             Err(err) => panic!("cannot start the test world: {err}"),
         }
     }
     panic!("cannot start the test world: {}", last_error.expect("tried at least once"));
+}
+
+/// Starts a world on the given block (`NET` in `text` as above).
+pub async fn start_world_on(net: Net, text: &str, pace: Pace) -> Result<Arc<World>, WorldError> {
+    let scenario = scenario(&text.replace("NET", &net.prefix()));
+    let options = WorldOptions { subnet: net.subnet(), pace, network_timeout: Duration::from_secs(5), ..WorldOptions::default() };
+    World::start(scenario, options).await
 }
 
 /// A fresh, empty directory under the system's temp dir, removed on drop.
