@@ -5,6 +5,7 @@
 mod common;
 
 mod cli;
+mod clock;
 mod dns;
 mod dns_malformed;
 mod scenario_errors;
