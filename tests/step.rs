@@ -135,3 +135,35 @@ async fn leaving_step_mode_plays_the_rest() {
     assert!(world.conductor.waiting().is_empty());
     world.shutdown().await;
 }
+
+// A hop whose task is given up (aborted, timed out) while it waits must leave the queue, or
+// the next step would be spent on a ghost and the prompt would name a hop that no longer exists.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_abandoned_hop_leaves_the_queue() {
+    let conductor = mailflow::conductor::Conductor::new(Pace::Step);
+    let mut changes = conductor.watch_waiting();
+    let ghost = tokio::spawn({
+        let conductor = conductor.clone();
+        async move { conductor.pass("a hop that will be given up").await }
+    });
+    while conductor.waiting().is_empty() {
+        tokio::time::timeout(GENEROUS, changes.changed()).await.expect("the hop never waited").expect("the conductor is alive");
+    }
+    ghost.abort();
+    assert!(ghost.await.expect_err("aborted").is_cancelled());
+    assert!(conductor.waiting().is_empty(), "a ghost hop still waits: {:?}", conductor.waiting());
+    assert!(!conductor.step(), "a step was spent on a ghost hop");
+
+    // The next real hop waits for its own step.
+    let real = tokio::spawn({
+        let conductor = conductor.clone();
+        async move { conductor.pass("a real hop").await }
+    });
+    while conductor.waiting().is_empty() {
+        tokio::time::timeout(GENEROUS, changes.changed()).await.expect("the hop never waited").expect("the conductor is alive");
+    }
+    tokio::time::sleep(SETTLE).await;
+    assert!(!real.is_finished(), "the real hop moved without a step");
+    assert!(conductor.step());
+    tokio::time::timeout(GENEROUS, real).await.expect("the real hop never moved").expect("the hop task");
+}
