@@ -228,7 +228,7 @@ impl Activity {
     /// if nothing else is happening.
     pub async fn sleep_until(&self, at: Duration) {
         let (wake, woken) = oneshot::channel();
-        {
+        let id = {
             let mut state = self.clock.lock();
             if at <= state.now {
                 return;
@@ -238,9 +238,10 @@ impl Activity {
             state.timers.push(Reverse(Timer { at, id, wake }));
             // While asleep this activity does not hold the clock back.
             state.active -= 1;
-        }
+            id
+        };
         self.clock.changed();
-        let mut guard = Sleeping { clock: &self.clock, woken: Some(woken) };
+        let mut guard = Sleeping { clock: &self.clock, id, woken: Some(woken) };
         if let Some(woken) = guard.woken.as_mut() {
             let _ = woken.await;
         }
@@ -252,6 +253,7 @@ impl Activity {
 /// e.g. the losing branch of a `select!`).
 struct Sleeping<'a> {
     clock: &'a Clock,
+    id: u64,
     woken: Option<oneshot::Receiver<()>>,
 }
 
@@ -261,9 +263,12 @@ impl Drop for Sleeping<'_> {
             let mut state = self.clock.lock();
             // Under the lock the driver cannot fire meanwhile. If it already
             // fired, it counted us; otherwise we are awake again and count
-            // ourselves (the driver will find our receiver gone).
+            // ourselves, and take our timer away so time never jumps to a
+            // moment nobody waits for.
             if woken.try_recv().is_err() {
                 state.active += 1;
+                let id = self.id;
+                state.timers.retain(|Reverse(timer)| timer.id != id);
             }
             drop(state);
             self.clock.changed();

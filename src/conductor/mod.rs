@@ -149,6 +149,9 @@ impl Conductor {
                     let ticket = self.inner.next_ticket.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.lock_waiting().push((ticket, hop.to_string()));
                     self.inner.waiting_changed.send_modify(|n| *n += 1);
+                    // Leaves the queue however the wait ends, also when the
+                    // hop's task is dropped while it waits (aborted, timed out).
+                    let queued = Queued { inner: &self.inner, ticket };
                     let released = tokio::select! {
                         permit = self.inner.permits.acquire() => {
                             if let Ok(permit) = permit { permit.forget(); }
@@ -156,14 +159,26 @@ impl Conductor {
                         }
                         changed = pace.changed() => changed.is_err(),
                     };
-                    self.lock_waiting().retain(|(t, _)| *t != ticket);
-                    self.inner.waiting_changed.send_modify(|n| *n += 1);
+                    drop(queued);
                     if released {
                         return;
                     }
                 }
             }
         }
+    }
+}
+
+/// A hop's place in the waiting list; dropping it takes the hop out.
+struct Queued<'a> {
+    inner: &'a Inner,
+    ticket: u64,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.inner.waiting.lock().unwrap_or_else(|e| e.into_inner()).retain(|(t, _)| *t != self.ticket);
+        self.inner.waiting_changed.send_modify(|n| *n += 1);
     }
 }
 

@@ -67,7 +67,7 @@ impl RequestHandler for DnsHandler {
                     &who,
                     "dns",
                     Protocol::Dns,
-                    Kind::DnsQuery { name: name.clone(), rtype: rtype.clone(), transport: request.protocol().to_string() },
+                    Kind::DnsQuery { name: name.clone(), rtype: rtype.clone(), transport: transport_name(request.protocol()) },
                     describe_question(&who, &name, qtype),
                 )
                 .session(session),
@@ -94,6 +94,12 @@ impl RequestHandler for DnsHandler {
             }
         }
     }
+}
+
+/// "UDP" or "TCP", spelled as the resolver's own events spell it (hickory
+/// writes "udp"), so one event field never has two spellings.
+fn transport_name(protocol: hickory_server::net::xfer::Protocol) -> String {
+    protocol.to_string().to_uppercase()
 }
 
 async fn send_error<R: ResponseHandler>(handle: &mut R, builder: MessageResponseBuilder<'_>, mut metadata: Metadata, code: ResponseCode) -> ResponseInfo {

@@ -102,7 +102,7 @@ impl Scenario {
                 // serde_json points at the offending token; when it cannot
                 // (line 0), fall back to where the field starts.
                 let (line, column) = if inner.line() > 0 {
-                    (inner.line(), inner.column())
+                    (inner.line(), char_column(text, inner.line(), inner.column()))
                 } else {
                     locations.find(&path).map(|p| (p.line, p.column)).unwrap_or((0, 0))
                 };
@@ -135,6 +135,18 @@ fn serde_message(err: &serde_json::Error) -> String {
         Some(cut) => text[..cut].to_string(),
         None => text,
     }
+}
+
+/// serde_json counts columns in bytes; editors and our own scanner
+/// (`locate.rs`) count characters, so "Café" earlier on the line would
+/// shift the column. Converts serde's 1-based byte column to characters.
+fn char_column(text: &str, line: usize, byte_column: usize) -> usize {
+    let Some(line_text) = text.split('\n').nth(line - 1) else { return byte_column };
+    let mut end = byte_column.min(line_text.len());
+    while !line_text.is_char_boundary(end) {
+        end += 1;
+    }
+    line_text[..end].chars().count()
 }
 
 fn convert_path(path: &serde_path_to_error::Path) -> FieldPath {

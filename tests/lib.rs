@@ -1,0 +1,13 @@
+//! mailflow's integration tests: one test binary, one module per topic.
+//! They bind real loopback sockets (each test in a `127.X.Y.0/24` block of
+//! its own, see `common`) and run the real binary, so they run in parallel.
+
+mod common;
+
+mod cli;
+mod clock;
+mod dns;
+mod dns_malformed;
+mod scenario_errors;
+mod step;
+mod trace;

@@ -1,0 +1,420 @@
+//! Scenario files a teacher gets wrong, and what `mailflow check` says:
+//! every problem with line, column, field path and what was expected.
+
+use mailflow::scenario::{Problem, Scenario};
+
+/// One bad scenario and the one problem it must report.
+struct Case {
+    name: &'static str,
+    text: &'static str,
+    line: usize,
+    column: usize,
+    path: &'static str,
+    message: &'static str,
+}
+
+/// serde's own errors (syntax, unknown fields, types) point at the end of
+/// the offending token; the checks after parsing point at the start of the
+/// value that is wrong.
+const CASES: &[Case] = &[
+    Case {
+        name: "JSON syntax error: a missing comma",
+        text: r#"{
+  "title": "Syntax"
+  "domains": {}
+}"#,
+        line: 3,
+        column: 3,
+        path: "(top level)",
+        message: "expected `,` or `}`",
+    },
+    Case {
+        name: "unknown top-level field",
+        text: r#"{
+  "title": "Unknown top-level field",
+  "colour": "red",
+  "domains": {},
+  "hosts": {}
+}"#,
+        line: 3,
+        column: 10,
+        path: "colour",
+        message: "unknown field `colour`, expected one of `title`",
+    },
+    Case {
+        name: "unknown field inside a host",
+        text: r#"{
+  "title": "Unknown host field",
+  "domains": { "example.org": {} },
+  "hosts": {
+    "mx1.example.org": { "services": ["smtp"], "port": 25 }
+  }
+}"#,
+        line: 5,
+        column: 53,
+        path: r#"hosts["mx1.example.org"].port"#,
+        message: "unknown field `port`, expected one of `services`, `domains`",
+    },
+    Case {
+        name: "a number given as a string",
+        text: r#"{
+  "title": "Preference as a string",
+  "domains": {
+    "example.org": { "records": [ { "type": "MX", "preference": "10", "exchange": "mx1.example.org" } ] }
+  },
+  "hosts": { "mx1.example.org": { "services": ["smtp"] } }
+}"#,
+        line: 4,
+        column: 68,
+        path: r#"domains["example.org"].records[0].preference"#,
+        message: r#"invalid type: string "10", expected u16"#,
+    },
+    Case {
+        name: "services not a list",
+        text: r#"{
+  "title": "Services not a list",
+  "domains": { "example.org": {} },
+  "hosts": {
+    "mx1.example.org": { "services": "smtp" }
+  }
+}"#,
+        line: 5,
+        column: 43,
+        path: r#"hosts["mx1.example.org"].services"#,
+        message: r#"invalid type: string "smtp", expected a sequence"#,
+    },
+    Case {
+        name: "a typo in a service name lists the expected ones",
+        text: r#"{
+  "title": "Typo in a service",
+  "domains": { "example.org": {} },
+  "hosts": {
+    "mx1.example.org": { "services": ["smpt"] }
+  }
+}"#,
+        line: 5,
+        column: 44,
+        path: r#"hosts["mx1.example.org"].services[0]"#,
+        message: "unknown variant `smpt`, expected one of `smtp`, `submission`, `imap`, `pop3`",
+    },
+    Case {
+        name: "a duration in words",
+        text: r#"{
+  "title": "Bad duration",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp"] } },
+  "steps": [
+    { "at": "20 secs", "note": "too wordy" }
+  ]
+}"#,
+        line: 6,
+        column: 21,
+        path: "steps[0].at",
+        message: r#"found "20 secs", expected a duration like "20s""#,
+    },
+    Case {
+        name: "missing title (reported where the object ends)",
+        text: r#"{
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp"] } }
+}"#,
+        line: 4,
+        column: 1,
+        path: "(top level)",
+        message: "missing field `title`",
+    },
+    Case {
+        name: "MX record without exchange",
+        text: r#"{
+  "title": "MX without exchange",
+  "domains": {
+    "example.org": { "records": [
+      { "type": "MX", "preference": 10 }
+    ] }
+  },
+  "hosts": { "mx1.example.org": { "services": ["smtp"] } }
+}"#,
+        line: 5,
+        column: 7,
+        path: r#"domains["example.org"].records[0]"#,
+        message: "an MX record needs `exchange`",
+    },
+    Case {
+        name: "MX exchange that is no host",
+        text: r#"{
+  "title": "MX to nowhere",
+  "domains": {
+    "example.org": { "records": [
+      { "type": "MX", "preference": 10, "exchange": "mx9.example.org" }
+    ] }
+  },
+  "hosts": { "mx1.example.org": { "services": ["smtp"] } }
+}"#,
+        line: 5,
+        column: 53,
+        path: r#"domains["example.org"].records[0].exchange"#,
+        message: r#"found "mx9.example.org", expected one of the hosts"#,
+    },
+    Case {
+        name: "A record pointing off this machine",
+        text: r#"{
+  "title": "A record off this machine",
+  "domains": {
+    "example.org": { "records": [
+      { "type": "A", "name": "www", "address": "93.184.216.34" }
+    ] }
+  },
+  "hosts": { "mx1.example.org": { "services": ["smtp"] } }
+}"#,
+        line: 5,
+        column: 48,
+        path: r#"domains["example.org"].records[0].address"#,
+        message: "found 93.184.216.34, expected a loopback address (127.x.x.x)",
+    },
+    Case {
+        name: "client of a user who does not exist",
+        text: r#"{
+  "title": "Client of nobody",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp", "submission"], "domains": ["example.org"] } },
+  "users": { "bob@example.org": { "password": "builder" } },
+  "clients": {
+    "bob-phone": { "user": "bob@example.com" }
+  }
+}"#,
+        line: 7,
+        column: 28,
+        path: r#"clients["bob-phone"].user"#,
+        message: r#"found "bob@example.com", expected one of the users: "bob@example.org""#,
+    },
+    Case {
+        name: "client submitting to a host without submission",
+        text: r#"{
+  "title": "Submission to a relay-only host",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp"], "domains": ["example.org"] } },
+  "users": { "bob@example.org": { "password": "builder" } },
+  "clients": {
+    "bob-laptop": { "user": "bob@example.org", "submit_to": "mx1.example.org" }
+  }
+}"#,
+        line: 7,
+        column: 61,
+        path: r#"clients["bob-laptop"].submit_to"#,
+        message: r#"host "mx1.example.org" does not run "submission""#,
+    },
+    Case {
+        name: "step with two actions",
+        text: r#"{
+  "title": "Two actions",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp"] } },
+  "steps": [
+    { "at": "0s", "note": "hello", "lookup": { "from": "mx1.example.org", "name": "example.org" } }
+  ]
+}"#,
+        line: 6,
+        column: 5,
+        path: "steps[0]",
+        message: "found lookup and note, expected exactly one of: lookup, dns, note",
+    },
+    Case {
+        name: "step with no action",
+        text: r#"{
+  "title": "No action",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp"] } },
+  "steps": [
+    { "at": "0s" }
+  ]
+}"#,
+        line: 6,
+        column: 5,
+        path: "steps[0]",
+        message: "found no action, expected exactly one of: lookup, dns, note",
+    },
+    Case {
+        name: "lookup from a node that does not exist",
+        text: r#"{
+  "title": "Lookup from a stranger",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp"] } },
+  "steps": [
+    { "at": "0s", "lookup": { "from": "mallory", "name": "example.org" } }
+  ]
+}"#,
+        line: 6,
+        column: 39,
+        path: "steps[0].lookup.from",
+        message: r#"found "mallory", expected a host ("mx1.example.org")"#,
+    },
+    Case {
+        name: "host outside every domain",
+        text: r#"{
+  "title": "Host outside every domain",
+  "domains": { "example.org": {} },
+  "hosts": {
+    "mail.elsewhere.net": { "services": ["smtp"] }
+  }
+}"#,
+        line: 5,
+        column: 27,
+        path: r#"hosts["mail.elsewhere.net"]"#,
+        message: "is not inside any domain of `domains` (\"example.org\")",
+    },
+    Case {
+        name: "user whose domain is unknown",
+        text: r#"{
+  "title": "User of an unknown domain",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp"], "domains": ["example.org"] } },
+  "users": {
+    "eve@nowhere.test": { "password": "secret" }
+  }
+}"#,
+        line: 6,
+        column: 25,
+        path: r#"users["eve@nowhere.test"]"#,
+        message: r#"the domain "nowhere.test" is not in `domains`"#,
+    },
+];
+
+fn problems_of(text: &str) -> Vec<Problem> {
+    match Scenario::parse("bad.json", text) {
+        Ok(_) => Vec::new(),
+        Err(err) => err.problems,
+    }
+}
+
+// Each mistake is reported once, at the right line, column and field, in words a teacher can act on.
+#[test]
+fn each_bad_scenario_reports_where_and_what() {
+    let mut failures = Vec::new();
+    for case in CASES {
+        let problems = problems_of(case.text);
+        let [problem] = problems.as_slice() else {
+            failures.push(format!("{}: expected exactly one problem, got {problems:#?}", case.name));
+            continue;
+        };
+        let found = (problem.file.as_str(), problem.line, problem.column, problem.path.to_string());
+        let expected = ("bad.json", case.line, case.column, case.path.to_string());
+        if found != expected || !problem.message.contains(case.message) {
+            failures
+                .push(format!("{}:\n  expected bad.json:{}:{}: {}: …{}…\n  found    {problem}", case.name, case.line, case.column, case.path, case.message));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases wrong:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+}
+
+// The printed form is `file:line:col: path: message`, what editors and terminals can jump to.
+#[test]
+fn a_problem_prints_as_file_line_column_path_message() {
+    let err = Scenario::parse("scenarios/broken.json", CASES.iter().find(|c| c.name.starts_with("client of a user")).unwrap().text)
+        .expect_err("the scenario is broken");
+    assert_eq!(
+        err.to_string(),
+        r#"scenarios/broken.json:7:28: clients["bob-phone"].user: found "bob@example.com", expected one of the users: "bob@example.org""#
+    );
+}
+
+// A teacher fixing a file wants every mistake at once, not one per run.
+#[test]
+fn several_problems_are_all_reported_in_file_order() {
+    let text = r#"{
+  "title": "Many mistakes",
+  "domains": {
+    "example.org": { "records": [
+      { "type": "MX", "preference": 10 },
+      { "type": "A", "name": "www", "address": "10.0.0.1" }
+    ] }
+  },
+  "hosts": {
+    "mx1.example.org": { "services": ["smtp"], "domains": ["example.org"] },
+    "mail.elsewhere.net": { "services": ["smtp"] }
+  },
+  "users": { "bob@example.org": { "password": "builder" } },
+  "clients": {
+    "bob-phone": { "user": "carol@example.org", "submit_to": "mx1.example.org" }
+  },
+  "steps": [
+    { "at": "0s" },
+    { "at": "1s", "lookup": { "from": "ghost", "name": "example.org" } }
+  ]
+}"#;
+    let err = Scenario::parse("bad.json", text).expect_err("the scenario is broken");
+    let found: Vec<(usize, String)> = err.problems.iter().map(|p| (p.line, p.path.to_string())).collect();
+    let expected = [
+        (5, r#"domains["example.org"].records[0]"#),
+        (6, r#"domains["example.org"].records[1].address"#),
+        (11, r#"hosts["mail.elsewhere.net"]"#),
+        (15, r#"clients["bob-phone"].user"#),
+        (15, r#"clients["bob-phone"].submit_to"#),
+        (18, "steps[0]"),
+        (19, "steps[1].lookup.from"),
+    ];
+    let expected: Vec<(usize, String)> = expected.iter().map(|(l, p)| (*l, p.to_string())).collect();
+    assert_eq!(found, expected);
+    // One line per problem when printed.
+    let printed = err.to_string();
+    assert_eq!(printed.lines().count(), expected.len(), "{printed}");
+    assert!(printed.lines().all(|l| l.starts_with("bad.json:")), "{printed}");
+}
+
+// A file that cannot be read is a problem too, not a panic.
+#[test]
+fn a_missing_file_is_reported() {
+    let err = Scenario::load(std::path::Path::new("/nonexistent/mailflow/scenario.json")).expect_err("no such file");
+    assert_eq!(err.problems.len(), 1);
+    assert!(err.to_string().starts_with("/nonexistent/mailflow/scenario.json:0:0: (top level): cannot read the file"), "{err}");
+}
+
+// Every scenario shipped in `scenarios/` is valid (the default one is built into the binary).
+#[test]
+fn shipped_scenarios_parse() {
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&folder).expect("scenarios/ exists") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_some_and(|x| x == "json") {
+            if let Err(err) = Scenario::load(&path) {
+                panic!("{} is not valid:\n{err}", path.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "no scenario files found in {}", folder.display());
+    assert_eq!(Scenario::default_scenario().title, "Alice writes to Bob");
+}
+
+// Editors get a JSON Schema that knows the scenario's fields.
+#[test]
+fn json_schema_describes_the_fields() {
+    let schema = Scenario::json_schema();
+    assert!(schema.is_object(), "{schema}");
+    for field in ["title", "domains", "hosts", "users", "clients", "steps"] {
+        assert!(schema["properties"][field].is_object(), "properties.{field} missing in {schema:#}");
+    }
+    let required: Vec<&str> = schema["required"].as_array().expect("a required list").iter().filter_map(|v| v.as_str()).collect();
+    assert!(required.contains(&"title") && required.contains(&"hosts"), "{required:?}");
+}
+
+// Columns count characters, as editors do: an accent earlier on the line must not shift the column,
+// for serde's own errors as for the checks after parsing.
+#[test]
+fn columns_count_characters_not_bytes() {
+    // `"colour"` ends at character 32 of line 2 (byte 34: "é" and "ü" take two bytes each).
+    let serde_error = "{\n  \"title\": \"Café über\", \"colour\": 1,\n  \"domains\": {}, \"hosts\": {}\n}";
+    let [problem] = problems_of(serde_error).try_into().expect("one problem");
+    assert_eq!((problem.line, problem.column, problem.path.to_string()), (2, 32, "colour".to_string()), "{problem}");
+
+    // On line 5 the two users' values `{` start at characters 31 and 72 (bytes 33 and 75).
+    let check_error = r#"{
+  "title": "Accents",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp"], "domains": ["example.org"] } },
+  "users": { "zoë@élan.test": { "password": "x" }, "éve@nowhere.test": { "password": "y" } }
+}"#;
+    let problems = problems_of(check_error);
+    let found: Vec<(usize, usize)> = problems.iter().map(|p| (p.line, p.column)).collect();
+    assert_eq!(found, vec![(5, 31), (5, 72)], "{problems:#?}");
+}
