@@ -85,7 +85,7 @@ fn list_shows_titles() {
     assert!(lines[1].contains("b-broken.json") && lines[1].contains("(has errors: run `mailflow check"), "{lines:?}");
 }
 
-// `run --fast` prints the banner and the whole DNS story, records it, and `replay` tells the same story.
+// `run --fast` prints the banner and the whole story (submission, MX lookup, relay, delivery), records it, and `replay` tells the same story.
 #[test]
 fn run_fast_records_and_replay_repeats_the_story() {
     let dir = TempDir::new("run");
@@ -102,7 +102,10 @@ fn run_fast_records_and_replay_repeats_the_story() {
         format!("dig @{} -p 10053 MX example.org", net.dns()),
         "smtp.school.test → dns  DNS  smtp.school.test asks DNS: which servers take mail for example.org? (MX)".to_string(),
         "DNS answers: mx1.example.org (preference 10), mx2.example.org (preference 20)".to_string(),
-        format!("mail for example.org goes to mx1.example.org ({}), then mx2.example.org ({})", net.addr(3), net.addr(4)),
+        format!("mx1.example.org is at {}", net.addr(3)),
+        "alice-laptop → smtp.school.test  SMTP  client asks to send the message itself".to_string(),
+        "smtp.school.test hands SMTP-".to_string(),
+        "the message lands in bob@example.org's mailbox on mx1.example.org".to_string(),
         "DNS answers: \"v=spf1 mx -all\"".to_string(),
         "all steps are done and nothing is pending".to_string(),
     ] {
@@ -137,7 +140,7 @@ fn run_step_finishes_when_stdin_closes() {
     let (output, _) = run_world("run", "scenarios/alice-writes-to-bob.json", &["--step"], b"\n\n\n");
     let output = output.expect_success(true);
     assert!(output.stderr.contains("Step mode: press Enter to let the next hop move."), "{}", output.stderr);
-    assert!(output.stdout.contains("mail for example.org goes to mx1.example.org"), "{}", output.stdout);
+    assert!(output.stdout.contains("lands in bob@example.org's mailbox"), "{}", output.stdout);
     assert!(output.stdout.contains("all steps are done and nothing is pending"), "{}", output.stdout);
 }
 
