@@ -20,8 +20,12 @@ pub fn check(s: &Scenario) -> Problems {
 
     // Names that have an address in the scenario: hosts, plus A/AAAA owners.
     let mut addressed: HashSet<String> = s.hosts.keys().cloned().collect();
-    for (domain, zone) in &s.domains {
-        for record in &zone.records {
+    // A `dns` step may publish a new server and its MX at once, so its
+    // addresses count too.
+    let zones = s.domains.iter().map(|(d, z)| (d, &z.records));
+    let changes = s.steps.iter().filter_map(|step| step.dns.as_ref()).map(|c| (&c.domain, &c.records));
+    for (domain, records) in zones.chain(changes) {
+        for record in records {
             if matches!(record.kind, RecordKind::A | RecordKind::AAAA) {
                 addressed.insert(owner_name(domain, record.name.as_deref()));
             }
@@ -63,6 +67,15 @@ pub fn check(s: &Scenario) -> Problems {
             && !address.is_loopback()
         {
             out.push((path.key("address"), format!("found {address}, expected a loopback address (127.x.x.x)")));
+        }
+    }
+
+    let mut taken = std::collections::HashMap::new();
+    for (name, host) in &s.hosts {
+        if let Some(address) = host.address
+            && let Some(other) = taken.insert(address, name)
+        {
+            out.push((root.key("hosts").key(name).key("address"), format!("{address} is already the address of {other:?}; every host needs its own")));
         }
     }
 
@@ -332,5 +345,5 @@ pub fn home_host(s: &Scenario, address: &str) -> Option<String> {
 
 fn quoted<'a>(names: impl Iterator<Item = &'a String>) -> String {
     let list: Vec<String> = names.map(|n| format!("{n:?}")).collect();
-    if list.is_empty() { "(none defined)".into() } else { list.join(", ") }
+    if list.is_empty() { "none defined".into() } else { list.join(", ") }
 }

@@ -119,6 +119,8 @@ pub enum WorldError {
     SubnetTooSmall { subnet: Subnet, needed: usize },
     #[error("host {host}: address {address} is outside the world's subnet {subnet}")]
     OutsideSubnet { host: String, address: Ipv4Addr, subnet: Subnet },
+    #[error("host {host}: address {address} belongs to the DNS server")]
+    AddressTaken { host: String, address: Ipv4Addr },
     #[error("{0}")]
     Zone(#[from] crate::dns::zone::ZoneError),
     #[error("{0}")]
@@ -274,6 +276,7 @@ fn assign_addresses(scenario: &Scenario, subnet: Subnet) -> Result<Vec<Node>, Wo
     let mut next = 2;
     for (name, host) in &scenario.hosts {
         let address = match host.address {
+            Some(address) if Some(address) == subnet.nth(1) => return Err(WorldError::AddressTaken { host: name.clone(), address }),
             Some(address) if subnet.contains(address) => address,
             Some(address) => return Err(WorldError::OutsideSubnet { host: name.clone(), address, subnet }),
             None => loop {
