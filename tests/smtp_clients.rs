@@ -69,7 +69,18 @@ async fn python_smtplib_submits_to_bobs_inbox() {
     assert_two_hops(&raw);
     assert!(String::from_utf8_lossy(&raw).contains("Sent with smtplib.\r\n"));
     assert_eq!(inbox(&world, "mx1.example.org", "bob@example.org").len(), 1, "exactly one copy");
+    assert_secret_hidden(&world);
     world.shutdown().await;
+}
+
+/// The trace of an outside client's session shows neither the password
+/// nor its base64 form (AUTH PLAIN is encoded, not encrypted).
+fn assert_secret_hidden(world: &World) {
+    use base64::Engine as _;
+    let plain = base64::engine::general_purpose::STANDARD.encode("\0alice@school.test\0wonderland");
+    let trace = story(world);
+    assert!(trace.contains("AUTH PLAIN") || trace.contains("login challenge"), "the login is in the trace:\n{trace}");
+    assert!(!trace.contains("wonderland") && !trace.contains(&plain), "the secret leaked into the trace:\n{trace}");
 }
 
 /// The lines of the banner that start with `program` (after the indent).
@@ -99,6 +110,7 @@ async fn swaks_command_from_the_banner_delivers() {
     assert!(out.stdout.contains("235 2.7.0"), "swaks logged in:\n{}", out.stdout);
     let raw = arrives(&world, "Subject: Hello from swaks").await;
     assert_two_hops(&raw);
+    assert_secret_hidden(&world);
     world.shutdown().await;
 }
 
@@ -120,6 +132,7 @@ async fn curl_commands_from_the_banner_deliver() {
     let raw = arrives(&world, "Subject: Hello from curl").await;
     assert_two_hops(&raw);
     assert!(String::from_utf8_lossy(&raw).contains("This message came by curl."));
+    assert_secret_hidden(&world);
     let _ = std::fs::remove_dir_all(dir);
     world.shutdown().await;
 }
