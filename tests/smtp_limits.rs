@@ -253,3 +253,26 @@ async fn pipelined_commands_get_replies_in_order() {
     assert_eq!(inbox(&world, "mx1.example.org", "bob@example.org").len(), 1);
     assert_eq!(inbox(&world, "mx1.example.org", "carol@example.org").len(), 1);
 }
+
+/// Every server takes mail for "postmaster" (RFC 5321 §4.5.1), bare or at
+/// its own domains, and keeps it: no bounce, no relaying anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postmaster_is_always_accepted_and_kept() {
+    let world = strict_world().await;
+    let mx1 = addr(&world, "mx1.example.org", Service::Smtp);
+    let reply = deliver_raw(mx1, "eve@outside.test", &["postmaster", "PostMaster@example.org"], &small_message("For the postmaster")).await;
+    assert_eq!(reply.code, 250, "{reply:?}");
+    for mailbox in ["postmaster", "postmaster@example.org"] {
+        let held = wait_for(&format!("{mailbox}'s copy"), &world, || inbox(&world, "mx1.example.org", mailbox).into_iter().next()).await;
+        assert!(text(&held).contains("Subject: For the postmaster"));
+    }
+    // Not a postmaster of a domain mx1 does not serve: that would be relaying.
+    let mut smtp = RawSmtp::connect(mx1).await;
+    smtp.expect("EHLO outside.test", "250").await;
+    smtp.expect("MAIL FROM:<eve@outside.test>", "250").await;
+    smtp.expect("RCPT TO:<postmaster@elsewhere.test>", "550 5.7.1").await;
+    smtp.expect("QUIT", "221").await;
+    world.conductor.clock().until_idle().await;
+    let bounced = events(&world).into_iter().filter(|e| matches!(&e.kind, Kind::Queue { state: mailflow::trace::QueueState::Bounced, .. })).count();
+    assert_eq!(bounced, 0, "nothing bounced:\n{}", story(&world));
+}
