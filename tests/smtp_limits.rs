@@ -276,3 +276,22 @@ async fn postmaster_is_always_accepted_and_kept() {
     let bounced = events(&world).into_iter().filter(|e| matches!(&e.kind, Kind::Queue { state: mailflow::trace::QueueState::Bounced, .. })).count();
     assert_eq!(bounced, 0, "nothing bounced:\n{}", story(&world));
 }
+
+/// SMTP smuggling: a "." between bare LFs is not the end of the message,
+/// so a client cannot slip a second, forged message into one DATA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_lf_dot_does_not_end_data() {
+    let world = strict_world().await;
+    let mut smtp = RawSmtp::connect(addr(&world, "mx1.example.org", Service::Smtp)).await;
+    smtp.expect("EHLO sly.test", "250").await;
+    smtp.expect("MAIL FROM:<eve@outside.test>", "250").await;
+    smtp.expect("RCPT TO:<bob@example.org>", "250").await;
+    smtp.expect("DATA", "354").await;
+    smtp.write(b"Subject: One\r\n\r\nfirst\n.\nMAIL FROM:<admin@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nSubject: Smuggled\r\n\r\nhi\r\n.\r\n").await;
+    assert!(smtp.reply().await.text().starts_with("250 2.0.0"), "one message");
+    smtp.expect("QUIT", "221").await; // the next reply answers QUIT: nothing else was read as a command
+    let inbox = inbox(&world, "mx1.example.org", "bob@example.org");
+    assert_eq!(inbox.len(), 1, "one message, not two");
+    let text = text(&inbox[0]);
+    assert!(text.contains("Subject: One") && text.contains("\r\n.\r\nMAIL FROM:<admin@example.org>\r\n"), "the rest is content:\n{text}");
+}
