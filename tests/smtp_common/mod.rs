@@ -299,14 +299,7 @@ pub fn tool(name: &str) -> PathBuf {
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("`{name}` is not installed, and this test needs it as a real client (Debian: apt-get install {})", debian_package(name)))
-}
-
-fn debian_package(name: &str) -> &str {
-    match name {
-        "python3" => "python3",
-        other => other,
-    }
+        .unwrap_or_else(|| panic!("`{name}` is not installed, and this test needs it as a real client; install it (Debian: apt-get install swaks curl python3)"))
 }
 
 /// Output of a finished program.
