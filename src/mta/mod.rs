@@ -166,6 +166,16 @@ impl MailHost {
         self.config.domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
     }
 
+    /// The reserved mailbox every mail server must accept (RFC 5321
+    /// §4.5.1): bare `postmaster`, or `postmaster@` one of our domains. It
+    /// is delivered here even with no account of that name.
+    fn is_postmaster(&self, recipient: &str) -> bool {
+        match recipient.rsplit_once('@') {
+            None => recipient.eq_ignore_ascii_case("postmaster"),
+            Some((local, domain)) => local.eq_ignore_ascii_case("postmaster") && self.is_final_for(domain),
+        }
+    }
+
     fn is_backup_for(&self, domain: &str) -> bool {
         self.config.backup_for.iter().any(|d| d.eq_ignore_ascii_case(domain))
     }
@@ -188,7 +198,7 @@ impl MailHost {
     /// `Return-Path:` header of final delivery (RFC 5321 §4.4).
     fn deliver_local(&self, from: Option<&str>, recipient: &str, data: &[u8], message: Option<MessageRef>) -> Outcome {
         let recipient = recipient.to_lowercase();
-        if !self.accounts.contains_key(&recipient) {
+        if !self.accounts.contains_key(&recipient) && !self.is_postmaster(&recipient) {
             return Outcome::Permanent(Failure {
                 recipient,
                 status: "5.1.1".into(),
@@ -503,7 +513,7 @@ impl Policy for HostPolicy {
     }
 
     fn check_recipient(&self, from: &str, to: &str, authenticated: Option<&str>) -> RcptVerdict {
-        if to.eq_ignore_ascii_case("postmaster") {
+        if self.host.is_postmaster(to) {
             return RcptVerdict::Accept;
         }
         let domain = domain_of(to);
@@ -574,7 +584,7 @@ impl Backend for Arc<MailHost> {
         data.extend_from_slice(&envelope.data);
         let message = summarize(&data).message_ref();
 
-        let (local, remote): (Vec<String>, Vec<String>) = envelope.recipients.into_iter().partition(|r| self.is_final_for(&domain_of(r)));
+        let (local, remote): (Vec<String>, Vec<String>) = envelope.recipients.into_iter().partition(|r| self.is_postmaster(r) || self.is_final_for(&domain_of(r)));
         for recipient in &local {
             // The policy already checked these users exist.
             if let Outcome::Permanent(failure) = self.deliver_local(envelope.from.as_deref(), recipient, &data, message.clone()) {

@@ -125,6 +125,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     /// Reads one line of at most `max` octets including CRLF. Bare LF ends
     /// a line too (lenient, as most servers are for commands).
     pub async fn read_line(&mut self, max: usize) -> Result<Line, WireError> {
+        self.read_line_and_end(max).await.map(|(line, _)| line)
+    }
+
+    /// Like `read_line`; also tells whether the line ended in CRLF (not a bare LF).
+    async fn read_line_and_end(&mut self, max: usize) -> Result<(Line, bool), WireError> {
         let idle = self.idle_timeout;
         match tokio::time::timeout(idle, read_bounded_line(&mut self.io, max)).await {
             Ok(result) => result,
@@ -133,21 +138,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     }
 
     /// Reads a dot-terminated block (SMTP DATA, POP3 RETR) with limits.
-    /// On the server side it is traced as one `Data` event.
+    /// On the server side it is traced as one `Data` event. Only
+    /// CRLF "." CRLF ends the block: a "." between bare LFs is content
+    /// (RFC 5321 §4.1.1.4), or a client could smuggle a second message
+    /// past a relay that reads line ends differently ("SMTP smuggling").
     pub async fn read_block(&mut self, max_size: usize, max_line: usize, summary: impl FnOnce(u64, u64) -> String) -> Result<Block, WireError> {
         let mut unstuffer = Unstuffer::new(max_size, max_line);
         let mut preview = String::new();
         let mut bytes = 0u64;
+        let mut previous_crlf = true; // the command before the block ended in CRLF
         loop {
             // Read lines a bit longer than allowed so "too long" can be
             // told apart from "just right".
-            let line = self.read_line(max_line.saturating_add(2)).await?;
+            let (line, crlf) = self.read_line_and_end(max_line.saturating_add(2)).await?;
             bytes += line.bytes.len() as u64 + 2;
-            if preview.len() < 2000 && line.bytes != b"." {
+            let end = line.bytes == b"." && crlf && previous_crlf;
+            previous_crlf = crlf;
+            if preview.len() < 2000 && !end {
                 preview.push_str(&String::from_utf8_lossy(&line.bytes[..line.bytes.len().min(200)]));
                 preview.push('\n');
             }
-            if unstuffer.line(&line.bytes, line.overlong) {
+            // A lone "." that is not the end marker is kept as a dot.
+            let content: &[u8] = if line.bytes == b"." && !end { b".." } else { &line.bytes };
+            if unstuffer.line(content, line.overlong) {
                 break;
             }
         }
@@ -224,7 +237,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
 
 /// Reads up to and including '\n', keeping at most `max` octets; the rest
 /// of an overlong line is consumed and dropped so memory stays bounded.
-async fn read_bounded_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, max: usize) -> Result<Line, WireError> {
+async fn read_bounded_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, max: usize) -> Result<(Line, bool), WireError> {
     let mut bytes = Vec::new();
     let mut overlong = false;
     loop {
@@ -254,10 +267,12 @@ async fn read_bounded_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, max:
     if bytes.ends_with(b"\n") {
         bytes.pop();
     }
+    // An overlong line lost its bytes; say CRLF so it never looks like a bare LF.
+    let crlf = overlong || bytes.ends_with(b"\r");
     if bytes.ends_with(b"\r") {
         bytes.pop();
     }
-    Ok(Line { bytes, overlong })
+    Ok((Line { bytes, overlong }, crlf))
 }
 
 #[cfg(test)]
@@ -293,6 +308,15 @@ mod tests {
             drop(writer.await.unwrap());
             assert!(matches!(w.read_line(16).await, Err(WireError::Closed)));
         }
+    }
+
+    #[tokio::test]
+    async fn only_crlf_dot_crlf_ends_a_block() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        client.write_all(b"a\n.\nMAIL FROM:<x@y.test>\r\n.\r\n").await.unwrap();
+        let mut s = wire(server, Side::Server);
+        let block = s.read_block(1000, 1000, |_, _| String::new()).await.unwrap();
+        assert_eq!(block, Block::Complete(b"a\r\n.\r\nMAIL FROM:<x@y.test>\r\n".to_vec()));
     }
 
     #[tokio::test]

@@ -1,10 +1,13 @@
 //! The banner of `serve` and `demo`: every node with its address and
-//! ports, and commands a student can paste to talk to the world.
+//! ports, and commands a student can paste to talk to the world: `dig` to
+//! ask the fake DNS, and `swaks` and `curl` to submit a message as one of
+//! the scenario's users, exactly as a mail program would (submission port,
+//! AUTH PLAIN with the user's password).
 
 use std::fmt::Write as _;
 
 use super::{Role, World};
-use crate::scenario::{RecordKind, Service};
+use crate::scenario::{RecordKind, Scenario, Service};
 
 pub fn render(world: &World) -> String {
     let mut out = String::new();
@@ -38,5 +41,77 @@ pub fn render(world: &World) -> String {
     if let Some(host) = s.hosts.keys().next() {
         let _ = writeln!(out, "  dig @{} -p {} A {host}", dns.ip(), dns.port());
     }
+    if let Some(submit) = submission_example(world) {
+        let Submission { server, address, port, user, password, to } = submit;
+        let (u, p, r) = (shell_word(&user), shell_word(&password), shell_word(&to));
+        let credentials = single_quoted(&format!("{user}:{password}"));
+        let _ = writeln!(out, "\nSend a message yourself, as {user} through {server} (submission, AUTH PLAIN):");
+        let _ = writeln!(
+            out,
+            "  swaks --server {address} --port {port} --auth PLAIN --auth-user {u} --auth-password {p} --from {u} --to {r} --header \"Subject: Hello from swaks\""
+        );
+        let _ = writeln!(out, "or with curl: first write message.txt, then upload it:");
+        let text = format!("From: {user}\\r\\nTo: {to}\\r\\nSubject: Hello from curl\\r\\n\\r\\nThis message came by curl.\\r\\n");
+        let _ = writeln!(out, "  printf {} > message.txt", shell_word(&text));
+        let _ = writeln!(out, "  curl smtp://{address}:{port} --mail-from {u} --mail-rcpt {r} --user {credentials} --upload-file message.txt");
+    }
     out
+}
+
+/// What the swaks and curl examples need.
+struct Submission {
+    server: String,
+    address: String,
+    port: u16,
+    user: String,
+    password: String,
+    to: String,
+}
+
+/// The first device that can send, its user, its submission server, and a
+/// recipient: a user of another domain if there is one (so the message
+/// really travels), else any other user, else the sender.
+fn submission_example(world: &World) -> Option<Submission> {
+    let s = &world.scenario;
+    let (user, server) = s.clients.values().find_map(|c| Some((c.user.clone(), c.submit_to.clone()?)))?;
+    let password = s.users.get(&user)?.password.clone();
+    let node = world.node(&server)?;
+    Some(Submission {
+        server,
+        address: node.address.to_string(),
+        port: world.port(Service::Submission),
+        to: recipient_for(s, &user),
+        user,
+        password,
+    })
+}
+
+fn recipient_for(s: &Scenario, sender: &str) -> String {
+    let domain = |a: &str| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+    let others = || s.users.keys().filter(|u| !u.eq_ignore_ascii_case(sender));
+    others().find(|u| domain(u) != domain(sender)).or_else(|| others().next()).cloned().unwrap_or_else(|| sender.to_string())
+}
+
+/// A word as the shell reads it: plain when it is safe, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let safe = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
+    if safe { word.to_string() } else { single_quoted(word) }
+}
+
+/// A word in single quotes, which the shell takes literally.
+fn single_quoted(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_survive_the_shell() {
+        assert_eq!(shell_word("alice@school.test"), "alice@school.test");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word(""), "''");
+    }
 }
