@@ -3,11 +3,16 @@
 //! its own, see `common`) and run the real binary, so they run in parallel.
 
 mod common;
+mod smtp_common;
 
 mod cli;
 mod clock;
 mod dns;
 mod dns_malformed;
 mod scenario_errors;
+mod smtp_clients;
+mod smtp_data;
+mod smtp_limits;
+mod smtp_scenarios;
 mod step;
 mod trace;

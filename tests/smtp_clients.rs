@@ -4,7 +4,7 @@
 //! commands the banner prints. The programs are required: if one is
 //! missing the test fails with a message saying what to install.
 
-mod smtp_common;
+use crate::smtp_common;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! (RFC 5321 §4.5.2) must be undone exactly once per hop, 8-bit text must
 //! pass untouched, and a big attachment must survive two servers.
 
-mod smtp_common;
+use crate::smtp_common;
 
 use mailflow::scenario::Service;
 use mailflow::trace::{Direction, Kind};

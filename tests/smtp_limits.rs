@@ -3,7 +3,7 @@
 //! passwords, oversized mail, too many recipients, overlong lines, garbage)
 //! and that it keeps working for the next client afterwards.
 
-mod smtp_common;
+use crate::smtp_common;
 
 use std::sync::Arc;
 

@@ -365,6 +365,9 @@ impl MailHost {
     /// message was not handed over at all (try another server).
     async fn transaction(&self, server: &str, address: IpAddr, item: &Item, recipients: &[String]) -> Result<Vec<(String, Outcome)>, String> {
         let target = SocketAddr::new(address, self.net.port(Service::Smtp));
+        // Measured from before connecting: a slow server moves the clock as
+        // soon as it accepts, which may be before `connect` returns here.
+        let started = self.net.now();
         let (stream, registration) = match self.net.peers.connect(&self.name, self.address, target, self.net.network_timeout).await {
             Ok(connected) => connected,
             Err(err) => {
@@ -382,11 +385,12 @@ impl MailHost {
         let mut client = SmtpClient::new(wire);
         let err = |e: crate::smtp::client::ClientError| format!("{server}: {e}");
 
-        let started = self.net.now();
         let greeting = client.read_reply().await.map_err(err)?;
         let waited = self.net.now().saturating_sub(started);
         if waited > GREETING_TIMEOUT {
-            return Err(format!("{server} took {} to greet; gave up after 5 minutes (RFC 5321 §4.5.3.2)", SimDuration(waited)));
+            // The slow server's wait is played on the clock as one jump, so
+            // the sender notices only when the greeting finally comes.
+            return Err(format!("{server} took {} to greet, longer than the 5 minutes a sender waits (RFC 5321 §4.5.3.2), so it hangs up", SimDuration(waited)));
         }
         if !greeting.is_positive() {
             return Err(format!("{server} greeted with {}", one_line(&greeting)));
