@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{Role, World};
-use crate::scenario::{RecordKind, Service};
+use crate::scenario::{RecordKind, Service, validate::home_host};
 
 pub fn render(world: &World) -> String {
     let mut out = String::new();
@@ -37,6 +37,17 @@ pub fn render(world: &World) -> String {
     }
     if let Some(host) = s.hosts.keys().next() {
         let _ = writeln!(out, "  dig @{} -p {} A {host}", dns.ip(), dns.port());
+    }
+    // IMAP: the first host that serves it, logged in as its first user.
+    let imap_host = world.nodes.iter().find(|n| matches!(&n.role, Role::Host { services } if services.contains(&Service::Imap)));
+    if let Some(node) = imap_host {
+        let user = s.users.iter().find(|(address, _)| home_host(s, address).as_deref() == Some(node.name.as_str()));
+        if let Some((address, account)) = user {
+            let port = world.port(Service::Imap);
+            let _ = writeln!(out, "\nRead {address}'s mail over IMAP (it stays on {}):", node.name);
+            let _ = writeln!(out, "  curl \"imap://{}:{port}/\" -u '{address}:{}'", node.address, account.password);
+            let _ = writeln!(out, "  curl \"imap://{}:{port}/INBOX;UID=1\" -u '{address}:{}'", node.address, account.password);
+        }
     }
     out
 }
