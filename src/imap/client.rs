@@ -291,9 +291,9 @@ where
         if line.text.starts_with(&format!("{tag} ")) {
             return Err(ClientError::BadResponse(format!("IDLE refused: {}", line.text)));
         }
-        learn(net, who, server, &line);
+        learn(net, who, &line);
     }
-    net.trace.emit(Draft::new(who, who, Protocol::Imap, Kind::Note, format!("{who} stays connected and waits for news for {}", SimDuration(duration))));
+    net.trace.emit(Draft::new(who, who, Protocol::Imap, Kind::Note, format!("{who} stays connected to {server} and waits for news, for {}", SimDuration(duration))));
     {
         let wake = activity.sleep(duration);
         tokio::pin!(wake);
@@ -301,8 +301,15 @@ where
             tokio::select! {
                 _ = &mut wake => break,
                 byte = client.first_byte() => {
-                    let line = client.read_response_from(vec![byte?]).await?;
-                    learn(net, who, server, &line);
+                    let byte = match byte {
+                        Ok(byte) => byte,
+                        // Silence for a while in real time (a paused class in
+                        // step mode) is normal while idling: keep waiting.
+                        Err(ClientError::Wire(WireError::Timeout(_))) => continue,
+                        Err(err) => return Err(err),
+                    };
+                    let line = client.read_response_from(vec![byte]).await?;
+                    learn(net, who, &line);
                 }
             }
         }
@@ -310,7 +317,7 @@ where
     client.wire.send("DONE", &format!("{who} stops idling")).await?;
     let done = client.read_until_tagged(&tag).await?;
     for line in &done.untagged {
-        learn(net, who, server, line);
+        learn(net, who, line);
     }
     client.command("LOGOUT", &format!("{who} logs out")).await?;
     drop(activity);
@@ -318,10 +325,10 @@ where
 }
 
 /// Notes what an unsolicited response tells the device.
-fn learn(net: &Net, who: &str, server: &str, line: &ServerLine) {
+fn learn(net: &Net, who: &str, line: &ServerLine) {
     let words: Vec<&str> = line.text.split_whitespace().collect();
     let news = match words.as_slice() {
-        ["*", n, "EXISTS", ..] => format!("{who} learns that new mail arrived: {n} messages in INBOX now"),
+        ["*", n, "EXISTS", ..] => format!("{who} learns that new mail arrived ({n} in INBOX now) and shows it in its list"),
         ["*", n, "EXPUNGE", ..] => format!("{who} learns that message {n} was deleted elsewhere, and removes it from its list"),
         ["*", n, "FETCH", ..] if line.text.contains("FLAGS") => {
             let read = if line.text.contains("\\Seen") { "read" } else { "unread" };
@@ -329,7 +336,7 @@ fn learn(net: &Net, who: &str, server: &str, line: &ServerLine) {
         }
         _ => return,
     };
-    net.trace.emit(Draft::new(who, server, Protocol::Imap, Kind::Note, news));
+    net.trace.emit(Draft::new(who, who, Protocol::Imap, Kind::Note, news));
 }
 
 #[cfg(test)]

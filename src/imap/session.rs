@@ -616,7 +616,11 @@ impl Session {
         }
         let list: Vec<String> = found.iter().map(u32::to_string).collect();
         let what = if uid { "UIDs" } else { "message numbers" };
-        let summary = if found.is_empty() { "server: no message matches".to_string() } else { format!("server: {} match ({what} {})", plural(found.len(), "message"), list.join(", ")) };
+        let summary = match found.len() {
+            0 => "server: no message matches".to_string(),
+            1 => format!("server: 1 message matches ({} {})", what.trim_end_matches('s'), list[0]),
+            n => format!("server: {n} messages match ({what} {})", list.join(", ")),
+        };
         out.push(Response::untagged(format!("SEARCH{}{}", if list.is_empty() { "" } else { " " }, list.join(" ")), summary));
         Response::tagged(tag, Status::Ok, None, "SEARCH completed", "server: search done".to_string())
     }
