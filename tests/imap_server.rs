@@ -143,5 +143,10 @@ async fn transcripts_hold_over_a_socket() {
         replayed += 1;
     }
     assert_eq!(replayed, 3);
+    // Passwords sent in LOGIN literals and AUTHENTICATE lines are hidden.
+    for event in world.trace.since(0) {
+        let json = serde_json::to_string(event.as_ref()).unwrap();
+        assert!(!json.contains("builder") && !json.contains("AGJvYkBleGFtcGxlLm9yZwBidWlsZGVy"), "a secret in the trace: {json}");
+    }
     world.shutdown().await;
 }

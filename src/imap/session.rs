@@ -351,6 +351,8 @@ impl Session {
                 }
                 Err(_) => no(None, "No such mailbox", format!("server: there is no folder {mailbox}")),
             },
+            // The client's date for the message is checked by the parser but
+            // not kept: arrival times follow the simulated clock.
             C::Append { mailbox, flags, date: _, message } => {
                 let size = message.len();
                 let label = summarize(&message).subject.map(|s| format!("\"{s}\"")).unwrap_or_else(|| "a message".into());
