@@ -226,7 +226,9 @@ where
             }
         };
         let first = tokio::select! {
-            byte = wire.read_exact(1) => byte?,
+            // News first: if a change and the client's DONE are both
+            // waiting, the change happened before DONE was sent.
+            biased;
             alive = changed => {
                 if !alive {
                     conn.changes = None;
@@ -235,6 +237,7 @@ where
                 send_all(wire, conn, updates).await?;
                 continue;
             }
+            byte = wire.read_exact(1) => byte?,
         };
         let mut line = first;
         if line != b"\n" {
