@@ -3,12 +3,16 @@
 //! its own, see `common`) and run the real binary, so they run in parallel.
 
 mod common;
+mod imap_common;
 mod smtp_common;
 
 mod cli;
 mod clock;
 mod dns;
 mod dns_malformed;
+mod imap_clients;
+mod imap_scenario;
+mod imap_server;
 mod scenario_errors;
 mod smtp_clients;
 mod smtp_data;

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use super::{Role, World};
-use crate::scenario::{RecordKind, Scenario, Service};
+use crate::scenario::{RecordKind, Scenario, Service, validate::home_host};
 
 pub fn render(world: &World) -> String {
     let mut out = String::new();
@@ -54,6 +54,17 @@ pub fn render(world: &World) -> String {
         let text = format!("From: {user}\\r\\nTo: {to}\\r\\nSubject: Hello from curl\\r\\n\\r\\nThis message came by curl.\\r\\n");
         let _ = writeln!(out, "  printf {} > message.txt", shell_word(&text));
         let _ = writeln!(out, "  curl smtp://{address}:{port} --mail-from {u} --mail-rcpt {r} --user {credentials} --upload-file message.txt");
+    }
+    // IMAP: the first host that serves it, logged in as its first user.
+    let imap_host = world.nodes.iter().find(|n| matches!(&n.role, Role::Host { services } if services.contains(&Service::Imap)));
+    if let Some(node) = imap_host {
+        let user = s.users.iter().find(|(address, _)| home_host(s, address).as_deref() == Some(node.name.as_str()));
+        if let Some((address, account)) = user {
+            let port = world.port(Service::Imap);
+            let _ = writeln!(out, "\nRead {address}'s mail over IMAP (it stays on {}):", node.name);
+            let _ = writeln!(out, "  curl \"imap://{}:{port}/\" -u {}", node.address, single_quoted(&format!("{address}:{}", account.password)));
+            let _ = writeln!(out, "  curl \"imap://{}:{port}/INBOX;UID=1\" -u '{address}:{}'", node.address, account.password);
+        }
     }
     out
 }
