@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{Role, World};
-use crate::scenario::{RecordKind, Service};
+use crate::scenario::{RecordKind, Service, validate::home_host};
 
 pub fn render(world: &World) -> String {
     let mut out = String::new();
@@ -37,6 +37,20 @@ pub fn render(world: &World) -> String {
     }
     if let Some(host) = s.hosts.keys().next() {
         let _ = writeln!(out, "  dig @{} -p {} A {host}", dns.ip(), dns.port());
+    }
+    // POP3: list the mailbox, then fetch message 1 (curl never sends DELE
+    // unless asked, so this only reads).
+    let pop3 = world.nodes.iter().filter(|n| matches!(&n.role, Role::Host { services } if services.contains(&Service::Pop3)));
+    let mut first = true;
+    for node in pop3.take(2) {
+        let Some((user, account)) = s.users.iter().find(|(address, _)| home_host(s, address).as_deref() == Some(node.name.as_str())) else { continue };
+        if first {
+            let _ = writeln!(out, "\nFetch mail by POP3 yourself (list, then message 1):");
+            first = false;
+        }
+        let base = format!("pop3://{}:{}", node.address, world.port(Service::Pop3));
+        let _ = writeln!(out, "  curl {base}/ -u {user}:{}", account.password);
+        let _ = writeln!(out, "  curl {base}/1 -u {user}:{}", account.password);
     }
     out
 }

@@ -188,6 +188,15 @@ impl World {
                     crate::smtp::server::serve_connection(Arc::new(host2.clone()), role, net2.clone(), stream, peer, stop2.clone())
                 });
             }
+            if services.contains(&Service::Pop3) {
+                let addr = SocketAddr::new(IpAddr::V4(node.address), Service::Pop3.standard_port() + options.port_offset);
+                let socket = listener::bind(addr).await.map_err(|source| WorldError::Listen { service: Service::Pop3.name(), addr, source })?;
+                let socket = host.is_up().then_some(socket);
+                let (host2, net2, stop2) = (host.clone(), net.clone(), stop.subscribe());
+                listener::spawn(socket, addr, host.watch_up(), stop.subscribe(), move |stream, peer| {
+                    crate::pop3::server::serve_connection(host2.clone(), net2.clone(), stream, peer, stop2.clone())
+                });
+            }
             hosts.insert(node.name.clone(), host);
         }
 
