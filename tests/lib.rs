@@ -4,6 +4,7 @@
 
 mod common;
 mod imap_common;
+mod pop3_common;
 mod smtp_common;
 
 mod cli;
@@ -13,6 +14,10 @@ mod dns_malformed;
 mod imap_clients;
 mod imap_scenario;
 mod imap_server;
+mod pop3_backup;
+mod pop3_fetch;
+mod pop3_python;
+mod pop3_wire;
 mod scenario_errors;
 mod smtp_clients;
 mod smtp_data;
