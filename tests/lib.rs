@@ -18,6 +18,7 @@ mod pop3_backup;
 mod pop3_fetch;
 mod pop3_python;
 mod pop3_wire;
+mod retrieval_lessons;
 mod scenario_errors;
 mod smtp_clients;
 mod smtp_data;

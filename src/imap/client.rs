@@ -177,7 +177,7 @@ pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &Fe
     let ends = Endpoints { local: device.name.clone(), peer: server.0.to_string(), protocol: Protocol::Imap, side: Side::Client };
     let wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), registration.message.clone(), net.network_timeout);
     let mut client = ImapClient::new(wire);
-    let fetched = match read_new_mail(&mut client, device, step).await {
+    let fetched = match read_new_mail(&mut client, device, step, &net.devices).await {
         Ok(Ok(fetched)) => fetched,
         Ok(Err(refused)) => {
             let _ = client.command("LOGOUT", &format!("{} logs out", device.name)).await;
@@ -213,7 +213,7 @@ pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &Fe
 /// LOGIN, SELECT, SEARCH, FETCH and the step's actions. Returns the
 /// subjects of the messages fetched. The outer error is the connection
 /// failing, the inner one the server refusing.
-async fn read_new_mail<S>(client: &mut ImapClient<S>, device: &Device, step: &FetchStep) -> Result<Result<Vec<String>, String>, ClientError>
+async fn read_new_mail<S>(client: &mut ImapClient<S>, device: &Device, step: &FetchStep, devices: &crate::net::Devices) -> Result<Result<Vec<String>, String>, ClientError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -239,6 +239,10 @@ where
     let fetch = client.command(&format!("UID FETCH {set} BODY[]"), &format!("{who} downloads the unread messages")).await?;
     if !fetch.is_ok() {
         return Ok(Err(format!("FETCH refused: {}", fetch.one_line())));
+    }
+    // The device now has its own copy (the original stays on the server).
+    for line in fetch.untagged.iter().filter(|l| l.text.contains(" FETCH ") && !l.literals.is_empty()) {
+        devices.record(who, std::sync::Arc::new(line.literals[0].clone()));
     }
     let subjects: Vec<String> = fetch
         .untagged
