@@ -8,7 +8,7 @@
 //! code moves lines over a [`wire::Wire`] → each line passes the
 //! [`conductor::Conductor`] (fast, live or step) and becomes a
 //! [`trace::Event`] → the [`trace::Trace`] keeps and broadcasts it →
-//! terminal printer, `--record` file, (later) the web page.
+//! terminal printer, `--record` file, the web page ([`web`]).
 
 pub mod cli;
 pub mod conductor;
@@ -23,5 +23,6 @@ pub mod smtp;
 pub mod store;
 pub mod scenario;
 pub mod trace;
+pub mod web;
 pub mod wire;
 pub mod world;
