@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 
+use crate::dns::Zones;
 use crate::scenario::{FetchProtocol, RecordKind, Service, validate::home_host};
 use crate::world::{Role, World};
 
@@ -31,7 +32,8 @@ pub struct Topology {
     pub subnet: String,
     pub nodes: Vec<NodeView>,
     pub edges: Vec<Edge>,
-    /// Every zone's records in zone-file form, as DNS serves them now.
+    /// Every zone's records in zone-file form, as DNS served them when the
+    /// story began (the page replays `dns_change` events from there).
     pub zones: Vec<ZoneView>,
 }
 
@@ -136,7 +138,11 @@ pub fn build(world: &World) -> Topology {
         nodes.push(view);
     }
     let edges = edges(world, &nodes);
-    let zones = world.zones.listing().into_iter().map(|(domain, records)| ZoneView { domain, records }).collect();
+    // The zones as they were at the start, built again from the scenario;
+    // if that fails (it did not when the world started), the zones now.
+    let domains: Vec<_> = scenario.domains.iter().map(|(d, z)| (d.clone(), z.records.clone())).collect();
+    let listing = Zones::new(&domains, &world.host_addresses()).map(|z| z.listing()).unwrap_or_else(|_| world.zones.listing());
+    let zones = listing.into_iter().map(|(domain, records)| ZoneView { domain, records }).collect();
     Topology { title: scenario.title.clone(), subnet: world.options.subnet.to_string(), nodes, edges, zones }
 }
 
