@@ -80,9 +80,40 @@ pub struct Session {
     /// The scenario's text, so "restart" can rebuild it exactly.
     pub text: String,
     handle: Handle,
+    // Each event serialized once, by sequence number, for every viewer:
+    // 30 tabs must not each turn the same 10,000 events into JSON.
+    json: std::sync::Mutex<Vec<Arc<str>>>,
 }
 
 impl Session {
+    fn new(generation: u64, world: Arc<World>, file: String, text: String, handle: Handle) -> Self {
+        Session { generation, world, file, text, handle, json: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// The JSON of `events` (consecutive, from this session's trace),
+    /// serialized at most once per event for all viewers.
+    pub fn json(&self, events: &[Arc<crate::trace::Event>]) -> Vec<Arc<str>> {
+        fn serialize(event: &crate::trace::Event) -> Arc<str> {
+            serde_json::to_string(event).expect("events serialize").into()
+        }
+        let Some(last) = events.last() else { return Vec::new() };
+        let mut cache = self.json.lock().unwrap_or_else(|e| e.into_inner());
+        let end = last.seq as usize + 1;
+        if cache.len() < end {
+            // The cache grows in sequence order; a viewer that starts past
+            // its end fills the gap from the trace.
+            let from = cache.len() as u64;
+            let source: Vec<Arc<crate::trace::Event>> =
+                if events[0].seq <= from { events.iter().filter(|e| e.seq >= from).cloned().collect() } else { self.world.trace.since(from).into_iter().take(end - from as usize).collect() };
+            for event in source {
+                if event.seq as usize == cache.len() {
+                    cache.push(serialize(&event));
+                }
+            }
+        }
+        events.iter().map(|e| cache.get(e.seq as usize).cloned().unwrap_or_else(|| serialize(e))).collect()
+    }
+
     /// Runs `future` on this world's runtime (where its sockets live).
     pub fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
     where
@@ -101,9 +132,10 @@ struct WorldRuntime(Option<Runtime>);
 impl WorldRuntime {
     fn new(generation: u64) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            // The machine this runs on in class may have two cores; the
-            // world is mostly waiting on loopback sockets.
-            .worker_threads(2)
+            // One thread: the world is mostly waiting on loopback sockets,
+            // and in fast mode it must not take every core from the web
+            // server that streams its events to the class.
+            .worker_threads(1)
             .thread_name(format!("world-{generation}"))
             .enable_all()
             .build()?;
@@ -154,7 +186,7 @@ impl AppState {
     /// Builds the first world of `scenario` and starts its steps.
     pub async fn start(config: WebConfig, control: Control, scenario: Scenario, file: String, text: String) -> Result<Arc<AppState>, StartError> {
         let (runtime, world) = launch(&config, control, scenario, 1).await?;
-        let session = Arc::new(Session { generation: 1, world, file, text, handle: runtime.handle() });
+        let session = Arc::new(Session::new(1, world, file, text, runtime.handle()));
         let (current, _) = watch::channel(session);
         let (control, _) = watch::channel(control);
         let (closing, _) = watch::channel(false);
@@ -244,7 +276,7 @@ impl AppState {
     }
 
     fn publish(&self, lifecycle: &mut Option<WorldRuntime>, runtime: WorldRuntime, world: Arc<World>, generation: u64, file: String, text: String) -> Arc<Session> {
-        let session = Arc::new(Session { generation, world, file, text, handle: runtime.handle() });
+        let session = Arc::new(Session::new(generation, world, file, text, runtime.handle()));
         *lifecycle = Some(runtime);
         self.current.send_replace(session.clone());
         session

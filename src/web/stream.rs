@@ -60,7 +60,7 @@ pub async fn serve(socket: WebSocket, state: Arc<AppState>, since: u64, generati
                                 _ => break,
                             }
                         }
-                        if sink.send(Message::Text(events_frame(session.generation, &batch).into())).await.is_err() {
+                        if sink.send(Message::Text(events_frame(session.generation, &session.json(&batch)).into())).await.is_err() {
                             return;
                         }
                     }
@@ -97,14 +97,16 @@ pub async fn serve(socket: WebSocket, state: Arc<AppState>, since: u64, generati
     }
 }
 
-/// One `events` frame. Events are serialized straight into the frame.
-pub fn events_frame(generation: u64, events: &[Arc<crate::trace::Event>]) -> String {
-    let mut out = format!("{{\"type\":\"events\",\"generation\":{generation},\"events\":[");
+/// One `events` frame from already serialized events.
+pub fn events_frame(generation: u64, events: &[Arc<str>]) -> String {
+    let size = events.iter().map(|e| e.len() + 1).sum::<usize>() + 64;
+    let mut out = String::with_capacity(size);
+    out.push_str(&format!("{{\"type\":\"events\",\"generation\":{generation},\"events\":["));
     for (i, event) in events.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&serde_json::to_string(&**event).expect("events serialize"));
+        out.push_str(event);
     }
     out.push_str("]}");
     out
