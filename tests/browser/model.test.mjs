@@ -90,3 +90,17 @@ test('DNS questions with answers, and zone changes', () => {
   assert.ok(isFailure({ kind: 'line', direction: 'to_client', protocol: 'smtp', line: '550 no' }));
   assert.ok(!isFailure({ kind: 'line', direction: 'to_server', protocol: 'smtp', line: '550 no' }));
 });
+
+test('a relay that names its message only after connecting is still grouped with it', () => {
+  const m = { id: 'm2@x', label: 'm2' };
+  const relay = [
+    { seq: 0, from: 'smtp.school.test', to: 'mx1.example.org', protocol: 'smtp', kind: 'connect', session: 9, summary: 'connect' },
+    { seq: 1, from: 'mx1.example.org', to: 'smtp.school.test', protocol: 'smtp', kind: 'line', direction: 'to_client', line: '220 hi', session: 9, summary: 'greets' },
+    { seq: 2, from: 'smtp.school.test', to: 'mx1.example.org', protocol: 'smtp', kind: 'line', direction: 'to_server', line: 'MAIL FROM:<a@b>', session: 9, message: m, summary: 'mail' },
+    { seq: 3, from: 'smtp.school.test', to: 'smtp.school.test', protocol: 'smtp', kind: 'note', message: m, summary: 'a note' },
+  ];
+  const groups = timeline(topology, relay);
+  assert.equal(groups.length, 1, 'no stray "around the messages" group');
+  assert.deepEqual(groups[0].chips.map((c) => [c.phase, c.title, c.first, c.last]), [['relay', 'smtp.school.test → mx1.example.org', 0, 2]]);
+  assert.equal(phaseOf(relay[3], topology), null, 'notes narrate; they are not a phase');
+});

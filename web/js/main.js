@@ -309,8 +309,9 @@ const stream = new Stream({
       if (!first) toast(`A new world started: ${hello.title}`);
       await loadWorld(hello.generation);
       scheduleRender(false);
+    } else if (hello.since !== app.events.length) {
+      stream.resync();
     }
-    if (hello.since !== app.events.length) stream.resync();
   },
   onEvents: (frame) => {
     if (frame.generation !== app.generation) return;

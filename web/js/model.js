@@ -45,7 +45,7 @@ function nodeRole(topology, name) {
  * story around it: steps, notes).
  */
 export function phaseOf(event, topology) {
-  if (event.protocol === 'sim') return null;
+  if (event.protocol === 'sim' || event.kind === 'note') return null;
   if (event.protocol === 'dns') return 'lookup';
   if (event.protocol === 'pop3' || event.protocol === 'imap') return 'retrieve';
   if (event.kind === 'queue') {

@@ -44,6 +44,7 @@ export function renderCaption(root, events) {
   const row = transcriptRow(e);
   const route = e.from === e.to ? e.from : `${e.from} → ${e.to}`;
   const classes = ['caption-summary'];
+  if (e.summary.length > 110) classes.push('long');
   if (isFailure(e)) classes.push('failure');
   else if (isWarning(e)) classes.push('warning');
   fill(root, 
