@@ -115,7 +115,7 @@ function isPlaying() {
 // ---- actions -------------------------------------------------------------
 
 function stopPlayback() {
-  if (app.playback) clearInterval(app.playback);
+  if (app.playback) clearTimeout(app.playback);
   app.playback = null;
 }
 
@@ -169,8 +169,9 @@ function jumpTo(n) {
 async function play() {
   app.frozen = false;
   if (app.view < app.events.length) {
-    // Replay what is known, one hop at a time, then follow live.
-    app.playback = setInterval(() => {
+    // Replay what is known one hop at a time, faster than the story
+    // moves so it catches up, then follow live.
+    const tick = () => {
       if (app.view >= app.events.length) {
         stopPlayback();
         scheduleRender(false);
@@ -178,7 +179,10 @@ async function play() {
       }
       app.view += 1;
       scheduleRender(true);
-    }, Math.max(hopDuration(), 120) + 60);
+      const behind = app.events.length - app.view;
+      app.playback = setTimeout(tick, behind > 20 ? 60 : Math.max(120, hopDuration() / 2));
+    };
+    app.playback = setTimeout(tick, 0);
   }
   if (app.canControl) {
     const reply = await postJson('/api/control', { action: 'play' });
