@@ -1,6 +1,7 @@
 //! The command line: `mailflow demo | run | serve | check | schema | list | replay | export | import`.
 
 use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::conductor::Pace;
 use crate::scenario::{DEFAULT_SCENARIO_NAME, Scenario};
 use crate::trace::printer;
+use crate::web::{AppState, Control, WebConfig, WebServer};
 use crate::world::{Subnet, World, WorldOptions};
 
 #[derive(Parser)]
@@ -22,19 +24,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the built-in scenario (Alice writes to Bob): no file needed.
-    Demo(RunArgs),
+    /// Serve the built-in scenario (Alice writes to Bob) with its web page: no file needed.
+    Demo {
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        web: WebArgs,
+    },
     /// Run a scenario's steps, print the story, and exit.
     Run {
         file: PathBuf,
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Run a scenario's steps and keep the world up for your own clients until Ctrl-C.
+    /// Run a scenario with its web page and keep the world up for your own clients until Ctrl-C.
     Serve {
         file: PathBuf,
         #[command(flatten)]
         run: RunArgs,
+        #[command(flatten)]
+        web: WebArgs,
     },
     /// Check scenario files and report every problem with line, column and field.
     Check {
@@ -131,6 +140,28 @@ struct RunArgs {
     data: Option<PathBuf>,
 }
 
+/// The web page of `serve` and `demo`.
+#[derive(Args, Clone)]
+struct WebArgs {
+    /// Where the web page is served.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8025")]
+    web: SocketAddr,
+    /// No web page: only the story in the terminal.
+    #[arg(long, conflicts_with_all = ["open", "control_token"])]
+    no_web: bool,
+    /// Open the page in the browser (xdg-open).
+    #[arg(long)]
+    open: bool,
+    /// Only requests carrying this token (`Authorization: Bearer T` or
+    /// `?token=T`) may play, pause, step, restart or compose; everyone else
+    /// watches read-only.
+    #[arg(long, value_name = "T")]
+    control_token: Option<String>,
+    /// The folder whose scenarios the page offers.
+    #[arg(long, value_name = "DIR", default_value = "scenarios")]
+    scenarios: PathBuf,
+}
+
 impl RunArgs {
     fn options(&self) -> WorldOptions {
         let pace = if self.fast {
@@ -163,17 +194,24 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Demo(run) => {
+        Command::Demo { run, web } => {
             let scenario = Scenario::default_scenario();
-            serve(scenario, DEFAULT_SCENARIO_NAME, &run, true).await
+            if web.no_web {
+                return serve(scenario, DEFAULT_SCENARIO_NAME, &run, true).await;
+            }
+            serve_web(scenario, DEFAULT_SCENARIO_NAME, crate::scenario::DEFAULT_SCENARIO, &run, &web).await
         }
         Command::Run { file, run } => {
             let Some(scenario) = load(&file) else { return Ok(ExitCode::FAILURE) };
             serve(scenario, &file.display().to_string(), &run, false).await
         }
-        Command::Serve { file, run } => {
+        Command::Serve { file, run, web } => {
             let Some(scenario) = load(&file) else { return Ok(ExitCode::FAILURE) };
-            serve(scenario, &file.display().to_string(), &run, true).await
+            if web.no_web {
+                return serve(scenario, &file.display().to_string(), &run, true).await;
+            }
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            serve_web(scenario, &file.display().to_string(), &text, &run, &web).await
         }
         Command::Check { files } => {
             let mut ok = true;
@@ -276,6 +314,94 @@ async fn serve(scenario: Scenario, name: &str, args: &RunArgs, stay_up: bool) ->
         recorder.await?.context("recording the trace")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `serve` and `demo` with the web page: the web server owns the world
+/// (the page can restart it or load another scenario), the terminal keeps
+/// printing the story of whichever world runs, until Ctrl-C.
+async fn serve_web(scenario: Scenario, name: &str, text: &str, args: &RunArgs, web: &WebArgs) -> anyhow::Result<ExitCode> {
+    let options = args.options();
+    let config = WebConfig { world: options.clone(), control_token: web.control_token.clone(), scenarios_dir: web.scenarios.clone() };
+    let state = AppState::start(config, Control::from_pace(options.pace), scenario, name.to_string(), text.to_string())
+        .await
+        .with_context(|| format!("cannot build the world of {name}"))?;
+    let server = match WebServer::start(web.web, state.clone()).await {
+        Ok(server) => server,
+        Err(err) => {
+            state.shutdown().await;
+            anyhow::bail!("cannot serve the web page on {}: {err} (is another mailflow running? try --web 127.0.0.1:8026)", web.web);
+        }
+    };
+    let url = server.url();
+    let teacher_url = web.control_token.as_ref().map(|t| format!("{url}?token={t}"));
+    println!("{}", state.session().world.banner());
+    println!("Web page: {url}");
+    if let Some(teacher_url) = &teacher_url {
+        println!("  read-only for the class; the teacher's page with controls: {teacher_url}");
+    }
+    println!();
+    if web.open {
+        crate::web::open_browser(teacher_url.as_deref().unwrap_or(&url));
+    }
+    if args.step {
+        eprintln!("Step mode: press → on the page{} to let the next hop move.", if std::io::stdin().is_terminal() { " (or Enter here)" } else { "" });
+        if std::io::stdin().is_terminal() {
+            spawn_web_stepper(state.clone());
+        }
+    }
+    // A recording is one trace: that of the first world.
+    let recorder = args.record.clone().map(|path| {
+        let events = state.session().world.trace.subscribe(0);
+        tokio::spawn(async move { crate::trace::record::record(events, &path).await })
+    });
+    let printer_task = (!args.quiet).then(|| tokio::spawn(print_every_world(state.clone())));
+    let _ = tokio::signal::ctrl_c().await;
+    server.shutdown().await;
+    if let Some(printer_task) = printer_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), printer_task).await;
+    }
+    if let Some(recorder) = recorder {
+        recorder.await?.context("recording the trace")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the story of the running world, and of each world the page
+/// starts after it.
+async fn print_every_world(state: Arc<AppState>) {
+    let mut sessions = state.watch_session();
+    let mut closing = state.watch_closing();
+    loop {
+        let session = sessions.borrow_and_update().clone();
+        if session.generation > 1 {
+            println!("\n──── the page started a new world: {} ────\n{}", session.file, session.world.banner());
+        }
+        let mut events = session.world.trace.subscribe(0);
+        while let Some(event) = events.next().await {
+            println!("{}", printer::format(&event));
+            if matches!(event.kind, crate::trace::Kind::Finished) && session.generation == 1 {
+                eprintln!("\nAll steps are done. The world stays up for your own clients (dig, swaks, curl). Press Ctrl-C to stop.");
+            }
+        }
+        tokio::select! {
+            changed = sessions.changed() => if changed.is_err() { return },
+            _ = closing.wait_for(|c| *c) => return,
+        }
+    }
+}
+
+/// Enter on the terminal steps whichever world is running.
+fn spawn_web_stepper(state: Arc<AppState>) {
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            if line.is_err() {
+                break;
+            }
+            if !state.session().world.conductor.step() {
+                eprintln!("(nothing is waiting for a step right now)");
+            }
+        }
+    });
 }
 
 /// In step mode, each Enter on the terminal lets one hop move. Without a

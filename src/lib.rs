@@ -8,7 +8,7 @@
 //! code moves lines over a [`wire::Wire`] → each line passes the
 //! [`conductor::Conductor`] (fast, live or step) and becomes a
 //! [`trace::Event`] → the [`trace::Trace`] keeps and broadcasts it →
-//! terminal printer, `--record` file, (later) the web page.
+//! terminal printer, `--record` file, the web page ([`web`]).
 
 pub mod cli;
 pub mod conductor;
@@ -25,5 +25,6 @@ pub mod scenario;
 pub mod trace;
 #[cfg(test)]
 mod transcripts;
+pub mod web;
 pub mod wire;
 pub mod world;

@@ -5,6 +5,7 @@
 mod common;
 mod imap_common;
 mod pop3_common;
+mod web_support;
 mod smtp_common;
 
 mod cli;
@@ -26,3 +27,6 @@ mod smtp_limits;
 mod smtp_scenarios;
 mod step;
 mod trace;
+mod web_api;
+mod web_browser;
+mod web_stream;

@@ -1,0 +1,320 @@
+//! The JSON API the page (and anyone with curl) uses.
+//!
+//! Reading is open to every viewer. Changing things — play, pause, step,
+//! restart, loading a scenario, composing a message — needs the control
+//! token when the server was started with `--control-token`: a class can
+//! watch the teacher's session from their own laptops without a student
+//! pressing "restart" for everyone.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::state::{AppState, Control, StartError};
+use super::{messages, stream, topology};
+use crate::mua::{Device, compose, submit};
+use crate::scenario::{Scenario, ScenarioError, SendStep};
+use crate::trace::{Draft, Kind, Protocol};
+
+/// An error answer: a status and a JSON body with at least `error`.
+pub struct ApiError(StatusCode, Value);
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError(status, json!({ "error": message.into() }))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+impl From<ScenarioError> for ApiError {
+    fn from(err: ScenarioError) -> Self {
+        let problems: Vec<Value> = err
+            .problems
+            .iter()
+            .map(|p| json!({"file": p.file, "line": p.line, "column": p.column, "path": p.path.to_string(), "message": p.message}))
+            .collect();
+        ApiError(StatusCode::UNPROCESSABLE_ENTITY, json!({"error": "the scenario has problems", "problems": problems}))
+    }
+}
+
+impl From<StartError> for ApiError {
+    fn from(err: StartError) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("the world could not start: {err}"))
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Whether a request may control: no token configured, or the right one in
+/// `Authorization: Bearer T` or `?token=T`.
+pub fn may_control(state: &AppState, headers: &HeaderMap, query: &TokenQuery) -> bool {
+    let Some(expected) = &state.config.control_token else { return true };
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+    [bearer, query.token.as_deref()].into_iter().flatten().any(|given| same(given.as_bytes(), expected.as_bytes()))
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn require_control(state: &AppState, headers: &HeaderMap, query: &TokenQuery) -> Result<(), ApiError> {
+    if may_control(state, headers, query) {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, "this page is read-only: controlling needs the teacher's token"))
+    }
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, format!("bad request body: {err}")))
+}
+
+/// `GET /api/scenario`: the running scenario.
+pub async fn scenario(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let session = state.session();
+    Json(json!({"generation": session.generation, "file": session.file, "scenario": &*session.world.scenario, "text": session.text}))
+}
+
+/// `GET /api/scenarios`: the files a teacher can choose from.
+pub async fn scenarios(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let mut list = Vec::new();
+    if let Ok(dir) = std::fs::read_dir(&state.config.scenarios_dir) {
+        let mut files: Vec<_> = dir.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+        files.sort();
+        for file in files {
+            let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            match Scenario::load(&file) {
+                Ok(s) => list.push(json!({"name": name, "file": file.display().to_string(), "title": s.title, "description": s.description, "valid": true})),
+                Err(err) => list.push(json!({"name": name, "file": file.display().to_string(), "title": name, "valid": false, "error": err.to_string()})),
+            }
+        }
+    }
+    Json(json!({ "scenarios": list }))
+}
+
+/// `GET /api/topology`.
+pub async fn topology(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let session = state.session();
+    let mut value = serde_json::to_value(topology::build(&session.world)).expect("topology serializes");
+    value["generation"] = json!(session.generation);
+    Json(value)
+}
+
+#[derive(Deserialize)]
+pub struct SinceQuery {
+    #[serde(default)]
+    since: u64,
+    generation: Option<u64>,
+}
+
+/// `GET /api/events?since=N`: the events from N on (all of them by default).
+pub async fn events(State(state): State<Arc<AppState>>, Query(query): Query<SinceQuery>) -> Json<Value> {
+    let session = state.session();
+    let events = session.world.trace.since(query.since);
+    Json(json!({"generation": session.generation, "since": query.since, "events": events}))
+}
+
+/// `GET /api/state`: pause, speed, waiting hops, and whether this viewer
+/// may control.
+pub async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(query): Query<TokenQuery>) -> Json<Value> {
+    let session = state.session();
+    let mut value = stream::status_value(&session, &state);
+    value["can_control"] = json!(may_control(&state, &headers, &query));
+    value["token_required"] = json!(state.config.control_token.is_some());
+    value["file"] = json!(session.file);
+    value["title"] = json!(session.world.scenario.title);
+    Json(value)
+}
+
+/// `GET /api/stream?since=N&generation=G` (WebSocket).
+pub async fn stream_events(ws: WebSocketUpgrade, State(state): State<Arc<AppState>>, Query(query): Query<SinceQuery>) -> Response {
+    ws.on_upgrade(move |socket| stream::serve(socket, state, query.since, query.generation))
+}
+
+/// `GET /api/messages`.
+pub async fn messages_list(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let session = state.session();
+    Json(json!({"generation": session.generation, "messages": messages::list(&session.world)}))
+}
+
+/// `GET /api/messages/{id}`.
+pub async fn message(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+    let session = state.session();
+    match messages::detail(&session.world, &id) {
+        Some(detail) => Ok(Json(detail).into_response()),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no message with Message-ID <{id}>"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ControlRequest {
+    action: String,
+    #[serde(default)]
+    speed: Option<f64>,
+}
+
+/// `POST /api/control`: play, pause, step, speed, restart.
+pub async fn control(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(query): Query<TokenQuery>, body: Bytes) -> ApiResult {
+    require_control(&state, &headers, &query)?;
+    let request: ControlRequest = parse_body(&body)?;
+    let current = state.control();
+    let mut stepped = None;
+    match request.action.as_str() {
+        "play" => state.set_control(Control { paused: false, speed: request.speed.unwrap_or(current.speed) }),
+        "pause" => state.set_control(Control { paused: true, ..current }),
+        "step" => stepped = Some(state.step().await),
+        "speed" => {
+            let speed = request.speed.filter(|s| s.is_finite() && *s >= 0.0 && *s <= 100.0).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "speed needs a number from 0 (no waiting) to 100"))?;
+            state.set_control(Control { speed, ..current });
+        }
+        "restart" => {
+            state.restart().await?;
+        }
+        other => return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("unknown action {other:?}: expected play, pause, step, speed or restart"))),
+    }
+    let session = state.session();
+    let mut value = stream::status_value(&session, &state);
+    if let Some(stepped) = stepped {
+        value["stepped"] = json!(stepped);
+    }
+    Ok(Json(value).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadRequest {
+    /// A file of the scenarios folder, with or without `.json`.
+    #[serde(default)]
+    name: Option<String>,
+    /// An uploaded scenario's text...
+    #[serde(default)]
+    text: Option<String>,
+    /// ...and its file name (for error messages).
+    #[serde(default)]
+    file: Option<String>,
+}
+
+/// `POST /api/scenario`: load a scenario by name or from uploaded text.
+pub async fn load_scenario(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(query): Query<TokenQuery>, body: Bytes) -> ApiResult {
+    require_control(&state, &headers, &query)?;
+    let request: LoadRequest = parse_body(&body)?;
+    let (file, text) = match (request.name, request.text) {
+        (Some(name), None) => {
+            let stem = name.strip_suffix(".json").unwrap_or(&name);
+            if stem.is_empty() || !stem.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || stem.starts_with('.') {
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("{name:?} is not a scenario name (letters, digits, - _ .)")));
+            }
+            let path = state.config.scenarios_dir.join(format!("{stem}.json"));
+            let text = std::fs::read_to_string(&path).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no scenario {stem:?} in {}", state.config.scenarios_dir.display())))?;
+            (path.display().to_string(), text)
+        }
+        (None, Some(text)) => (request.file.unwrap_or_else(|| "uploaded.json".into()), text),
+        _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, "give either \"name\" (a file of the scenarios folder) or \"text\" (a scenario's JSON)")),
+    };
+    let scenario = Scenario::parse(&file, &text)?;
+    let session = state.replace(scenario, file, text).await?;
+    Ok(Json(json!({"generation": session.generation, "file": session.file, "title": session.world.scenario.title})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendRequest {
+    client: String,
+    to: Recipients,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    body: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Recipients {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Recipients {
+    fn list(self) -> Vec<String> {
+        let all = match self {
+            Recipients::One(text) => text.split([',', ';', ' ']).map(str::to_string).collect(),
+            Recipients::Many(list) => list,
+        };
+        all.into_iter().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect()
+    }
+}
+
+/// `POST /api/send`: a device of the scenario writes and submits a message.
+pub async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(query): Query<TokenQuery>, body: Bytes) -> ApiResult {
+    require_control(&state, &headers, &query)?;
+    let request: SendRequest = parse_body(&body)?;
+    let session = state.session();
+    let world = session.world.clone();
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+    let client = world.scenario.clients.get(&request.client).ok_or_else(|| bad(format!("no client {:?} in this scenario", request.client)))?;
+    let server_name = client.submit_to.clone().ok_or_else(|| bad(format!("{} does not send mail (it has no submit_to)", request.client)))?;
+    let (Some(node), Some(server)) = (world.node(&request.client), world.node(&server_name)) else {
+        return Err(bad(format!("{} is not on the network", request.client)));
+    };
+    let to = request.to.list();
+    if to.is_empty() {
+        return Err(bad("give at least one recipient".into()));
+    }
+    if let Some(wrong) = to.iter().find(|a| !crate::scenario::validate::is_address(a)) {
+        return Err(bad(format!("{wrong:?} is not a mail address")));
+    }
+    let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
+    let device = Device { name: request.client.clone(), address: node.address.into(), user: client.user.clone(), password };
+    let step = SendStep { client: request.client.clone(), to: to.clone(), cc: Vec::new(), bcc: Vec::new(), subject: request.subject, body: request.body, attachment: None };
+    let server = (server.name.clone(), std::net::IpAddr::from(server.address));
+    let (raw, message) = compose(&device, &step, &world.net, world.next_message_number());
+    world.trace.emit(
+        Draft::new(&device.name, &device.name, Protocol::Sim, Kind::Note, format!("{} sends \"{}\" to {} (written on the web page)", device.name, step.subject, to.join(", ")))
+            .message(message.clone()),
+    );
+    let reply = json!({"message": message});
+    // The simulated clock must not jump ahead while the device is talking.
+    let activity = world.conductor.clock().activity();
+    session.spawn(async move {
+        let _ = submit(&world.net, &device, (&server.0, server.1), &raw, message, &to).await;
+        drop(activity);
+    });
+    Ok((StatusCode::ACCEPTED, Json(reply)).into_response())
+}
+
+/// Everything else: the page's files.
+pub async fn asset(uri: axum::http::Uri) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    match super::assets::get(path) {
+        Some((mime, bytes)) => (
+            [
+                (header::CONTENT_TYPE, mime),
+                (header::CACHE_CONTROL, "no-cache"),
+                // The page makes no request outside this server.
+                (header::CONTENT_SECURITY_POLICY, "default-src 'self'; img-src 'self' data:; style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        None if path.starts_with("api/") => ApiError::new(StatusCode::NOT_FOUND, format!("no API endpoint /{path}")).into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}

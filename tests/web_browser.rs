@@ -1,0 +1,50 @@
+//! The web page in a real browser, as part of `cargo test`: runs the node
+//! tests of `tests/browser/` (playwright-core driving Debian's Chromium)
+//! against the mailflow binary cargo just built.
+//!
+//! This test fails, on purpose, when node, Chromium or playwright-core is
+//! missing: the page is the product's face and must not go untested
+//! silently. To install them:
+//!
+//! ```sh
+//! apt-get install -y nodejs npm chromium
+//! npm ci            # playwright-core only; it never downloads a browser
+//! ```
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn the_page_works_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let mut missing = Vec::new();
+    match Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => {
+            let version = String::from_utf8_lossy(&out.stdout);
+            let major: u32 = version.trim().trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+            if major < 18 {
+                missing.push(format!("node 18 or newer (found {})", version.trim()));
+            }
+        }
+        _ => missing.push("node (apt-get install -y nodejs npm)".to_string()),
+    }
+    if !Path::new(&chromium).exists() {
+        missing.push(format!("Chromium at {chromium} (apt-get install -y chromium, or set CHROMIUM)"));
+    }
+    if !root.join("node_modules/playwright-core/package.json").exists() {
+        missing.push("playwright-core (run `npm ci` in the repository root)".to_string());
+    }
+    assert!(missing.is_empty(), "the browser test cannot run; missing: {}", missing.join("; "));
+
+    let output = Command::new("node")
+        .args(["--test", "--test-reporter=spec", "tests/browser/"])
+        .current_dir(root)
+        .env("MAILFLOW_BIN", env!("CARGO_BIN_EXE_mailflow"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs");
+    let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the browser tests failed:\n{report}");
+    println!("{report}");
+}

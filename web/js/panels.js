@@ -1,0 +1,198 @@
+// The panes beside the picture: the caption of the current hop, the
+// timeline, the transcript, the DNS panel and the message inspector. Each
+// render function draws from events 0..N (plus, for the inspector, what
+// the servers' mailboxes hold) and nothing else.
+
+import {
+  simTime, transcript, sessionTitle, transcriptRow, PHASE_NAMES, dnsExchanges, zonesAt, isFailure, isWarning, deliveredAt,
+} from './model.js';
+
+/** Replaces the children of `root`, skipping empty ones. */
+export function fill(root, ...children) {
+  root.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
+/** A tiny element builder: h('div', {class: 'x'}, 'text', child). */
+export function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(node.dataset, v);
+    else node.setAttribute(k, v === true ? '' : v);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+const PROTOCOL_LABEL = { smtp: 'SMTP', dns: 'DNS', pop3: 'POP3', imap: 'IMAP', sim: 'STORY' };
+
+function protocolChip(protocol) {
+  return h('span', { class: `proto ${protocol}` }, PROTOCOL_LABEL[protocol] || protocol);
+}
+
+/** The big line under the picture: what is happening now, and why. */
+export function renderCaption(root, events) {
+  const e = events[events.length - 1];
+  if (!e) {
+    fill(root, h('div', { class: 'caption-summary muted' }, 'Waiting for the story to begin…'));
+    return;
+  }
+  const row = transcriptRow(e);
+  const route = e.from === e.to ? e.from : `${e.from} → ${e.to}`;
+  const classes = ['caption-summary'];
+  if (e.summary.length > 110) classes.push('long');
+  if (isFailure(e)) classes.push('failure');
+  else if (isWarning(e)) classes.push('warning');
+  fill(root, 
+    h('div', { class: 'caption-meta' },
+      h('span', { class: 'seq' }, `#${e.seq}`), protocolChip(e.protocol), h('span', { class: 'route' }, route)),
+    h('div', { class: classes.join(' ') }, e.summary),
+    row.lines.length ? h('pre', { class: `caption-line ${e.protocol}` }, row.lines.slice(0, 2).map((l) => `${row.prefix} ${l}`).join('\n') + (row.lines.length > 2 ? ` …(+${row.lines.length - 2} lines)` : '')) : null,
+    e.explain ? h('div', { class: 'explain' }, h('span', { class: 'explain-mark' }, 'Why? '), e.explain) : null,
+  );
+}
+
+/** The conversation of one session, line by line, up to event N. */
+export function renderTranscript(root, events, session) {
+  if (session == null) {
+    fill(root, h('p', { class: 'muted' }, 'No conversation yet. Step forward to see the first one.'));
+    return;
+  }
+  const rows = transcript(events, session);
+  const last = events.length ? events[events.length - 1].seq : -1;
+  const list = h('ol', { class: 'transcript', 'data-session': session });
+  for (const row of rows) {
+    const cls = ['row', row.protocol];
+    if (row.seq === last) cls.push('current');
+    if (row.failure) cls.push('failure');
+    if (row.warning) cls.push('warning');
+    list.append(h('li', { class: cls.join(' '), dataset: { seq: row.seq } },
+      row.lines.length
+        ? h('pre', { class: 'wire' }, row.lines.map((l, i) => h('span', { class: 'wire-line' }, h('b', { class: `prefix ${row.prefix === 'C:' || row.prefix === 'Q:' ? 'client' : 'server'}` }, i === 0 ? row.prefix : '  '), ` ${l}`)))
+        : null,
+      h('div', { class: 'summary' }, h('span', { class: 'seq' }, `#${row.seq}`), ' ', row.summary),
+      row.explain ? h('div', { class: 'explain' }, row.explain) : null));
+  }
+  fill(root, h('h3', { class: 'pane-title' }, sessionTitle(events, session), h('span', { class: 'muted' }, `  session ${session}`)), list);
+  const current = list.querySelector('.current') || list.lastElementChild;
+  if (current) current.scrollIntoView({ block: 'nearest' });
+}
+
+/** The timeline: per message, its phases in order; deferrals amber, bounces red. */
+export function renderTimeline(root, groups, currentSeq, onPick) {
+  if (!groups.length) {
+    fill(root, h('p', { class: 'muted' }, 'Nothing has happened yet.'));
+    return;
+  }
+  const out = [];
+  for (const group of groups) {
+    const chips = group.chips.map((chip) => {
+      const current = currentSeq >= chip.first && currentSeq <= chip.last;
+      return h('li', {
+        class: `chip ${chip.phase} ${chip.status}${current ? ' current' : ''}`,
+        dataset: { first: chip.first, last: chip.last, phase: chip.phase },
+        tabindex: 0,
+        role: 'button',
+        onclick: () => onPick(chip),
+        onkeydown: (ev) => { if (ev.key === 'Enter') onPick(chip); },
+      },
+      h('span', { class: 'phase' }, PHASE_NAMES[chip.phase] || (chip.phase === 'host' ? 'Host' : 'Story')),
+      h('span', { class: 'chip-title' }, chip.title || ''),
+      chip.detail ? h('span', { class: 'chip-detail' }, chip.detail) : null);
+    });
+    out.push(h('section', { class: 'message-group', dataset: { message: group.id || '' } },
+      h('h3', { class: 'group-title' }, group.id ? '✉ ' : '', group.label),
+      h('ol', { class: 'chips' }, chips)));
+  }
+  fill(root, ...out);
+  const current = root.querySelector('.chip.current');
+  if (current) current.scrollIntoView({ block: 'nearest' });
+}
+
+/** The DNS panel: the zones as they are at event N, and every question with its answer. */
+export function renderDns(root, initialZones, events) {
+  const zones = zonesAt(initialZones, events);
+  const exchanges = dnsExchanges(events);
+  const last = events.length ? events[events.length - 1].seq : -1;
+  const zoneList = zones.map((z) => h('details', { class: 'zone', open: true },
+    h('summary', {}, z.domain, z.changedAt != null ? h('span', { class: 'changed' }, ` changed at #${z.changedAt}`) : null),
+    h('pre', { class: 'records' }, z.records.filter((r) => !/\sSOA\s/.test(r)).join('\n'))));
+  const queries = exchanges.map((x) => {
+    const current = events.some((e) => e.session === x.session && e.seq === last);
+    return h('li', { class: `exchange${current ? ' current' : ''}${x.answer && x.answer.failed ? ' failure' : ''}`, dataset: { seq: x.seq } },
+      h('div', { class: 'question' }, h('b', {}, 'Q: '), `${x.from} asks `, h('code', {}, `${x.rtype} ${x.name}`)),
+      x.answer
+        ? h('div', { class: 'answer' }, h('b', {}, 'A: '), x.answer.summary.replace(/^DNS answers: /, ''),
+          x.answer.records.length ? h('pre', { class: 'records' }, x.answer.records.join('\n')) : h('div', { class: 'muted' }, x.answer.rcode))
+        : h('div', { class: 'answer muted' }, 'waiting for the answer…'));
+  });
+  fill(root, 
+    h('h3', { class: 'pane-title' }, 'Questions and answers'),
+    queries.length ? h('ol', { class: 'exchanges' }, queries) : h('p', { class: 'muted' }, 'No DNS question yet.'),
+    h('h3', { class: 'pane-title' }, 'Zones'),
+    ...zoneList,
+  );
+  const current = root.querySelector('.exchange.current');
+  if (current) current.scrollIntoView({ block: 'nearest' });
+}
+
+/** The message inspector: a list of stored messages, and one in detail. */
+export function renderInspector(root, { list, detail, selected }, events, { onSelect, onJump }) {
+  if (!list || !list.length) {
+    fill(root, h('p', { class: 'muted' }, 'No message has reached a mailbox yet. When one does, its headers and route appear here.'));
+    return;
+  }
+  const picker = h('ul', { class: 'message-list' }, list.map((m) => h('li', {},
+    h('button', { class: `message-pick${m.id === selected ? ' selected' : ''}`, onclick: () => onSelect(m.id), dataset: { id: m.id } },
+      h('b', {}, m.subject || '(no subject)'), ` ${m.from} → ${m.to.join(', ')}`,
+      h('span', { class: 'muted' }, ` · ${m.copies.map((c) => `${c.user} on ${c.host}`).join(', ')}`)))));
+  const parts = [h('h3', { class: 'pane-title' }, 'Messages in the mailboxes'), picker];
+  if (detail && detail.id === selected) parts.push(renderDetail(detail, events, onJump));
+  fill(root, ...parts);
+}
+
+function renderDetail(detail, events, onJump) {
+  const shownUpTo = events.length ? events[events.length - 1].seq : -1;
+  const delivered = deliveredAt(events, detail.id);
+  const note = delivered == null
+    ? h('div', { class: 'notice' }, `At this point of the story (#${shownUpTo}) the message is not in a mailbox yet. Step forward to see it arrive.`)
+    : null;
+  const copy = detail.copies[0];
+  const out = [h('h3', { class: 'pane-title' }, detail.label || detail.id), note];
+  if (copy) {
+    out.push(h('h4', {}, `The route, from the Received headers (read bottom-up)`));
+    out.push(receivedChain(copy));
+    out.push(h('details', { class: 'headers', open: true }, h('summary', {}, `Headers of the copy in ${copy.user}'s ${copy.mailbox} on ${copy.host}`),
+      h('table', { class: 'header-table' }, copy.headers.map((hd) => h('tr', {}, h('th', {}, hd.name), h('td', {}, hd.value))))));
+    out.push(h('details', { class: 'raw' }, h('summary', {}, `Raw source (${copy.size} bytes)`), h('pre', { class: 'raw-source' }, copy.raw)));
+  }
+  const hops = detail.hops.filter((e) => e.seq <= shownUpTo);
+  out.push(h('details', { class: 'hops', open: false }, h('summary', {}, `Its hops so far: ${hops.length} events`),
+    h('ol', { class: 'hop-list' }, hops.map((e) => h('li', { class: `proto-text ${e.protocol}` },
+      h('button', { class: 'link', onclick: () => onJump(e.seq + 1) }, `#${e.seq}`), ` ${simTime(e.sim_ms)} `, e.summary)))));
+  return h('div', { class: 'message-detail', dataset: { id: detail.id } }, out);
+}
+
+/** The Received chain drawn as hops: machine → machine → mailbox. */
+function receivedChain(copy) {
+  const chain = copy.received;
+  const items = [];
+  if (!chain.length) return h('p', { class: 'muted' }, 'No Received headers.');
+  const first = chain[0];
+  const ip = (first.from_detail.match(/\[([^\]]+)\]/) || [])[1];
+  items.push(h('li', { class: 'hop-node' }, h('b', {}, first.from), ip ? h('span', { class: 'muted' }, ` [${ip}]`) : null));
+  for (const r of chain) {
+    const time = (r.date.match(/\d\d:\d\d:\d\d/) || [''])[0];
+    items.push(h('li', { class: 'hop-arrow' }, h('span', {}, `${r.with || 'SMTP'}`), r.id ? h('span', { class: 'muted' }, ` id ${r.id}`) : null, time ? h('span', { class: 'muted' }, ` ${time}`) : null));
+    items.push(h('li', { class: 'hop-node' }, h('b', {}, r.by)));
+  }
+  items.push(h('li', { class: 'hop-arrow' }, h('span', {}, 'stored')));
+  items.push(h('li', { class: 'hop-node mailbox' }, h('b', {}, `${copy.user}`), h('span', { class: 'muted' }, ` ${copy.mailbox}`)));
+  return h('ol', { class: 'received-chain' }, items);
+}
+
+export { simTime };
