@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
-use crate::conductor::Conductor;
+use crate::conductor::{Conductor, Pace};
 use crate::trace::{Direction, Draft, Kind, MessageRef, Protocol, Trace};
 pub use dot::{Block, Unstuffer};
 pub use peers::{MessageSlot, PeerInfo, Peers, Registration};
@@ -171,16 +171,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     /// missing) as one hop: pass the conductor, trace, write.
     pub async fn send(&mut self, text: &str, summary: impl Into<String>) -> Result<(), WireError> {
         let summary = summary.into();
-        self.conductor.pass(&format!("{} → {}: {summary}", self.ends.local, self.ends.peer)).await;
+        self.pass_conductor(&summary).await;
         if self.ends.side == Side::Server {
             let shown = text.trim_end_matches("\r\n").replace("\r\n", "\n");
             let direction = Direction::ToClient;
             self.emit_to_peer(Kind::Line { direction, line: shown }, summary);
         }
+        // One write, so one system call and one TCP segment per hop: a
+        // command without its CRLF gets it added here, not in a second write.
         let stream = self.io.get_mut();
-        stream.write_all(text.as_bytes()).await?;
-        if !text.ends_with("\r\n") {
-            stream.write_all(b"\r\n").await?;
+        if text.ends_with("\r\n") {
+            stream.write_all(text.as_bytes()).await?;
+        } else {
+            stream.write_all(format!("{text}\r\n").as_bytes()).await?;
         }
         stream.flush().await?;
         Ok(())
@@ -189,7 +192,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     /// Sends a dot-stuffed block (see [`dot::stuff`]) as one hop.
     pub async fn send_block(&mut self, stuffed: &[u8], summary: impl Into<String>) -> Result<(), WireError> {
         let summary = summary.into();
-        self.conductor.pass(&format!("{} → {}: {summary}", self.ends.local, self.ends.peer)).await;
+        self.pass_conductor(&summary).await;
         if self.ends.side == Side::Server {
             let preview: String = String::from_utf8_lossy(&stuffed[..stuffed.len().min(2000)]).replace("\r\n", "\n");
             let lines = stuffed.iter().filter(|&&b| b == b'\n').count() as u64;
@@ -199,6 +202,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         stream.write_all(stuffed).await?;
         stream.flush().await?;
         Ok(())
+    }
+
+    /// Waits until the conductor lets this hop move. The hop's description
+    /// is for the "next: ..." prompt of step mode; in fast mode (tests,
+    /// benchmarks) nothing waits and nobody reads it, so it is not even
+    /// written out — this runs for every line, and it adds up.
+    async fn pass_conductor(&self, summary: &str) {
+        if self.conductor.pace() != Pace::Fast {
+            self.conductor.pass(&format!("{} → {}: {summary}", self.ends.local, self.ends.peer)).await;
+        }
     }
 
     /// Traces anything else about this connection (connect, disconnect,
@@ -263,7 +276,6 @@ async fn read_bounded_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, max:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conductor::Pace;
 
     fn wire<S: AsyncRead + AsyncWrite + Unpin>(stream: S, side: Side) -> Wire<S> {
         let conductor = Conductor::new(Pace::Fast);
