@@ -125,8 +125,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     /// Reads one line of at most `max` octets including CRLF. Bare LF ends
     /// a line too (lenient, as most servers are for commands).
     pub async fn read_line(&mut self, max: usize) -> Result<Line, WireError> {
+        let mut bytes = Vec::new();
+        let overlong = self.read_line_into(max, &mut bytes).await?;
+        Ok(Line { bytes, overlong })
+    }
+
+    /// Like [`Wire::read_line`], but into a buffer the caller reuses, so a
+    /// message body of many lines needs no new allocation per line.
+    /// Returns true if the line was too long (then `bytes` is empty).
+    async fn read_line_into(&mut self, max: usize, bytes: &mut Vec<u8>) -> Result<bool, WireError> {
         let idle = self.idle_timeout;
-        match tokio::time::timeout(idle, read_bounded_line(&mut self.io, max)).await {
+        match tokio::time::timeout(idle, read_bounded_line(&mut self.io, max, bytes)).await {
             Ok(result) => result,
             Err(_) => Err(WireError::Timeout(idle)),
         }
@@ -138,20 +147,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         let mut unstuffer = Unstuffer::new(max_size, max_line);
         let mut preview = String::new();
         let mut bytes = 0u64;
+        let mut line = Vec::new(); // one buffer for all lines of the block
         loop {
             // Read lines a bit longer than allowed so "too long" can be
             // told apart from "just right".
-            let line = self.read_line(max_line.saturating_add(2)).await?;
-            bytes += line.bytes.len() as u64 + 2;
-            if preview.len() < 2000 && line.bytes != b"." {
-                preview.push_str(&String::from_utf8_lossy(&line.bytes[..line.bytes.len().min(200)]));
+            let overlong = self.read_line_into(max_line.saturating_add(2), &mut line).await?;
+            bytes += line.len() as u64 + 2;
+            if preview.len() < 2000 && line != b"." {
+                preview.push_str(&String::from_utf8_lossy(&line[..line.len().min(200)]));
                 preview.push('\n');
             }
-            if unstuffer.line(&line.bytes, line.overlong) {
+            if unstuffer.line(&line, overlong) {
                 break;
             }
         }
         let lines = unstuffer.lines();
+        // The preview stays in the trace for the whole run: give back the
+        // spare room its String grew with.
+        preview.shrink_to_fit();
         if self.ends.side == Side::Server {
             let text = summary(bytes, lines);
             self.emit_from_peer(Kind::Data { direction: Direction::ToServer, bytes, lines, preview }, text);
@@ -235,10 +248,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     }
 }
 
-/// Reads up to and including '\n', keeping at most `max` octets; the rest
-/// of an overlong line is consumed and dropped so memory stays bounded.
-async fn read_bounded_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, max: usize) -> Result<Line, WireError> {
-    let mut bytes = Vec::new();
+/// Reads up to and including '\n' into `bytes` (emptied first), keeping
+/// at most `max` octets; the rest of an overlong line is consumed and
+/// dropped so memory stays bounded. Returns true if the line was overlong.
+async fn read_bounded_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, max: usize, bytes: &mut Vec<u8>) -> Result<bool, WireError> {
+    bytes.clear();
     let mut overlong = false;
     loop {
         let available = reader.fill_buf().await?;
@@ -254,7 +268,7 @@ async fn read_bounded_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, max:
         if !overlong {
             if bytes.len() + used > max {
                 overlong = true;
-                bytes = Vec::new();
+                bytes.clear();
             } else {
                 bytes.extend_from_slice(chunk);
             }
@@ -270,7 +284,7 @@ async fn read_bounded_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, max:
     if bytes.ends_with(b"\r") {
         bytes.pop();
     }
-    Ok(Line { bytes, overlong })
+    Ok(overlong)
 }
 
 #[cfg(test)]
