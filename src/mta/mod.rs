@@ -173,7 +173,10 @@ impl MailHost {
                 diagnostic: "550 5.1.1 No such user here".into(),
             });
         }
-        let mut raw = format!("Return-Path: <{}>\r\n", from.unwrap_or("")).into_bytes();
+        // Exactly the size needed: this copy stays in the mailbox.
+        let return_path = format!("Return-Path: <{}>\r\n", from.unwrap_or(""));
+        let mut raw = Vec::with_capacity(return_path.len() + data.len());
+        raw.extend_from_slice(return_path.as_bytes());
         raw.extend_from_slice(data);
         let bytes = raw.len() as u64;
         self.store.deliver(&recipient, raw, self.net.now());
@@ -558,7 +561,8 @@ impl Backend for Arc<MailHost> {
             summary.message_id = added_message_id;
         }
         let message = summary.message_ref();
-        let mut data = prefix.into_bytes();
+        let mut data = Vec::with_capacity(prefix.len() + envelope.data.len());
+        data.extend_from_slice(prefix.as_bytes());
         data.extend_from_slice(&envelope.data);
 
         let (local, remote): (Vec<String>, Vec<String>) = envelope.recipients.into_iter().partition(|r| self.is_final_for(&domain_of(r)));
