@@ -37,7 +37,7 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Run a scenario with its web page and keep the world up for your own clients until Ctrl-C.
+    /// Run a scenario with its web page and keep the world up for your own clients until Ctrl-C (or SIGTERM).
     Serve {
         file: PathBuf,
         #[command(flatten)]
@@ -128,6 +128,11 @@ struct RunArgs {
     /// Also write every event as JSON lines to this file.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    /// When the world stops, write a small JSON summary to this file: how
+    /// many events were traced and how many messages each host stored
+    /// (benches/smtp-intake.sh checks every accepted message arrived).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     /// The loopback block for the world's addresses.
     #[arg(long, default_value = "127.77.0.0/16")]
     subnet: Subnet,
@@ -280,7 +285,7 @@ fn list(folder: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// Builds the world, prints the story, and either exits when the steps are
-/// done (`run`) or stays up until Ctrl-C (`serve`, `demo`).
+/// done (`run`) or stays up until Ctrl-C or SIGTERM (`serve`, `demo`).
 async fn serve(scenario: Scenario, name: &str, args: &RunArgs, stay_up: bool) -> anyhow::Result<ExitCode> {
     let options = args.options();
     let world = World::start(scenario, options).await.with_context(|| format!("cannot build the world of {name}"))?;
@@ -304,9 +309,12 @@ async fn serve(scenario: Scenario, name: &str, args: &RunArgs, stay_up: bool) ->
     world.run_to_end().await;
     if stay_up {
         eprintln!("\nAll steps are done. The world stays up for your own clients (dig, swaks, curl). Press Ctrl-C to stop.");
-        let _ = tokio::signal::ctrl_c().await;
+        stop_requested().await;
     }
     world.shutdown().await;
+    if let Some(path) = &args.report {
+        write_report(&world, path)?;
+    }
     if let Some(printer_task) = printer_task {
         let _ = printer_task.await;
     }
@@ -355,8 +363,12 @@ async fn serve_web(scenario: Scenario, name: &str, text: &str, args: &RunArgs, w
         tokio::spawn(async move { crate::trace::record::record(events, &path).await })
     });
     let printer_task = (!args.quiet).then(|| tokio::spawn(print_every_world(state.clone())));
-    let _ = tokio::signal::ctrl_c().await;
+    stop_requested().await;
+    let world = state.session().world.clone();
     server.shutdown().await;
+    if let Some(path) = &args.report {
+        write_report(&world, path)?;
+    }
     if let Some(printer_task) = printer_task {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), printer_task).await;
     }
@@ -402,6 +414,39 @@ fn spawn_web_stepper(state: Arc<AppState>) {
             }
         }
     });
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM, the signal `kill` and service
+/// managers send. Both stop the world the same clean way, so a script can
+/// end `serve` and still get its `--report`.
+async fn stop_requested() {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(err) => {
+            // Without a SIGTERM handler, Ctrl-C still works.
+            tracing::warn!(%err, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+/// Writes `--report`: `{ "events": N, "stored_messages": M, "per_host":
+/// { host: { "stored": .., "queued": .. } } }`. Called after shutdown, so
+/// the counts are final.
+fn write_report(world: &World, path: &Path) -> anyhow::Result<()> {
+    let per_host: serde_json::Map<String, serde_json::Value> = world
+        .hosts
+        .iter()
+        .map(|(name, host)| (name.clone(), serde_json::json!({ "stored": host.store.total(), "queued": host.queue().len() })))
+        .collect();
+    let stored: usize = world.hosts.values().map(|host| host.store.total()).sum();
+    let report = serde_json::json!({ "events": world.trace.len(), "stored_messages": stored, "per_host": per_host });
+    std::fs::write(path, format!("{report:#}\n")).with_context(|| format!("cannot write the report to {}", path.display()))
 }
 
 /// In step mode, each Enter on the terminal lets one hop move. Without a

@@ -206,7 +206,10 @@ impl MailHost {
                 diagnostic: "550 5.1.1 No such user here".into(),
             });
         }
-        let mut raw = format!("Return-Path: <{}>\r\n", from.unwrap_or("")).into_bytes();
+        // Exactly the size needed: this copy stays in the mailbox.
+        let return_path = format!("Return-Path: <{}>\r\n", from.unwrap_or(""));
+        let mut raw = Vec::with_capacity(return_path.len() + data.len());
+        raw.extend_from_slice(return_path.as_bytes());
         raw.extend_from_slice(data);
         let bytes = raw.len() as u64;
         self.store.deliver(&recipient, raw, self.net.now());
@@ -576,17 +579,28 @@ impl Backend for Arc<MailHost> {
             for_rcpt: (envelope.recipients.len() == 1).then(|| envelope.recipients[0].as_str()),
             date: &self.net.date(),
         }));
+        let mut added_message_id = None;
         if role == Role::Submission {
             if !has_header(&envelope.data, "Date") {
                 prefix.push_str(&format!("Date: {}\r\n", self.net.date()));
             }
             if !has_header(&envelope.data, "Message-ID") {
-                prefix.push_str(&format!("Message-ID: <{id}.{}@{}>\r\n", self.net.timestamp(), self.name));
+                let message_id = format!("{id}.{}@{}", self.net.timestamp(), self.name);
+                prefix.push_str(&format!("Message-ID: <{message_id}>\r\n"));
+                added_message_id = Some(message_id);
             }
         }
-        let mut data = prefix.into_bytes();
+        // The label comes from the client's own headers: parsing the
+        // Received: line we just wrote would cost time and tell nothing
+        // new. Only a Message-ID we added ourselves has to be filled in.
+        let mut summary = summarize(&envelope.data);
+        if added_message_id.is_some() {
+            summary.message_id = added_message_id;
+        }
+        let message = summary.message_ref();
+        let mut data = Vec::with_capacity(prefix.len() + envelope.data.len());
+        data.extend_from_slice(prefix.as_bytes());
         data.extend_from_slice(&envelope.data);
-        let message = summarize(&data).message_ref();
 
         let (local, remote): (Vec<String>, Vec<String>) = envelope.recipients.into_iter().partition(|r| self.is_postmaster(r) || self.is_final_for(&domain_of(r)));
         for recipient in &local {

@@ -98,17 +98,16 @@ impl Reply {
 
     /// The reply as sent: every line ends in CRLF, all but the last use `-` after the code.
     pub fn to_wire(&self) -> String {
-        let mut out = String::new();
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(self.lines.iter().map(|l| l.len() + 16).sum::<usize>().max(16));
         let count = self.lines.len().max(1);
         for i in 0..count {
             let text = self.lines.get(i).map(String::as_str).unwrap_or("");
-            out.push_str(&format!(
-                "{}{}",
-                self.code,
-                if i + 1 == count { ' ' } else { '-' }
-            ));
+            // `write!` into `out` directly: no temporary String per piece.
+            // (Writing to a String cannot fail.)
+            let _ = write!(out, "{}{}", self.code, if i + 1 == count { ' ' } else { '-' });
             if let Some(e) = self.enhanced {
-                out.push_str(&format!("{e} "));
+                let _ = write!(out, "{e} ");
             }
             // Replies echo client data (addresses, verbs): never let a CR or LF inside
             // a line split it into two replies.

@@ -124,10 +124,17 @@ where
             Block::TooLarge => DataOutcome::TooLarge,
             Block::LineTooLong => DataOutcome::LineTooLong,
         };
+        // Our own clients name the message they carry when they connect
+        // (see `wire::peers`); an outside client (swaks, smtp-source) does
+        // not, so the server names the connection after this message until
+        // its final reply, then forgets the name again: the next message on
+        // a persistent connection must not be shown under this one's.
+        let mut labelled_here = false;
         let reply = match session.data_finished(outcome) {
             DataStep::Accept(envelope) => {
                 if wire.message().is_none() {
                     wire.set_message(summarize(&envelope.data).message_ref());
+                    labelled_here = true;
                 }
                 let result = backend.accept(role, envelope, hop);
                 session.message_stored(result)
@@ -135,6 +142,9 @@ where
             DataStep::Reply(reply) => reply,
         };
         wire.send(&reply.to_wire(), describe_reply(&reply)).await?;
+        if labelled_here {
+            wire.set_message(None);
+        }
         return Ok(true);
     }
 
@@ -176,5 +186,79 @@ pub fn human_bytes(bytes: u64) -> String {
         b if b < 1024 => format!("{b} bytes"),
         b if b < 1024 * 1024 => format!("{:.1} KB", b as f64 / 1024.0),
         b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::{BuildHasher, RandomState};
+
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpStream;
+
+    use crate::conductor::Pace;
+    use crate::scenario::Scenario;
+    use crate::trace::{Direction, Kind};
+    use crate::world::{World, WorldOptions};
+
+    const WORLD: &str = r#"{
+        "title": "One mail exchanger",
+        "domains": { "bench.test": { "records": [ { "type": "MX", "preference": 10, "exchange": "mx.bench.test" } ] } },
+        "hosts": { "mx.bench.test": { "services": ["smtp"], "domains": ["bench.test"] } },
+        "users": { "sink@bench.test": { "password": "unused" } }
+    }"#;
+
+    /// Sends `line` and reads the reply's lines up to the last one ("250 ...").
+    async fn say(stream: &mut BufReader<TcpStream>, line: &str) -> String {
+        stream.get_mut().write_all(line.as_bytes()).await.unwrap();
+        let mut reply = String::new();
+        loop {
+            let mut one = String::new();
+            stream.read_line(&mut one).await.unwrap();
+            reply.push_str(&one);
+            if one.as_bytes().get(3) != Some(&b'-') {
+                return reply;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn each_message_on_a_persistent_connection_is_traced_under_its_own_name() {
+        let scenario = Scenario::parse("test", WORLD).unwrap();
+        let octet = 20 + RandomState::new().hash_one(std::process::id()) % 200;
+        let options = WorldOptions { subnet: format!("127.{octet}.0.0/16").parse().unwrap(), pace: Pace::Fast, ..WorldOptions::default() };
+        let world = World::start(scenario, options).await.unwrap();
+        let mx = world.node("mx.bench.test").unwrap().address;
+
+        // An outside client (like swaks or smtp-source): it registers no
+        // label, and sends two messages over one connection.
+        let mut client = BufReader::new(TcpStream::connect((mx, 10025)).await.unwrap());
+        say(&mut client, "").await; // the greeting
+        assert!(say(&mut client, "EHLO outside.test\r\n").await.starts_with("250"));
+        for id in ["one@outside.test", "two@outside.test"] {
+            assert!(say(&mut client, "MAIL FROM:<a@outside.test>\r\n").await.starts_with("250"));
+            assert!(say(&mut client, "RCPT TO:<sink@bench.test>\r\n").await.starts_with("250"));
+            assert!(say(&mut client, "DATA\r\n").await.starts_with("354"));
+            let message = format!("Message-ID: <{id}>\r\nSubject: {id}\r\n\r\nHello.\r\n.\r\n");
+            assert!(say(&mut client, &message).await.starts_with("250"));
+        }
+        say(&mut client, "QUIT\r\n").await;
+        world.shutdown().await;
+
+        let line_events: Vec<_> = world
+            .trace
+            .since(0)
+            .into_iter()
+            .filter_map(|e| match &e.kind {
+                Kind::Line { direction, line } => Some((*direction, line.clone(), e.message.as_ref().map(|m| m.id.clone()))),
+                _ => None,
+            })
+            .collect();
+        let stored: Vec<_> = line_events.iter().filter(|(d, l, _)| *d == Direction::ToClient && l.contains("queued as")).map(|(_, _, id)| id.clone()).collect();
+        assert_eq!(stored, [Some("one@outside.test".to_string()), Some("two@outside.test".to_string())]);
+        // The second MAIL FROM is not shown as part of the first message.
+        let mails: Vec<_> = line_events.iter().filter(|(d, l, _)| *d == Direction::ToServer && l.starts_with("MAIL")).map(|(_, _, id)| id.clone()).collect();
+        assert_eq!(mails, [None, None]);
+        assert_eq!(world.hosts["mx.bench.test"].store.total(), 2);
     }
 }

@@ -39,6 +39,9 @@ pub enum Block {
     LineTooLong,
 }
 
+/// Most mail is text of a few KiB; bigger messages grow as usual.
+const TYPICAL_MESSAGE: usize = 16 * 1024;
+
 /// Collects a dot-terminated block line by line, with limits, so memory
 /// stays bounded whatever the peer sends.
 #[derive(Debug)]
@@ -54,7 +57,11 @@ pub struct Unstuffer {
 impl Unstuffer {
     /// `max_size`: content bytes; `max_line`: octets per line with CRLF.
     pub fn new(max_size: usize, max_line: usize) -> Self {
-        Unstuffer { max_size, max_line, data: Vec::new(), too_large: false, line_too_long: false, lines: 0 }
+        // Room for a typical message from the start, so it is not copied
+        // again and again while it grows line by line. (The buffer lives
+        // only until the message is stored, so nothing is kept for long.)
+        let data = Vec::with_capacity(max_size.min(TYPICAL_MESSAGE));
+        Unstuffer { max_size, max_line, data, too_large: false, line_too_long: false, lines: 0 }
     }
 
     /// Feeds one line *without* its line end. `overlong` says the reader

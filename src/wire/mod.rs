@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
-use crate::conductor::Conductor;
+use crate::conductor::{Conductor, Pace};
 use crate::trace::{Direction, Draft, Kind, MessageRef, Protocol, Trace};
 pub use dot::{Block, Unstuffer};
 pub use peers::{MessageSlot, PeerInfo, Peers, Registration};
@@ -125,13 +125,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     /// Reads one line of at most `max` octets including CRLF. Bare LF ends
     /// a line too (lenient, as most servers are for commands).
     pub async fn read_line(&mut self, max: usize) -> Result<Line, WireError> {
-        self.read_line_and_end(max).await.map(|(line, _)| line)
+        let mut bytes = Vec::new();
+        let (overlong, _) = self.read_line_into(max, &mut bytes).await?;
+        Ok(Line { bytes, overlong })
     }
 
-    /// Like `read_line`; also tells whether the line ended in CRLF (not a bare LF).
-    async fn read_line_and_end(&mut self, max: usize) -> Result<(Line, bool), WireError> {
+    /// Like [`Wire::read_line`], but into a buffer the caller reuses, so a
+    /// message body of many lines needs no new allocation per line.
+    /// Returns (the line was too long and `bytes` is empty, it ended in
+    /// CRLF rather than a bare LF).
+    async fn read_line_into(&mut self, max: usize, bytes: &mut Vec<u8>) -> Result<(bool, bool), WireError> {
         let idle = self.idle_timeout;
-        match tokio::time::timeout(idle, read_bounded_line(&mut self.io, max)).await {
+        match tokio::time::timeout(idle, read_bounded_line(&mut self.io, max, bytes)).await {
             Ok(result) => result,
             Err(_) => Err(WireError::Timeout(idle)),
         }
@@ -169,25 +174,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         let mut unstuffer = Unstuffer::new(max_size, max_line);
         let mut preview = String::new();
         let mut bytes = 0u64;
+        let mut line = Vec::new(); // one buffer for all lines of the block
         let mut previous_crlf = true; // the command before the block ended in CRLF
         loop {
             // Read lines a bit longer than allowed so "too long" can be
             // told apart from "just right".
-            let (line, crlf) = self.read_line_and_end(max_line.saturating_add(2)).await?;
-            bytes += line.bytes.len() as u64 + 2;
-            let end = line.bytes == b"." && crlf && previous_crlf;
+            let (overlong, crlf) = self.read_line_into(max_line.saturating_add(2), &mut line).await?;
+            bytes += line.len() as u64 + 2;
+            // Only CRLF "." CRLF ends the block: a "." between bare line
+            // feeds would let a client smuggle a second message (the 2023
+            // "SMTP smuggling" attacks).
+            let end = line == b"." && crlf && previous_crlf;
             previous_crlf = crlf;
             if preview.len() < 2000 && !end {
-                preview.push_str(&String::from_utf8_lossy(&line.bytes[..line.bytes.len().min(200)]));
+                preview.push_str(&String::from_utf8_lossy(&line[..line.len().min(200)]));
                 preview.push('\n');
             }
             // A lone "." that is not the end marker is kept as a dot.
-            let content: &[u8] = if line.bytes == b"." && !end { b".." } else { &line.bytes };
-            if unstuffer.line(content, line.overlong) {
+            let content: &[u8] = if line == b"." && !end { b".." } else { &line };
+            if unstuffer.line(content, overlong) {
                 break;
             }
         }
         let lines = unstuffer.lines();
+        // The preview stays in the trace for the whole run: give back the
+        // spare room its String grew with.
+        preview.shrink_to_fit();
         if self.ends.side == Side::Server {
             let text = summary(bytes, lines);
             self.emit_from_peer(Kind::Data { direction: Direction::ToServer, bytes, lines, preview }, text);
@@ -207,16 +219,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     /// missing) as one hop: pass the conductor, trace, write.
     pub async fn send(&mut self, text: &str, summary: impl Into<String>) -> Result<(), WireError> {
         let summary = summary.into();
-        self.conductor.pass(&format!("{} → {}: {summary}", self.ends.local, self.ends.peer)).await;
+        self.pass_conductor(&summary).await;
         if self.ends.side == Side::Server {
             let shown = text.trim_end_matches("\r\n").replace("\r\n", "\n");
             let direction = Direction::ToClient;
             self.emit_to_peer(Kind::Line { direction, line: shown }, summary);
         }
+        // One write, so one system call and one TCP segment per hop: a
+        // command without its CRLF gets it added here, not in a second write.
         let stream = self.io.get_mut();
-        stream.write_all(text.as_bytes()).await?;
-        if !text.ends_with("\r\n") {
-            stream.write_all(b"\r\n").await?;
+        if text.ends_with("\r\n") {
+            stream.write_all(text.as_bytes()).await?;
+        } else {
+            stream.write_all(format!("{text}\r\n").as_bytes()).await?;
         }
         stream.flush().await?;
         Ok(())
@@ -225,7 +240,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     /// Sends a dot-stuffed block (see [`dot::stuff`]) as one hop.
     pub async fn send_block(&mut self, stuffed: &[u8], summary: impl Into<String>) -> Result<(), WireError> {
         let summary = summary.into();
-        self.conductor.pass(&format!("{} → {}: {summary}", self.ends.local, self.ends.peer)).await;
+        self.pass_conductor(&summary).await;
         if self.ends.side == Side::Server {
             let preview: String = String::from_utf8_lossy(&stuffed[..stuffed.len().min(2000)]).replace("\r\n", "\n");
             let lines = stuffed.iter().filter(|&&b| b == b'\n').count() as u64;
@@ -235,6 +250,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         stream.write_all(stuffed).await?;
         stream.flush().await?;
         Ok(())
+    }
+
+    /// Waits until the conductor lets this hop move. The hop's description
+    /// is for the "next: ..." prompt of step mode; in fast mode (tests,
+    /// benchmarks) nothing waits and nobody reads it, so it is not even
+    /// written out — this runs for every line, and it adds up.
+    async fn pass_conductor(&self, summary: &str) {
+        if self.conductor.pace() != Pace::Fast {
+            self.conductor.pass(&format!("{} → {}: {summary}", self.ends.local, self.ends.peer)).await;
+        }
     }
 
     /// Traces anything else about this connection (connect, disconnect,
@@ -258,10 +283,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     }
 }
 
-/// Reads up to and including '\n', keeping at most `max` octets; the rest
-/// of an overlong line is consumed and dropped so memory stays bounded.
-async fn read_bounded_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, max: usize) -> Result<(Line, bool), WireError> {
-    let mut bytes = Vec::new();
+/// Reads up to and including '\n' into `bytes` (emptied first), keeping
+/// at most `max` octets; the rest of an overlong line is consumed and
+/// dropped so memory stays bounded. Returns (overlong, ended in CRLF).
+async fn read_bounded_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, max: usize, bytes: &mut Vec<u8>) -> Result<(bool, bool), WireError> {
+    bytes.clear();
     let mut overlong = false;
     loop {
         let available = reader.fill_buf().await?;
@@ -277,7 +303,7 @@ async fn read_bounded_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, max:
         if !overlong {
             if bytes.len() + used > max {
                 overlong = true;
-                bytes = Vec::new();
+                bytes.clear();
             } else {
                 bytes.extend_from_slice(chunk);
             }
@@ -295,13 +321,12 @@ async fn read_bounded_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, max:
     if bytes.ends_with(b"\r") {
         bytes.pop();
     }
-    Ok((Line { bytes, overlong }, crlf))
+    Ok((overlong, crlf))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conductor::Pace;
 
     fn wire<S: AsyncRead + AsyncWrite + Unpin>(stream: S, side: Side) -> Wire<S> {
         let conductor = Conductor::new(Pace::Fast);
