@@ -111,7 +111,8 @@ async fn run(n: usize, tasks: usize) {
     let failures = Arc::new(AtomicUsize::new(0));
     let mut submitters = Vec::new();
     for _ in 0..tasks {
-        let (world, device, server, messages, next, failures) = (world.clone(), device.clone(), server.clone(), messages.clone(), next.clone(), failures.clone());
+        let (world, device, server, messages, next, failures) =
+            (world.clone(), device.clone(), server.clone(), messages.clone(), next.clone(), failures.clone());
         submitters.push(tokio::spawn(async move {
             let recipients = vec![RECIPIENT.to_string()];
             loop {
@@ -161,7 +162,11 @@ async fn run(n: usize, tasks: usize) {
     let rate = n as f64 / elapsed.as_secs_f64();
     let baseline_rate = n as f64 / baseline.as_secs_f64();
     println!();
-    println!("end to end (submission -> mailbox): {rate:>10.0} messages/s  ({n} in {:.3} s; all submitted after {:.3} s)", elapsed.as_secs_f64(), submitted.as_secs_f64());
+    println!(
+        "end to end (submission -> mailbox): {rate:>10.0} messages/s  ({n} in {:.3} s; all submitted after {:.3} s)",
+        elapsed.as_secs_f64(),
+        submitted.as_secs_f64()
+    );
     println!("stored in {RECIPIENT}'s mailbox:   {stored:>10}");
     println!("trace events per message:           {:>10.1}  ({events} events)", events as f64 / n as f64);
     match (rss_before, rss_after) {

@@ -176,7 +176,13 @@ impl RunArgs {
         } else {
             Pace::Live { speed: self.speed.max(0.01) }
         };
-        WorldOptions { subnet: self.subnet, port_offset: if self.standard_ports { 0 } else { 10_000 }, pace, data_dir: self.data.clone(), ..WorldOptions::default() }
+        WorldOptions {
+            subnet: self.subnet,
+            port_offset: if self.standard_ports { 0 } else { 10_000 },
+            pace,
+            data_dir: self.data.clone(),
+            ..WorldOptions::default()
+        }
     }
 }
 
@@ -439,11 +445,8 @@ async fn stop_requested() {
 /// { host: { "stored": .., "queued": .. } } }`. Called after shutdown, so
 /// the counts are final.
 fn write_report(world: &World, path: &Path) -> anyhow::Result<()> {
-    let per_host: serde_json::Map<String, serde_json::Value> = world
-        .hosts
-        .iter()
-        .map(|(name, host)| (name.clone(), serde_json::json!({ "stored": host.store.total(), "queued": host.queue().len() })))
-        .collect();
+    let per_host: serde_json::Map<String, serde_json::Value> =
+        world.hosts.iter().map(|(name, host)| (name.clone(), serde_json::json!({ "stored": host.store.total(), "queued": host.queue().len() }))).collect();
     let stored: usize = world.hosts.values().map(|host| host.store.total()).sum();
     let report = serde_json::json!({ "events": world.trace.len(), "stored_messages": stored, "per_host": per_host });
     std::fs::write(path, format!("{report:#}\n")).with_context(|| format!("cannot write the report to {}", path.display()))

@@ -19,9 +19,9 @@ pub mod mta;
 pub mod mua;
 pub mod net;
 pub mod pop3;
+pub mod scenario;
 pub mod smtp;
 pub mod store;
-pub mod scenario;
 pub mod trace;
 #[cfg(test)]
 mod transcripts;

@@ -50,9 +50,7 @@ impl Summary {
 pub fn has_header(raw: &[u8], name: &str) -> bool {
     let header_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len());
     let prefix = format!("{}:", name.to_ascii_lowercase());
-    raw[..header_end]
-        .split(|&b| b == b'\n')
-        .any(|line| line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes()))
+    raw[..header_end].split(|&b| b == b'\n').any(|line| line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 /// What one server records about one hop in its `Received:` header.

@@ -77,8 +77,14 @@ pub async fn submit(net: &Net, device: &Device, server: (&str, IpAddr), raw: &[u
         Ok(connected) => connected,
         Err(err) => {
             net.trace.emit(
-                Draft::new(&device.name, server.0, Protocol::Smtp, Kind::ConnectFailed { reason: err.to_string() }, format!("{} cannot connect to {}: {err}", device.name, server.0))
-                    .message(message.clone()),
+                Draft::new(
+                    &device.name,
+                    server.0,
+                    Protocol::Smtp,
+                    Kind::ConnectFailed { reason: err.to_string() },
+                    format!("{} cannot connect to {}: {err}", device.name, server.0),
+                )
+                .message(message.clone()),
             );
             return Err(err.to_string());
         }
@@ -100,7 +106,13 @@ pub async fn submit(net: &Net, device: &Device, server: (&str, IpAddr), raw: &[u
 
 /// The submission dialogue. The outer error is the connection failing, the
 /// inner one the server refusing.
-async fn conversation<S>(client: &mut SmtpClient<S>, device: &Device, raw: &[u8], message: &Option<MessageRef>, recipients: &[String]) -> Result<Result<(), String>, ClientError>
+async fn conversation<S>(
+    client: &mut SmtpClient<S>,
+    device: &Device,
+    raw: &[u8],
+    message: &Option<MessageRef>,
+    recipients: &[String],
+) -> Result<Result<(), String>, ClientError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {

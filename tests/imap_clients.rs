@@ -64,7 +64,10 @@ print('ALL OK')
     // Every line was traced once, by the server, with a summary.
     let events = world.trace.since(0);
     let imap: Vec<_> = events.iter().filter(|e| e.protocol == Protocol::Imap).collect();
-    assert!(imap.iter().any(|e| matches!(&e.kind, Kind::Line { direction: Direction::ToServer, line } if line.contains("LOGIN bob@example.org ********"))), "passwords are masked");
+    assert!(
+        imap.iter().any(|e| matches!(&e.kind, Kind::Line { direction: Direction::ToServer, line } if line.contains("LOGIN bob@example.org ********"))),
+        "passwords are masked"
+    );
     assert!(!imap.iter().any(|e| matches!(&e.kind, Kind::Line { line, .. } if line.contains("builder"))), "the password never reaches the trace");
     assert!(imap.iter().any(|e| matches!(&e.kind, Kind::Data { direction: Direction::ToClient, .. }) && e.summary.contains("the whole message")));
     assert!(imap.iter().all(|e| !e.summary.is_empty()));
@@ -128,7 +131,10 @@ print('ALL OK')
     let out = python(script, addr).await;
     assert!(out.contains("ALL OK"), "{out}");
     let events = world.trace.since(0);
-    let pushed = events.iter().find(|e| matches!(&e.kind, Kind::Line { direction: Direction::ToClient, line } if line == "* 2 FETCH (UID 2 FLAGS (\\Seen))")).expect("the IDLE push is traced");
+    let pushed = events
+        .iter()
+        .find(|e| matches!(&e.kind, Kind::Line { direction: Direction::ToClient, line } if line == "* 2 FETCH (UID 2 FLAGS (\\Seen))"))
+        .expect("the IDLE push is traced");
     assert!(pushed.summary.contains("without being asked"), "{}", pushed.summary);
     world.shutdown().await;
 }

@@ -38,7 +38,11 @@ async fn read_on_the_phone_read_on_the_laptop() {
     assert!(exists > idle && events[exists as usize].sim_ms == 10_000);
     // The phone downloads the message (BODY[]), which marks it \Seen.
     let download = line_from(&events, "bob-phone", "UID FETCH 1 BODY[]").unwrap_or_else(|| panic!("the phone never fetched:\n{}", dump()));
-    assert!(events.iter().any(|e| e.to == "bob-phone" && matches!(&e.kind, Kind::Data { direction: Direction::ToClient, preview, .. } if preview.contains("Subject: Lunch?"))));
+    assert!(
+        events.iter().any(
+            |e| e.to == "bob-phone" && matches!(&e.kind, Kind::Data { direction: Direction::ToClient, preview, .. } if preview.contains("Subject: Lunch?"))
+        )
+    );
     // The laptop is told the message is now \Seen, after the phone read it.
     let seen = line_to(&events, "bob-laptop", "* 1 FETCH (UID 1 FLAGS (\\Seen))").unwrap_or_else(|| panic!("the laptop never heard of \\Seen:\n{}", dump()));
     assert!(seen > download.seq);

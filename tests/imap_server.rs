@@ -82,7 +82,9 @@ async fn a_user_never_reaches_another_users_mailbox() {
     assert_eq!(carol.command("c2", "FETCH 1 BODY[]").await, vec!["c2 BAD No message 1 (the folder has 0)".to_string()]);
     assert_eq!(carol.command("c3", "UID FETCH 1:* BODY[]").await, vec!["c3 OK FETCH completed".to_string()]);
     assert_eq!(carol.command("c4", "UID SEARCH ALL").await[0], "* SEARCH");
-    for (tag, name) in [("c5", "bob@example.org"), ("c6", "\"bob@example.org/INBOX\""), ("c7", "../bob@example.org/INBOX"), ("c8", "\"#shared/bob\""), ("c9", "~bob/INBOX")] {
+    for (tag, name) in
+        [("c5", "bob@example.org"), ("c6", "\"bob@example.org/INBOX\""), ("c7", "../bob@example.org/INBOX"), ("c8", "\"#shared/bob\""), ("c9", "~bob/INBOX")]
+    {
         let reply = carol.command(tag, &format!("SELECT {name}")).await;
         assert_eq!(reply, vec![format!("{tag} NO No such mailbox")], "{name}");
         let reply = carol.command(tag, &format!("STATUS {name} (MESSAGES)")).await;

@@ -5,8 +5,8 @@
 mod common;
 mod imap_common;
 mod pop3_common;
-mod web_support;
 mod smtp_common;
+mod web_support;
 
 mod cli;
 mod clock;
@@ -26,6 +26,7 @@ mod smtp_data;
 mod smtp_limits;
 mod smtp_scenarios;
 mod step;
+mod style;
 mod trace;
 mod web_api;
 mod web_browser;

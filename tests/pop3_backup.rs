@@ -117,7 +117,10 @@ async fn export_then_import_gives_identical_messages_and_flags() {
     world.shutdown().await;
 
     // A backup never overwrites.
-    let again = std::process::Command::new(env!("CARGO_BIN_EXE_mailflow")).args(["export", "--user", BOB, "--format", "mbox", "--data", data.to_str().unwrap(), mbox.to_str().unwrap()]).output().unwrap();
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_mailflow"))
+        .args(["export", "--user", BOB, "--format", "mbox", "--data", data.to_str().unwrap(), mbox.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already exists"));
     let _ = std::fs::remove_dir_all(&base);
 }

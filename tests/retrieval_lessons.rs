@@ -25,7 +25,8 @@ async fn imap_keeps_pop3_takes_away() {
     };
 
     // Both messages reach Bob's mailbox before anyone fetches.
-    let delivered: Vec<u64> = events.iter().filter(|e| matches!(&e.kind, Kind::Delivered { mailbox, .. } if mailbox == "bob@example.org")).map(|e| e.sim_ms).collect();
+    let delivered: Vec<u64> =
+        events.iter().filter(|e| matches!(&e.kind, Kind::Delivered { mailbox, .. } if mailbox == "bob@example.org")).map(|e| e.sim_ms).collect();
     assert_eq!(delivered, vec![0, 10_000], "{}", story());
 
     // At 1m the phone downloads both over IMAP (BODY[] marks them \Seen)...

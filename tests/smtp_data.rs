@@ -4,9 +4,9 @@
 
 use crate::smtp_common;
 
+use mail_parser::MimeHeaders;
 use mailflow::scenario::Service;
 use mailflow::trace::{Direction, Kind};
-use mail_parser::MimeHeaders;
 use serde_json::json;
 use smtp_common::*;
 

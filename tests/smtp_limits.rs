@@ -174,7 +174,8 @@ async fn bad_sequence_gets_503() {
 async fn garbage_gets_500_and_the_server_survives() {
     let world = strict_world().await;
     let mut smtp = RawSmtp::connect(addr(&world, "mx1.example.org", Service::Smtp)).await;
-    let garbage: [&[u8]; 5] = [b"\x00\x00\x00\r\n", b"\xff\xfe\xfd\xfc\r\n", b"\xc3\x28 \xa0\xa1\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n", b"\r\n"];
+    let garbage: [&[u8]; 5] =
+        [b"\x00\x00\x00\r\n", b"\xff\xfe\xfd\xfc\r\n", b"\xc3\x28 \xa0\xa1\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n", b"\r\n"];
     for line in garbage {
         smtp.write(line).await;
         let reply = smtp.reply().await;
@@ -287,7 +288,8 @@ async fn bare_lf_dot_does_not_end_data() {
     smtp.expect("MAIL FROM:<eve@outside.test>", "250").await;
     smtp.expect("RCPT TO:<bob@example.org>", "250").await;
     smtp.expect("DATA", "354").await;
-    smtp.write(b"Subject: One\r\n\r\nfirst\n.\nMAIL FROM:<admin@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nSubject: Smuggled\r\n\r\nhi\r\n.\r\n").await;
+    smtp.write(b"Subject: One\r\n\r\nfirst\n.\nMAIL FROM:<admin@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nSubject: Smuggled\r\n\r\nhi\r\n.\r\n")
+        .await;
     assert!(smtp.reply().await.text().starts_with("250 2.0.0"), "one message");
     smtp.expect("QUIT", "221").await; // the next reply answers QUIT: nothing else was read as a command
     let inbox = inbox(&world, "mx1.example.org", "bob@example.org");

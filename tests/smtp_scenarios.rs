@@ -44,10 +44,8 @@ async fn mx_failover_goes_through_the_backup() {
     assert!(!deferred.is_empty(), "mx2 queues it while mx1 is down:\n{}", story(&world));
     assert!(!connect_failures(&world, "mx2.example.org", "mx1.example.org").is_empty(), "mx2's first try fails too");
 
-    let up = events(&world)
-        .into_iter()
-        .find(|e| matches!(&e.kind, Kind::HostState { host, up: true } if host == "mx1.example.org"))
-        .expect("mx1 comes back up");
+    let up =
+        events(&world).into_iter().find(|e| matches!(&e.kind, Kind::HostState { host, up: true } if host == "mx1.example.org")).expect("mx1 comes back up");
     let relayed = queue_events(&world, "mx2.example.org", QueueState::Relayed);
     assert_eq!(relayed.len(), 1, "mx2 passes it on once:\n{}", story(&world));
     assert!(relayed[0].seq > up.seq && relayed[0].sim_ms >= up.sim_ms && up.sim_ms > 0, "only after mx1 is up again");
@@ -141,11 +139,7 @@ async fn three_domains_each_get_their_copy() {
     for server in ["mx1.example.org", "mail.example.net", "mx.example.com"] {
         assert_eq!(relayed.iter().filter(|e| e.summary.contains(server)).count(), 1, "one relay to {server}:\n{}", story(&world));
     }
-    let copies = [
-        ("mx1.example.org", "bob@example.org"),
-        ("mail.example.net", "carol@example.net"),
-        ("mx.example.com", "dave@example.com"),
-    ];
+    let copies = [("mx1.example.org", "bob@example.org"), ("mail.example.net", "carol@example.net"), ("mx.example.com", "dave@example.com")];
     for (host, user) in copies {
         let inbox = inbox(&world, host, user);
         assert_eq!(inbox.len(), 1, "{user} has one copy on {host}");
@@ -183,7 +177,8 @@ async fn null_mx_bounces_at_once() {
 async fn slow_server_is_given_up_on() {
     let world = run(scenario("slow-server")).await;
 
-    let gave_up: Vec<_> = events(&world).into_iter().filter(|e| e.from == "smtp.school.test" && e.summary.contains("longer than the 5 minutes a sender waits")).collect();
+    let gave_up: Vec<_> =
+        events(&world).into_iter().filter(|e| e.from == "smtp.school.test" && e.summary.contains("longer than the 5 minutes a sender waits")).collect();
     assert_eq!(gave_up.len(), 1, "the sender stops waiting for mx1:\n{}", story(&world));
     let handed = queue_events(&world, "smtp.school.test", QueueState::Relayed);
     assert!(handed.len() == 1 && handed[0].summary.contains("mx2.example.org"), "and uses the backup:\n{}", story(&world));

@@ -52,7 +52,11 @@ async fn topology_has_roles_columns_ports_and_edges() {
         assert!(has(host, "dns", "dns"), "{host} → dns");
     }
     let zones = topology["zones"].as_array().unwrap();
-    assert!(zones.iter().any(|z| z["domain"] == "example.org" && z["records"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().contains("MX 10 mx1.example.org."))));
+    assert!(
+        zones
+            .iter()
+            .any(|z| z["domain"] == "example.org" && z["records"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().contains("MX 10 mx1.example.org.")))
+    );
     state.shutdown().await;
 }
 

@@ -23,7 +23,11 @@ async fn connect(server: &WebServer, query: &str) -> Socket {
 /// The next JSON frame (10 s at most).
 async fn frame(socket: &mut Socket) -> Value {
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("a frame within 10 s").expect("the stream stays open").expect("a good frame");
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("the stream stays open")
+            .expect("a good frame");
         if let Message::Text(text) = message {
             return serde_json::from_str(&text).expect("JSON frames");
         }

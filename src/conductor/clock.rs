@@ -85,12 +85,7 @@ impl Default for Clock {
 impl Clock {
     pub fn new() -> Self {
         let (changes, _) = watch::channel(0);
-        Clock {
-            inner: Arc::new(Inner {
-                state: Mutex::new(State { now: Duration::ZERO, active: 0, timers: BinaryHeap::new(), next_id: 0 }),
-                changes,
-            }),
-        }
+        Clock { inner: Arc::new(Inner { state: Mutex::new(State { now: Duration::ZERO, active: 0, timers: BinaryHeap::new(), next_id: 0 }), changes }) }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -197,9 +197,8 @@ impl Lookup {
         mx.sort_by_key(|(preference, _)| *preference);
         let mut servers = Vec::new();
         for (preference, exchange) in mx {
-            let explain = implicit.then(|| {
-                "There is no MX record, so by RFC 5321 §5.1 the domain's own address (its A record) is used as the mail server.".to_string()
-            });
+            let explain =
+                implicit.then(|| "There is no MX record, so by RFC 5321 §5.1 the domain's own address (its A record) is used as the mail server.".to_string());
             let mut addresses = Vec::new();
             let mut failure = None;
             for rtype in [RecordType::A, RecordType::AAAA] {
@@ -233,8 +232,7 @@ impl Lookup {
     }
 
     fn narrate(&self, domain: &str, text: &str, message: Option<&MessageRef>) {
-        self.trace.emit(
-            Draft::new(&self.node, &self.node, Protocol::Dns, Kind::Note, format!("{}: {text}", domain.trim_end_matches('.'))).message(message.cloned()),
-        );
+        self.trace
+            .emit(Draft::new(&self.node, &self.node, Protocol::Dns, Kind::Note, format!("{}: {text}", domain.trim_end_matches('.'))).message(message.cloned()));
     }
 }

@@ -240,12 +240,7 @@ impl Zones {
 }
 
 fn current_addresses(zones: &BTreeMap<String, Zone>, host: &Name) -> Vec<Record> {
-    zones
-        .values()
-        .flat_map(|z| z.records.iter())
-        .filter(|r| &r.name == host && matches!(r.record_type(), RecordType::A | RecordType::AAAA))
-        .cloned()
-        .collect()
+    zones.values().flat_map(|z| z.records.iter()).filter(|r| &r.name == host && matches!(r.record_type(), RecordType::A | RecordType::AAAA)).cloned().collect()
 }
 
 /// The empty root zone's "no such name".

@@ -163,14 +163,26 @@ pub fn quote(text: &str) -> String {
 /// were fetched. Every problem is also in the trace.
 pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &FetchStep) -> Result<usize, String> {
     let fail = |summary: String| {
-        net.trace.emit(Draft::new(&device.name, server.0, Protocol::Imap, Kind::Failure { reason: summary.clone() }, format!("{} could not read its mail: {summary}", device.name)));
+        net.trace.emit(Draft::new(
+            &device.name,
+            server.0,
+            Protocol::Imap,
+            Kind::Failure { reason: summary.clone() },
+            format!("{} could not read its mail: {summary}", device.name),
+        ));
         summary
     };
     let target = SocketAddr::new(server.1, net.port(Service::Imap));
     let (stream, registration) = match net.peers.connect(&device.name, device.address, target, net.network_timeout).await {
         Ok(connected) => connected,
         Err(err) => {
-            net.trace.emit(Draft::new(&device.name, server.0, Protocol::Imap, Kind::ConnectFailed { reason: err.to_string() }, format!("{} cannot connect to {}: {err}", device.name, server.0)));
+            net.trace.emit(Draft::new(
+                &device.name,
+                server.0,
+                Protocol::Imap,
+                Kind::ConnectFailed { reason: err.to_string() },
+                format!("{} cannot connect to {}: {err}", device.name, server.0),
+            ));
             return Err(err.to_string());
         }
     };
@@ -188,7 +200,13 @@ pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &Fe
     let count = fetched.len();
     let story = match count {
         0 => format!("{} finds no new mail on {}", device.name, server.0),
-        n => format!("{} shows {n} new message{}: {} (copies: the originals stay on {})", device.name, if n == 1 { "" } else { "s" }, fetched.join(", "), server.0),
+        n => format!(
+            "{} shows {n} new message{}: {} (copies: the originals stay on {})",
+            device.name,
+            if n == 1 { "" } else { "s" },
+            fetched.join(", "),
+            server.0
+        ),
     };
     net.trace.emit(Draft::new(&device.name, &device.name, Protocol::Imap, Kind::Note, story));
     match step.idle {
@@ -199,7 +217,13 @@ pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &Fe
             let (net, name, server) = (net.clone(), device.name.clone(), server.0.to_string());
             tokio::spawn(async move {
                 if let Err(err) = idle(&mut client, &net, &name, &server, duration.0, activity, registration).await {
-                    net.trace.emit(Draft::new(&name, &server, Protocol::Imap, Kind::Failure { reason: err.to_string() }, format!("{name} lost its IDLE connection: {err}")));
+                    net.trace.emit(Draft::new(
+                        &name,
+                        &server,
+                        Protocol::Imap,
+                        Kind::Failure { reason: err.to_string() },
+                        format!("{name} lost its IDLE connection: {err}"),
+                    ));
                 }
             });
         }
@@ -213,7 +237,12 @@ pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &Fe
 /// LOGIN, SELECT, SEARCH, FETCH and the step's actions. Returns the
 /// subjects of the messages fetched. The outer error is the connection
 /// failing, the inner one the server refusing.
-async fn read_new_mail<S>(client: &mut ImapClient<S>, device: &Device, step: &FetchStep, devices: &crate::net::Devices) -> Result<Result<Vec<String>, String>, ClientError>
+async fn read_new_mail<S>(
+    client: &mut ImapClient<S>,
+    device: &Device,
+    step: &FetchStep,
+    devices: &crate::net::Devices,
+) -> Result<Result<Vec<String>, String>, ClientError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -279,7 +308,15 @@ where
 
 /// Stays in IDLE for `duration` of simulated time, noting every piece of
 /// news, then DONE and LOGOUT.
-async fn idle<S>(client: &mut ImapClient<S>, net: &Net, who: &str, server: &str, duration: std::time::Duration, activity: Activity, registration: Registration) -> Result<(), ClientError>
+async fn idle<S>(
+    client: &mut ImapClient<S>,
+    net: &Net,
+    who: &str,
+    server: &str,
+    duration: std::time::Duration,
+    activity: Activity,
+    registration: Registration,
+) -> Result<(), ClientError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -297,7 +334,13 @@ where
         }
         learn(net, who, &line);
     }
-    net.trace.emit(Draft::new(who, who, Protocol::Imap, Kind::Note, format!("{who} stays connected to {server} and waits for news, for {}", SimDuration(duration))));
+    net.trace.emit(Draft::new(
+        who,
+        who,
+        Protocol::Imap,
+        Kind::Note,
+        format!("{who} stays connected to {server} and waits for news, for {}", SimDuration(duration)),
+    ));
     {
         let wake = activity.sleep(duration);
         tokio::pin!(wake);

@@ -72,7 +72,9 @@ pub fn describe_command(who: &str, body: &CommandBody) -> String {
             format!("{who} asks which messages {}{answer}", search_in_words(criteria))
         }
         C::Fetch { uid, set, items } => {
-            let whole = |i: &FetchItem| matches!(i, FetchItem::Rfc822) || matches!(i, FetchItem::Section { section, .. } if section.part.is_empty() && section.text.is_none());
+            let whole = |i: &FetchItem| {
+                matches!(i, FetchItem::Rfc822) || matches!(i, FetchItem::Section { section, .. } if section.part.is_empty() && section.text.is_none())
+            };
             match items.iter().find(|i| whole(i)) {
                 Some(FetchItem::Section { peek: true, .. }) => format!("{who} downloads {}, peeking (it stays unread)", messages(*uid, set)),
                 Some(_) => format!("{who} downloads {} (and so marks it read)", messages(*uid, set)),

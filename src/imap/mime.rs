@@ -193,7 +193,15 @@ pub fn section_bytes(raw: &[u8], root: &Part, section: &Section) -> Option<Vec<u
     }
     // HEADER, TEXT and HEADER.FIELDS apply to a message: the whole message
     // at the top, or the one inside a message/rfc822 part.
-    let message = || if section.part.is_empty() { Some(root) } else if let PartKind::Message(inner) = &target.kind { Some(inner.as_ref()) } else { None };
+    let message = || {
+        if section.part.is_empty() {
+            Some(root)
+        } else if let PartKind::Message(inner) = &target.kind {
+            Some(inner.as_ref())
+        } else {
+            None
+        }
+    };
     let bytes = match &section.text {
         None if section.part.is_empty() => raw[root.header.start..root.body.end].to_vec(),
         None => raw[target.body.clone()].to_vec(),
@@ -268,7 +276,10 @@ Content-Type: image/png\r\nContent-Disposition: attachment; filename=\"p.png\"\r
         assert_eq!(bytes(&sec(&[3], None)).unwrap(), "PNGDATA");
         assert_eq!(bytes(&sec(&[2], Some(SectionText::Header))).unwrap(), "Subject: inner\r\n\r\n");
         assert_eq!(bytes(&sec(&[2, 1], None)).unwrap(), "inner body");
-        assert_eq!(bytes(&sec(&[3], Some(SectionText::Mime))).unwrap(), "Content-Type: image/png\r\nContent-Disposition: attachment; filename=\"p.png\"\r\n\r\n");
+        assert_eq!(
+            bytes(&sec(&[3], Some(SectionText::Mime))).unwrap(),
+            "Content-Type: image/png\r\nContent-Disposition: attachment; filename=\"p.png\"\r\n\r\n"
+        );
         assert_eq!(bytes(&sec(&[4], None)), None);
         assert_eq!(bytes(&sec(&[1], Some(SectionText::Header))), None);
         let fields = SectionText::HeaderFields { not: false, fields: vec!["subject".into(), "X-None".into()] };

@@ -65,28 +65,72 @@ pub enum CommandBody {
     Capability,
     Noop,
     Logout,
-    Login { user: String, password: String },
+    Login {
+        user: String,
+        password: String,
+    },
     /// SASL: the mechanism and, with SASL-IR (RFC 4959), the first response.
-    Authenticate { mechanism: String, initial: Option<String> },
+    Authenticate {
+        mechanism: String,
+        initial: Option<String>,
+    },
     /// SELECT (read-write) or EXAMINE (`read_only`).
-    Select { mailbox: String, read_only: bool },
+    Select {
+        mailbox: String,
+        read_only: bool,
+    },
     Create(String),
     Delete(String),
-    Rename { from: String, to: String },
+    Rename {
+        from: String,
+        to: String,
+    },
     Subscribe(String),
     Unsubscribe(String),
     /// LIST, or LSUB when `subscribed_only`.
-    List { reference: String, pattern: String, subscribed_only: bool },
-    Status { mailbox: String, items: Vec<StatusItem> },
-    Append { mailbox: String, flags: Vec<Flag>, date: Option<String>, message: Vec<u8> },
+    List {
+        reference: String,
+        pattern: String,
+        subscribed_only: bool,
+    },
+    Status {
+        mailbox: String,
+        items: Vec<StatusItem>,
+    },
+    Append {
+        mailbox: String,
+        flags: Vec<Flag>,
+        date: Option<String>,
+        message: Vec<u8>,
+    },
     Check,
     Close,
     /// EXPUNGE, or UID EXPUNGE with a set (RFC 4315 §2.1).
-    Expunge { uids: Option<SequenceSet> },
-    Search { uid: bool, charset: Option<String>, criteria: SearchKey },
-    Fetch { uid: bool, set: SequenceSet, items: Vec<FetchItem> },
-    Store { uid: bool, set: SequenceSet, change: FlagChange, silent: bool, flags: Vec<Flag> },
-    Copy { uid: bool, set: SequenceSet, mailbox: String },
+    Expunge {
+        uids: Option<SequenceSet>,
+    },
+    Search {
+        uid: bool,
+        charset: Option<String>,
+        criteria: SearchKey,
+    },
+    Fetch {
+        uid: bool,
+        set: SequenceSet,
+        items: Vec<FetchItem>,
+    },
+    Store {
+        uid: bool,
+        set: SequenceSet,
+        change: FlagChange,
+        silent: bool,
+        flags: Vec<Flag>,
+    },
+    Copy {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: String,
+    },
     Idle,
 }
 
@@ -270,7 +314,11 @@ pub enum FetchItem {
     /// The text (like BODY[TEXT], sets \Seen).
     Rfc822Text,
     /// BODY[section]<partial> or BODY.PEEK[...]: `peek` leaves \Seen alone.
-    Section { section: Section, partial: Option<(u32, u32)>, peek: bool },
+    Section {
+        section: Section,
+        partial: Option<(u32, u32)>,
+        peek: bool,
+    },
 }
 
 /// Which bytes of a message `BODY[...]` means: a part path like `1.2`
@@ -285,7 +333,10 @@ pub struct Section {
 pub enum SectionText {
     Header,
     /// HEADER.FIELDS (names) or, with `not`, HEADER.FIELDS.NOT.
-    HeaderFields { not: bool, fields: Vec<String> },
+    HeaderFields {
+        not: bool,
+        fields: Vec<String>,
+    },
     Text,
     /// The MIME header of a part (only after a part number).
     Mime,
@@ -1164,10 +1215,18 @@ mod tests {
             ("x RENAME a b", C::Rename { from: "a".into(), to: "b".into() }),
             ("x LIST \"\" *", C::List { reference: "".into(), pattern: "*".into(), subscribed_only: false }),
             ("x LSUB \"\" \"%\"", C::List { reference: "".into(), pattern: "%".into(), subscribed_only: true }),
-            ("x STATUS INBOX (MESSAGES UNSEEN uidnext)", C::Status { mailbox: "INBOX".into(), items: vec![StatusItem::Messages, StatusItem::Unseen, StatusItem::UidNext] }),
+            (
+                "x STATUS INBOX (MESSAGES UNSEEN uidnext)",
+                C::Status { mailbox: "INBOX".into(), items: vec![StatusItem::Messages, StatusItem::Unseen, StatusItem::UidNext] },
+            ),
             (
                 "x APPEND Drafts (\\Draft $Todo) \"05-Nov-2026 14:30:00 +0100\" {4}\r\nhi\r\n",
-                C::Append { mailbox: "Drafts".into(), flags: vec![Flag::Draft, Flag::Keyword("$Todo".into())], date: Some("05-Nov-2026 14:30:00 +0100".into()), message: b"hi\r\n".to_vec() },
+                C::Append {
+                    mailbox: "Drafts".into(),
+                    flags: vec![Flag::Draft, Flag::Keyword("$Todo".into())],
+                    date: Some("05-Nov-2026 14:30:00 +0100".into()),
+                    message: b"hi\r\n".to_vec(),
+                },
             ),
             ("x APPEND INBOX {0+}\r\n", C::Append { mailbox: "INBOX".into(), flags: vec![], date: None, message: vec![] }),
             ("x UID EXPUNGE 3:5", C::Expunge { uids: Some(set(&[(3, 5)])) }),
@@ -1178,12 +1237,18 @@ mod tests {
                     uid: true,
                     charset: Some("UTF-8".into()),
                     criteria: SearchKey::And(vec![
-                        SearchKey::Or(Box::new(SearchKey::Seen), Box::new(SearchKey::And(vec![SearchKey::From("alice".into()), SearchKey::Sequence(set(&[(2, 4)]))]))),
+                        SearchKey::Or(
+                            Box::new(SearchKey::Seen),
+                            Box::new(SearchKey::And(vec![SearchKey::From("alice".into()), SearchKey::Sequence(set(&[(2, 4)]))])),
+                        ),
                         SearchKey::Not(Box::new(SearchKey::Uid(SequenceSet(vec![(SeqNum::Value(1), SeqNum::Value(1)), (SeqNum::Value(3), SeqNum::Last)])))),
                     ]),
                 },
             ),
-            ("x SEARCH SINCE 1-Feb-1994 BEFORE \"01-Jan-2030\"", C::Search { uid: false, charset: None, criteria: SearchKey::And(vec![SearchKey::Since(8797), SearchKey::Before(21915)]) }),
+            (
+                "x SEARCH SINCE 1-Feb-1994 BEFORE \"01-Jan-2030\"",
+                C::Search { uid: false, charset: None, criteria: SearchKey::And(vec![SearchKey::Since(8797), SearchKey::Before(21915)]) },
+            ),
             ("x FETCH 1 FAST", C::Fetch { uid: false, set: set(&[(1, 1)]), items: vec![FetchItem::Flags, FetchItem::InternalDate, FetchItem::Rfc822Size] }),
             (
                 "x UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From Subject)] BODY[]<0.100> BODY[1.2.MIME] body)",
@@ -1205,7 +1270,10 @@ mod tests {
                 "x STORE 1,3 +FLAGS.SILENT (\\Seen \\Deleted)",
                 C::Store { uid: false, set: set(&[(1, 1), (3, 3)]), change: FlagChange::Add, silent: true, flags: vec![Flag::Seen, Flag::Deleted] },
             ),
-            ("x UID STORE 7 FLAGS \\Flagged", C::Store { uid: true, set: set(&[(7, 7)]), change: FlagChange::Replace, silent: false, flags: vec![Flag::Flagged] }),
+            (
+                "x UID STORE 7 FLAGS \\Flagged",
+                C::Store { uid: true, set: set(&[(7, 7)]), change: FlagChange::Replace, silent: false, flags: vec![Flag::Flagged] },
+            ),
             ("x UID COPY 1:2 Archive", C::Copy { uid: true, set: set(&[(1, 2)]), mailbox: "Archive".into() }),
             ("x IDLE", C::Idle),
         ];
@@ -1323,7 +1391,9 @@ a5 NOOP\nbroken line with {5}\r\n12345 trailing\r\n";
         };
         assert_eq!(expected.len(), 9, "{expected:?}");
         assert!(matches!(&expected[1], Out::Command(Ok(Command { body: CommandBody::Login { password, .. }, .. })) if password == "builder"));
-        assert!(matches!(&expected[3], Out::Command(Ok(Command { body: CommandBody::Append { message, .. }, .. })) if message == b"Subject: x\r\n\r\n{3}\r\nbody\r\n"));
+        assert!(
+            matches!(&expected[3], Out::Command(Ok(Command { body: CommandBody::Append { message, .. }, .. })) if message == b"Subject: x\r\n\r\n{3}\r\nbody\r\n")
+        );
         assert_eq!(expected[5], Out::TooBig(Some("a4".into())));
         assert!(matches!(&expected[8], Out::Command(Err(ParseError { tag: Some(t), .. })) if t == "broken"));
         for chunk in [1, 2, 4, 8, 16, 32, 64, 128, 256, 512] {
@@ -1370,8 +1440,30 @@ a5 NOOP\nbroken line with {5}\r\n12345 trailing\r\n";
             state
         };
         let pieces: [&[u8]; 24] = [
-            b"a1 ", b"UID ", b"FETCH ", b"SEARCH ", b"STORE ", b"1:*", b"(", b")", b"BODY[", b"]", b"<0.1>", b"\"", b"\\", b"{3}\r\nabc", b"NOT ", b"OR ",
-            b"HEADER.FIELDS (", b"+FLAGS ", b"\\Seen", b" ", b"\0", b"\xff", b"APPEND INBOX ", b"*",
+            b"a1 ",
+            b"UID ",
+            b"FETCH ",
+            b"SEARCH ",
+            b"STORE ",
+            b"1:*",
+            b"(",
+            b")",
+            b"BODY[",
+            b"]",
+            b"<0.1>",
+            b"\"",
+            b"\\",
+            b"{3}\r\nabc",
+            b"NOT ",
+            b"OR ",
+            b"HEADER.FIELDS (",
+            b"+FLAGS ",
+            b"\\Seen",
+            b" ",
+            b"\0",
+            b"\xff",
+            b"APPEND INBOX ",
+            b"*",
         ];
         for _ in 0..20_000 {
             let mut input = Vec::new();

@@ -90,7 +90,14 @@ pub async fn serve_connection<B: Backend + Send + Sync + 'static>(backend: B, ne
     wire.emit_from_peer(Kind::Connect, format!("{peer_name} connects to {host} (IMAP, port 143)"));
     let session = Session::new(host.clone());
     let greeting = session.greeting();
-    let mut conn = Connection { session, assembler: Assembler::new(backend.max_message_size()), explained: HashSet::new(), changes: None, peer: peer_name.clone(), host: host.clone() };
+    let mut conn = Connection {
+        session,
+        assembler: Assembler::new(backend.max_message_size()),
+        explained: HashSet::new(),
+        changes: None,
+        peer: peer_name.clone(),
+        host: host.clone(),
+    };
     if send_all(&mut wire, &mut conn, vec![greeting]).await.is_err() {
         return;
     }
@@ -215,26 +222,29 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     B: Backend,
 {
+    // Each change to the user's mailboxes hands us a clock activity at the
+    // moment it happens (see `Store::observe`): simulated time then waits
+    // until we have told the client, as it would for any other hop.
+    let (tx, mut news) = tokio::sync::mpsc::unbounded_channel();
+    let clock = wire.trace().clock().clone();
+    let _observer = conn.session.user().map(|user| backend.store().observe(user, move || drop(tx.send(clock.activity()))));
     loop {
         // Reading one byte is safe to abandon (nothing is consumed until
         // it completes), so a change arriving meanwhile cannot eat half of
-        // the client's DONE. A user without a watch has nothing to watch.
-        let changed = async {
-            match conn.changes.as_mut() {
-                Some(changes) => changes.changed().await.is_ok(),
-                None => std::future::pending().await,
-            }
-        };
+        // the client's DONE.
         let first = tokio::select! {
             // News first: if a change and the client's DONE are both
             // waiting, the change happened before DONE was sent.
             biased;
-            alive = changed => {
-                if !alive {
-                    conn.changes = None;
+            Some(work) = news.recv() => {
+                if let Some(changes) = conn.changes.as_mut() {
+                    changes.borrow_and_update();
                 }
                 let updates = conn.session.updates(backend);
                 send_all(wire, conn, updates).await?;
+                // Changes that came meanwhile are in these updates too.
+                while news.try_recv().is_ok() {}
+                drop(work);
                 continue;
             }
             byte = wire.read_exact(1) => byte?,
@@ -245,7 +255,11 @@ where
             line.extend_from_slice(&rest.bytes);
         }
         let line = line.trim_ascii().to_vec();
-        let summary = if line.eq_ignore_ascii_case(b"DONE") { format!("{} stops idling (DONE)", conn.peer) } else { format!("{} sends something other than DONE", conn.peer) };
+        let summary = if line.eq_ignore_ascii_case(b"DONE") {
+            format!("{} stops idling (DONE)", conn.peer)
+        } else {
+            format!("{} sends something other than DONE", conn.peer)
+        };
         wire.trace_received(&String::from_utf8_lossy(&line), summary);
         return Ok(conn.session.idle_line(&line, backend));
     }
@@ -322,7 +336,6 @@ fn explain<S: AsyncRead + AsyncWrite + Unpin>(wire: &Wire<S>, conn: &mut Connect
         Lesson::OtherDevice => format!("how {} learns what other devices did", conn.peer),
         Lesson::Idle => "IDLE: the server pushes news".to_string(),
     };
-    wire.trace().emit(
-        Draft::new(&conn.host, &conn.peer, Protocol::Imap, Kind::Note, title).explain(lesson.text()).message(wire.message()).session(wire.session()),
-    );
+    wire.trace()
+        .emit(Draft::new(&conn.host, &conn.peer, Protocol::Imap, Kind::Note, title).explain(lesson.text()).message(wire.message()).session(wire.session()));
 }

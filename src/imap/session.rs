@@ -124,9 +124,13 @@ enum State {
 enum Pending {
     None,
     /// AUTHENTICATE PLAIN sent `+`; the next line is the answer.
-    Auth { tag: String },
+    Auth {
+        tag: String,
+    },
     /// IDLE sent `+ idling`; the next line should be DONE.
-    Idle { tag: String },
+    Idle {
+        tag: String,
+    },
 }
 
 #[derive(Debug)]
@@ -203,7 +207,9 @@ impl Session {
             return Outcome { responses: vec![Response::bye(&format!("[TOOBIG] {text}"), "server: that is far too big; I hang up")], close: true };
         }
         let response = match tag {
-            Some(tag) => Response::tagged(tag, Status::No, Some("TOOBIG"), &text, "server refuses: that literal is too big (the client sends nothing more for it)"),
+            Some(tag) => {
+                Response::tagged(tag, Status::No, Some("TOOBIG"), &text, "server refuses: that literal is too big (the client sends nothing more for it)")
+            }
             None => Response::untagged_bad(&text, "server refuses: that literal is too big"),
         };
         self.count_error(vec![response])
@@ -302,7 +308,11 @@ impl Session {
             C::Login { user, password } => return Some(self.login(tag, &user, &password, backend)),
             C::Authenticate { mechanism, initial } => {
                 if mechanism != "PLAIN" {
-                    return Some(no(None, "Unsupported mechanism; this server offers AUTH=PLAIN", format!("server: I do not know the {mechanism} login method")));
+                    return Some(no(
+                        None,
+                        "Unsupported mechanism; this server offers AUTH=PLAIN",
+                        format!("server: I do not know the {mechanism} login method"),
+                    ));
                 }
                 match initial {
                     Some(response) => return Some(self.plain(tag, response.as_bytes(), backend)),
@@ -331,9 +341,7 @@ impl Session {
                 Err(StoreError::Exists) => no(Some("ALREADYEXISTS"), "Mailbox already exists", format!("server: there is already a folder {to}")),
                 Err(e) => no(None, &capitalized(&e), format!("server refuses to rename {from}: {e}")),
             },
-            C::Subscribe(name) if !store.list(&user).contains(&name) => {
-                no(None, "No such mailbox", format!("server: there is no folder {name}"))
-            }
+            C::Subscribe(name) if !store.list(&user).contains(&name) => no(None, "No such mailbox", format!("server: there is no folder {name}")),
             C::Subscribe(name) => {
                 let _ = store.subscribe(&user, &name, true);
                 ok("SUBSCRIBE completed", format!("server: {name} is now on the list of folders to show"))
@@ -346,7 +354,10 @@ impl Session {
             C::Status { mailbox, items } => match store.snapshot(&user, &mailbox) {
                 Ok(snapshot) => {
                     let (words, summary) = status_items(&snapshot, &items);
-                    out.push(Response::untagged(format!("STATUS {} ({words})", response::mailbox(&snapshot.name)), format!("server: {} has {summary}", snapshot.name)));
+                    out.push(Response::untagged(
+                        format!("STATUS {} ({words})", response::mailbox(&snapshot.name)),
+                        format!("server: {} has {summary}", snapshot.name),
+                    ));
                     ok("STATUS completed", "server: that is the status".into())
                 }
                 Err(_) => no(None, "No such mailbox", format!("server: there is no folder {mailbox}")),
@@ -449,17 +460,26 @@ impl Session {
         let unseen = snapshot.messages.iter().filter(|m| !m.flags.contains(&Flag::Seen)).count();
         let first_unseen = snapshot.messages.iter().position(|m| !m.flags.contains(&Flag::Seen));
         out.push(Response::untagged(format!("FLAGS {SYSTEM_FLAGS}"), "server: these are the flags a message can have"));
-        out.push(Response::untagged(format!("OK [PERMANENTFLAGS {} Flags permitted", SYSTEM_FLAGS.replace(')', " \\*)]")), "server: you may change them, and invent keywords"));
+        out.push(Response::untagged(
+            format!("OK [PERMANENTFLAGS {} Flags permitted", SYSTEM_FLAGS.replace(')', " \\*)]")),
+            "server: you may change them, and invent keywords",
+        ));
         out.push(Response::untagged(format!("{total} EXISTS"), format!("server: {} holds {}", snapshot.name, plural(total, "message"))));
         out.push(Response::untagged("0 RECENT", "server: none is new since the last session (\\Recent is not tracked here)"));
         if let Some(i) = first_unseen {
             out.push(Response::untagged(format!("OK [UNSEEN {}] First unseen", i + 1), format!("server: message {} is the first unread one", i + 1)));
         }
         out.push(
-            Response::untagged(format!("OK [UIDVALIDITY {}] UIDs valid", snapshot.uid_validity), format!("server: this folder's identity (UIDVALIDITY) is {}", snapshot.uid_validity))
-                .with_lesson(Lesson::Uids),
+            Response::untagged(
+                format!("OK [UIDVALIDITY {}] UIDs valid", snapshot.uid_validity),
+                format!("server: this folder's identity (UIDVALIDITY) is {}", snapshot.uid_validity),
+            )
+            .with_lesson(Lesson::Uids),
         );
-        out.push(Response::untagged(format!("OK [UIDNEXT {}] Predicted next UID", snapshot.uid_next), format!("server: the next message to arrive will get UID {}", snapshot.uid_next)));
+        out.push(Response::untagged(
+            format!("OK [UIDNEXT {}] Predicted next UID", snapshot.uid_next),
+            format!("server: the next message to arrive will get UID {}", snapshot.uid_next),
+        ));
         let known = snapshot.messages.iter().map(|m| Known { uid: m.uid, flags: m.flags.clone(), gone: false }).collect();
         let view = View { mailbox: snapshot.name.clone(), read_only, uid_validity: snapshot.uid_validity, known };
         self.state = State::Selected { user, view };
@@ -486,8 +506,12 @@ impl Session {
         let all = store.list(user);
         let names = if subscribed_only { store.subscriptions(user) } else { all.clone() };
         let mut count = 0;
-        for mailbox in names.iter().filter(|n| wildcard_match(full.as_bytes(), n.as_bytes()) || (*n == INBOX && wildcard_match(full.to_ascii_uppercase().as_bytes(), n.as_bytes()))) {
-            let children = all.iter().any(|other| other.len() > mailbox.len() + 1 && other.starts_with(mailbox.as_str()) && other.as_bytes()[mailbox.len()] == b'/');
+        for mailbox in names
+            .iter()
+            .filter(|n| wildcard_match(full.as_bytes(), n.as_bytes()) || (*n == INBOX && wildcard_match(full.to_ascii_uppercase().as_bytes(), n.as_bytes())))
+        {
+            let children =
+                all.iter().any(|other| other.len() > mailbox.len() + 1 && other.starts_with(mailbox.as_str()) && other.as_bytes()[mailbox.len()] == b'/');
             let attribute = if children { "\\HasChildren" } else { "\\HasNoChildren" };
             out.push(Response::untagged(format!("{name} ({attribute}) \"/\" {}", response::mailbox(mailbox)), format!("server: there is a folder {mailbox}")));
             count += 1;
@@ -537,7 +561,10 @@ impl Session {
         }
         let added = view.known.len() - before;
         if added > 0 {
-            out.push(Response::update(format!("{} EXISTS", view.known.len()), format!("news: {} arrived; the folder now holds {}", plural(added, "new message"), view.known.len())));
+            out.push(Response::update(
+                format!("{} EXISTS", view.known.len()),
+                format!("news: {} arrived; the folder now holds {}", plural(added, "new message"), view.known.len()),
+            ));
         }
     }
 
@@ -593,7 +620,8 @@ impl Session {
         let mailbox = view.mailbox.clone();
         let snapshot = store.snapshot(user, &mailbox).map(|s| s.messages).unwrap_or_default();
         let last = snapshot.last().map(|m| m.uid).unwrap_or(0);
-        let doomed: Vec<u32> = snapshot.iter().filter(|m| m.flags.contains(&Flag::Deleted) && uids.is_none_or(|set| set.contains(m.uid, last))).map(|m| m.uid).collect();
+        let doomed: Vec<u32> =
+            snapshot.iter().filter(|m| m.flags.contains(&Flag::Deleted) && uids.is_none_or(|set| set.contains(m.uid, last))).map(|m| m.uid).collect();
         let _ = store.expunge(user, &mailbox, Some(&doomed));
         // The EXPUNGE lines themselves come from the sync that follows.
         Response::tagged(tag, Status::Ok, None, "EXPUNGE completed", format!("server: {} removed for good", plural(doomed.len(), "message")))
@@ -634,7 +662,8 @@ impl Session {
         };
         let Some((user, view)) = self.view() else { return Response::tagged(tag, Status::Bad, None, "No mailbox selected", "") };
         let user = user.to_string();
-        let marks_seen = !view.read_only && items.iter().any(|i| matches!(i, FetchItem::Rfc822 | FetchItem::Rfc822Text | FetchItem::Section { peek: false, .. }));
+        let marks_seen =
+            !view.read_only && items.iter().any(|i| matches!(i, FetchItem::Rfc822 | FetchItem::Rfc822Text | FetchItem::Section { peek: false, .. }));
         let snapshot = store.snapshot(&user, &view.mailbox).map(|s| s.messages).unwrap_or_default();
         let by_uid: HashMap<u32, &Message> = snapshot.iter().map(|m| (m.uid, m)).collect();
         let mut sent = 0;
@@ -671,7 +700,17 @@ impl Session {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn store_flags(&mut self, tag: &str, uid: bool, set: &SequenceSet, change: FlagChange, silent: bool, flags: &[Flag], store: &Store, out: &mut Vec<Response>) -> Response {
+    fn store_flags(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        set: &SequenceSet,
+        change: FlagChange,
+        silent: bool,
+        flags: &[Flag],
+        store: &Store,
+        out: &mut Vec<Response>,
+    ) -> Response {
         let targets = match self.targets(uid, set) {
             Ok(t) => t,
             Err(text) => return Response::tagged(tag, Status::Bad, None, &text, format!("server: {}", text.to_lowercase())),
@@ -703,7 +742,13 @@ impl Session {
             FlagChange::Remove => "removed",
             FlagChange::Replace => "set",
         };
-        Response::tagged(tag, Status::Ok, None, "STORE completed", format!("server: flags {} {verb} on the server, for every device to see", response::flag_list(flags)))
+        Response::tagged(
+            tag,
+            Status::Ok,
+            None,
+            "STORE completed",
+            format!("server: flags {} {verb} on the server, for every device to see", response::flag_list(flags)),
+        )
     }
 
     fn copy(&mut self, tag: &str, uid: bool, set: &SequenceSet, mailbox: &str, store: &Store) -> Response {
@@ -722,7 +767,9 @@ impl Session {
                 });
                 Response::tagged(tag, Status::Ok, code.as_deref(), "COPY completed", format!("server: {} copied to {mailbox}", plural(pairs.len(), "message")))
             }
-            Err(StoreError::NoMailbox) => Response::tagged(tag, Status::No, Some("TRYCREATE"), "No such mailbox", format!("server: there is no folder {mailbox} (create it first)")),
+            Err(StoreError::NoMailbox) => {
+                Response::tagged(tag, Status::No, Some("TRYCREATE"), "No such mailbox", format!("server: there is no folder {mailbox} (create it first)"))
+            }
             Err(e) => Response::tagged(tag, Status::No, None, &capitalized(&e), format!("server refuses the copy: {e}")),
         }
     }
@@ -1193,9 +1240,26 @@ mod tests {
             state
         };
         let commands = [
-            "FETCH 1:* (FLAGS BODY[] BODYSTRUCTURE ENVELOPE)", "FETCH * BODY[1.2.3.HEADER]", "FETCH 2 (BODY[TEXT]<5.1000> RFC822)", "STORE 1:* +FLAGS (\\Deleted)",
-            "EXPUNGE", "SEARCH OR FROM alice NOT TEXT x", "UID FETCH 1:* FULL", "COPY 1:* Archive", "CREATE Archive", "DELETE INBOX", "SELECT INBOX", "EXAMINE Archive",
-            "CLOSE", "IDLE", "STATUS INBOX (MESSAGES UNSEEN)", "LIST \"\" *", "UID EXPUNGE 1:*", "APPEND INBOX {3+}\r\nabc", "FETCH 9 FLAGS", "RENAME INBOX Old",
+            "FETCH 1:* (FLAGS BODY[] BODYSTRUCTURE ENVELOPE)",
+            "FETCH * BODY[1.2.3.HEADER]",
+            "FETCH 2 (BODY[TEXT]<5.1000> RFC822)",
+            "STORE 1:* +FLAGS (\\Deleted)",
+            "EXPUNGE",
+            "SEARCH OR FROM alice NOT TEXT x",
+            "UID FETCH 1:* FULL",
+            "COPY 1:* Archive",
+            "CREATE Archive",
+            "DELETE INBOX",
+            "SELECT INBOX",
+            "EXAMINE Archive",
+            "CLOSE",
+            "IDLE",
+            "STATUS INBOX (MESSAGES UNSEEN)",
+            "LIST \"\" *",
+            "UID EXPUNGE 1:*",
+            "APPEND INBOX {3+}\r\nabc",
+            "FETCH 9 FLAGS",
+            "RENAME INBOX Old",
         ];
         for round in 0..200 {
             // A fresh mailbox each round keeps the test fast.

@@ -199,12 +199,7 @@ impl MailHost {
     fn deliver_local(&self, from: Option<&str>, recipient: &str, data: &[u8], message: Option<MessageRef>) -> Outcome {
         let recipient = recipient.to_lowercase();
         if !self.accounts.contains_key(&recipient) && !self.is_postmaster(&recipient) {
-            return Outcome::Permanent(Failure {
-                recipient,
-                status: "5.1.1".into(),
-                remote_mta: None,
-                diagnostic: "550 5.1.1 No such user here".into(),
-            });
+            return Outcome::Permanent(Failure { recipient, status: "5.1.1".into(), remote_mta: None, diagnostic: "550 5.1.1 No such user here".into() });
         }
         // Exactly the size needed: this copy stays in the mailbox.
         let return_path = format!("Return-Path: <{}>\r\n", from.unwrap_or(""));
@@ -350,7 +345,14 @@ impl MailHost {
                     Ok(outcomes) => {
                         let accepted: Vec<String> = outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Accepted)).map(|(r, _)| r.clone()).collect();
                         if !accepted.is_empty() {
-                            self.queue_event(item, QueueState::Relayed, &accepted, format!("{} hands {} on to {}", self.name, item.id, server.name), None, None);
+                            self.queue_event(
+                                item,
+                                QueueState::Relayed,
+                                &accepted,
+                                format!("{} hands {} on to {}", self.name, item.id, server.name),
+                                None,
+                                None,
+                            );
                         }
                         return outcomes;
                     }
@@ -376,8 +378,14 @@ impl MailHost {
             Err(err) => {
                 let reason = format!("cannot connect to {server} ({target}): {err}");
                 self.net.trace.emit(
-                    Draft::new(&self.name, server, Protocol::Smtp, Kind::ConnectFailed { reason: err.to_string() }, format!("{} cannot connect to {server}: {err}", self.name))
-                        .message(item.message.clone()),
+                    Draft::new(
+                        &self.name,
+                        server,
+                        Protocol::Smtp,
+                        Kind::ConnectFailed { reason: err.to_string() },
+                        format!("{} cannot connect to {server}: {err}", self.name),
+                    )
+                    .message(item.message.clone()),
                 );
                 return Err(reason);
             }
@@ -393,7 +401,10 @@ impl MailHost {
         if waited > GREETING_TIMEOUT {
             // The slow server's wait is played on the clock as one jump, so
             // the sender notices only when the greeting finally comes.
-            return Err(format!("{server} took {} to greet, longer than the 5 minutes a sender waits (RFC 5321 §4.5.3.2), so it hangs up", SimDuration(waited)));
+            return Err(format!(
+                "{server} took {} to greet, longer than the 5 minutes a sender waits (RFC 5321 §4.5.3.2), so it hangs up",
+                SimDuration(waited)
+            ));
         }
         if !greeting.is_positive() {
             return Err(format!("{server} greeted with {}", one_line(&greeting)));
@@ -508,9 +519,8 @@ impl HostPolicy {
         let now = self.host.net.now();
         let mut seen = lock(&self.host.greylist);
         let first = *seen.entry((self.peer, from.to_lowercase(), to.to_lowercase())).or_insert(now);
-        (now.saturating_sub(first) < delay).then(|| {
-            RcptVerdict::TempFail(Reply::new(451, (4, 7, 1), format!("Greylisted: please try again in {}", SimDuration(delay))))
-        })
+        (now.saturating_sub(first) < delay)
+            .then(|| RcptVerdict::TempFail(Reply::new(451, (4, 7, 1), format!("Greylisted: please try again in {}", SimDuration(delay)))))
     }
 }
 
@@ -602,7 +612,8 @@ impl Backend for Arc<MailHost> {
         data.extend_from_slice(prefix.as_bytes());
         data.extend_from_slice(&envelope.data);
 
-        let (local, remote): (Vec<String>, Vec<String>) = envelope.recipients.into_iter().partition(|r| self.is_postmaster(r) || self.is_final_for(&domain_of(r)));
+        let (local, remote): (Vec<String>, Vec<String>) =
+            envelope.recipients.into_iter().partition(|r| self.is_postmaster(r) || self.is_final_for(&domain_of(r)));
         for recipient in &local {
             // The policy already checked these users exist.
             if let Outcome::Permanent(failure) = self.deliver_local(envelope.from.as_deref(), recipient, &data, message.clone()) {

@@ -120,7 +120,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
 /// were fetched. Every problem is also in the trace.
 pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &FetchStep) -> Result<usize, String> {
     let fail = |reason: String| {
-        net.trace.emit(Draft::new(&device.name, server.0, Protocol::Pop3, Kind::Failure { reason: reason.clone() }, format!("{} could not fetch mail: {reason}", device.name)));
+        net.trace.emit(Draft::new(
+            &device.name,
+            server.0,
+            Protocol::Pop3,
+            Kind::Failure { reason: reason.clone() },
+            format!("{} could not fetch mail: {reason}", device.name),
+        ));
         reason
     };
     let target = SocketAddr::new(server.1, net.port(Service::Pop3));

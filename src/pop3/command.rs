@@ -36,7 +36,10 @@ pub enum Command {
     /// The whole message.
     Retr(u32),
     /// The headers and the first `lines` lines of the body.
-    Top { msg: u32, lines: u32 },
+    Top {
+        msg: u32,
+        lines: u32,
+    },
     /// Mark for deletion at QUIT.
     Dele(u32),
     /// Unmark everything.

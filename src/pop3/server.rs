@@ -56,7 +56,9 @@ impl Maildrops for MailHost {
 
     fn open(&self, user: &str) -> Maildrop {
         match self.store.snapshot(user, INBOX) {
-            Ok(inbox) => Maildrop { uid_validity: inbox.uid_validity, messages: inbox.messages.into_iter().map(|m| Entry { uid: m.uid, raw: m.raw }).collect() },
+            Ok(inbox) => {
+                Maildrop { uid_validity: inbox.uid_validity, messages: inbox.messages.into_iter().map(|m| Entry { uid: m.uid, raw: m.raw }).collect() }
+            }
             Err(_) => Maildrop::default(),
         }
     }
@@ -201,7 +203,10 @@ async fn send_step<S: AsyncRead + AsyncWrite + Unpin>(wire: &mut Wire<S>, net: &
 fn lesson<S: AsyncRead + AsyncWrite + Unpin>(wire: &Wire<S>, net: &Net, explain: Explain, summary: Option<String>) {
     let summary = summary.unwrap_or_else(|| format!("POP3: {}", explain.title));
     net.trace.emit(
-        Draft::new(&wire.ends.local, &wire.ends.peer, Protocol::Pop3, Kind::Note, summary).explain(explain.text).message(wire.message()).session(wire.session()),
+        Draft::new(&wire.ends.local, &wire.ends.peer, Protocol::Pop3, Kind::Note, summary)
+            .explain(explain.text)
+            .message(wire.message())
+            .session(wire.session()),
     );
 }
 

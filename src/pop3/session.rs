@@ -139,13 +139,34 @@ pub struct Explain {
     pub text: &'static str,
 }
 
-pub const EXPLAIN_LOCKED: Explain = Explain { title: "the maildrop is locked", text: "The server locks the maildrop for this session: a second POP3 session for the same mailbox is refused until this one ends (RFC 1939 §8), so two devices cannot delete the same messages at once." };
-pub const EXPLAIN_UIDL: Explain = Explain { title: "what UIDL is for", text: "UIDL gives every message an ID that never changes (message numbers are only for this session). A device that leaves mail on the server remembers the IDs it has downloaded, so next time it fetches only the new ones." };
-pub const EXPLAIN_DELE: Explain = Explain { title: "DELE only marks", text: "DELE only marks the message. It is removed when the client says QUIT; if the connection breaks first, nothing is deleted." };
-pub const EXPLAIN_REMOVED: Explain = Explain { title: "the mail now lives only on the device", text: "POP3 moves mail rather than sharing it: these messages are gone from the server, and the only copy now lives on the device. Another device will never see them, and if this device is lost, so is the mail — unless someone makes backups." };
-pub const EXPLAIN_AUTH_FAILED: Explain = Explain { title: "why a wrong password is slow", text: "A wrong password costs time: the server waits before answering and hangs up after three failures, so guessing passwords is slow. The answer never says whether the user or the password was wrong." };
-pub const EXPLAIN_IN_USE: Explain = Explain { title: "one POP3 session at a time", text: "Another POP3 session has this maildrop open and locked. The server refuses a second one so the two cannot fight over the same messages." };
-pub const EXPLAIN_DROPPED: Explain = Explain { title: "no QUIT, no deletion", text: "The connection ended without QUIT, so the session never reached the UPDATE state: the messages marked for deletion stay on the server (RFC 1939 §6)." };
+pub const EXPLAIN_LOCKED: Explain = Explain {
+    title: "the maildrop is locked",
+    text: "The server locks the maildrop for this session: a second POP3 session for the same mailbox is refused until this one ends (RFC 1939 §8), so two devices cannot delete the same messages at once.",
+};
+pub const EXPLAIN_UIDL: Explain = Explain {
+    title: "what UIDL is for",
+    text: "UIDL gives every message an ID that never changes (message numbers are only for this session). A device that leaves mail on the server remembers the IDs it has downloaded, so next time it fetches only the new ones.",
+};
+pub const EXPLAIN_DELE: Explain = Explain {
+    title: "DELE only marks",
+    text: "DELE only marks the message. It is removed when the client says QUIT; if the connection breaks first, nothing is deleted.",
+};
+pub const EXPLAIN_REMOVED: Explain = Explain {
+    title: "the mail now lives only on the device",
+    text: "POP3 moves mail rather than sharing it: these messages are gone from the server, and the only copy now lives on the device. Another device will never see them, and if this device is lost, so is the mail — unless someone makes backups.",
+};
+pub const EXPLAIN_AUTH_FAILED: Explain = Explain {
+    title: "why a wrong password is slow",
+    text: "A wrong password costs time: the server waits before answering and hangs up after three failures, so guessing passwords is slow. The answer never says whether the user or the password was wrong.",
+};
+pub const EXPLAIN_IN_USE: Explain = Explain {
+    title: "one POP3 session at a time",
+    text: "Another POP3 session has this maildrop open and locked. The server refuses a second one so the two cannot fight over the same messages.",
+};
+pub const EXPLAIN_DROPPED: Explain = Explain {
+    title: "no QUIT, no deletion",
+    text: "The connection ended without QUIT, so the session never reached the UPDATE state: the messages marked for deletion stay on the server (RFC 1939 §6).",
+};
 
 /// One POP3 session. `L` is the backend's lock type.
 #[derive(Debug)]
@@ -320,7 +341,8 @@ impl<L> Session<L> {
                         let failures = failures + 1;
                         let max = self.config.max_auth_failures;
                         let reply = Reply::err_code(Code::Auth, "invalid user name or password");
-                        let mut step = Step::new(reply, format!("refuses the login after a pause: wrong user name or password (failure {failures} of {max})")).explain(EXPLAIN_AUTH_FAILED);
+                        let mut step = Step::new(reply, format!("refuses the login after a pause: wrong user name or password (failure {failures} of {max})"))
+                            .explain(EXPLAIN_AUTH_FAILED);
                         step.delay = Some(self.config.failure_delay);
                         if failures >= max {
                             self.state = State::Closed;
@@ -333,8 +355,11 @@ impl<L> Session<L> {
                         step
                     }
                     Some(account) => match backend.lock(&account) {
-                        None => Step::new(Reply::err_code(Code::InUse, "maildrop already locked by another POP3 session"), format!("refuses: {account}'s maildrop is in use by another session"))
-                            .explain(EXPLAIN_IN_USE),
+                        None => Step::new(
+                            Reply::err_code(Code::InUse, "maildrop already locked by another POP3 session"),
+                            format!("refuses: {account}'s maildrop is in use by another session"),
+                        )
+                        .explain(EXPLAIN_IN_USE),
                         Some(lock) => {
                             let maildrop = backend.open(&account);
                             let (count, size) = (maildrop.messages.len(), maildrop.messages.iter().map(|e| octets(&e.raw)).sum::<usize>());
@@ -361,7 +386,15 @@ impl<L> Session<L> {
         }
     }
 
-    fn transaction<B: Maildrops<Lock = L>>(&mut self, command: Command, user: String, lock: L, maildrop: Maildrop, mut deleted: BTreeSet<usize>, backend: &B) -> Step {
+    fn transaction<B: Maildrops<Lock = L>>(
+        &mut self,
+        command: Command,
+        user: String,
+        lock: L,
+        maildrop: Maildrop,
+        mut deleted: BTreeSet<usize>,
+        backend: &B,
+    ) -> Step {
         // Looks up message `n` (from 1) that is not marked deleted.
         let find = |n: u32, deleted: &BTreeSet<usize>| -> Result<(usize, &Entry), Reply> {
             let index = (n as usize).checked_sub(1).filter(|&i| i < maildrop.messages.len()).ok_or_else(|| Reply::err(format!("no such message: {n}")))?;
@@ -392,7 +425,9 @@ impl<L> Session<L> {
                 let summary = format!("lists the unique ID of each message ({})", messages(lines.len()));
                 Ok(Step::new(Reply::ok("unique-id listing follows").with_lines(lines), summary).explain(EXPLAIN_UIDL))
             }
-            Command::Uidl(Some(n)) => find(*n, &deleted).map(|(_, e)| Step::new(Reply::ok(format!("{n} {}", uidl(e))), format!("answers: message {n} has the unique ID {}", uidl(e)))),
+            Command::Uidl(Some(n)) => {
+                find(*n, &deleted).map(|(_, e)| Step::new(Reply::ok(format!("{n} {}", uidl(e))), format!("answers: message {n} has the unique ID {}", uidl(e))))
+            }
             Command::Retr(n) => find(*n, &deleted).map(|(_, e)| {
                 let size = octets(&e.raw);
                 Step::new(Reply::ok(format!("{size} octets")).with_message(e.raw.clone()), format!("sends message {n} ({})", human_bytes(size as u64)))
@@ -426,7 +461,10 @@ impl<L> Session<L> {
                             format!("deletes {} for good and says goodbye", messages(uids.len())),
                         )
                         .explain(EXPLAIN_REMOVED),
-                        Err(why) => Step::new(Reply::err_code(Code::SysTemp, format!("some deleted messages not removed: {why}")), format!("could not delete the marked messages: {why}")),
+                        Err(why) => Step::new(
+                            Reply::err_code(Code::SysTemp, format!("some deleted messages not removed: {why}")),
+                            format!("could not delete the marked messages: {why}"),
+                        ),
                     }
                 };
                 drop(lock); // the maildrop is free again before the client hears goodbye
@@ -453,7 +491,8 @@ mod tests {
 
     const TRANSCRIPT_DIR: &str = "tests/transcripts/pop3";
 
-    const MESSAGE_1: &[u8] = b"From: alice@school.test\r\nTo: bob@example.org\r\nSubject: Lunch?\r\n\r\nHi Bob,\r\n.hidden dot line\r\nlunch at noon?\r\n.\r\nAlice\r\n";
+    const MESSAGE_1: &[u8] =
+        b"From: alice@school.test\r\nTo: bob@example.org\r\nSubject: Lunch?\r\n\r\nHi Bob,\r\n.hidden dot line\r\nlunch at noon?\r\n.\r\nAlice\r\n";
     const MESSAGE_2: &[u8] = b"From: carol@example.org\r\nSubject: Notes\r\n\r\nline 1\r\nline 2\r\nline 3\r\n";
 
     /// bob@example.org/builder has two messages, carol@example.org/secret

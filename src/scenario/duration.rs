@@ -82,11 +82,8 @@ impl fmt::Display for SimDuration {
 impl<'de> Deserialize<'de> for SimDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        SimDuration::parse(&text).map_err(|found| {
-            serde::de::Error::custom(format!(
-                "found {found}, expected a duration like \"20s\", \"15m\", \"1h30m\" or \"500ms\""
-            ))
-        })
+        SimDuration::parse(&text)
+            .map_err(|found| serde::de::Error::custom(format!("found {found}, expected a duration like \"20s\", \"15m\", \"1h30m\" or \"500ms\"")))
     }
 }
 

@@ -72,13 +72,7 @@ impl Scenario {
         match std::fs::read_to_string(path) {
             Ok(text) => Scenario::parse(&name, &text),
             Err(err) => Err(ScenarioError {
-                problems: vec![Problem {
-                    file: name,
-                    line: 0,
-                    column: 0,
-                    path: FieldPath::root(),
-                    message: format!("cannot read the file: {err}"),
-                }],
+                problems: vec![Problem { file: name, line: 0, column: 0, path: FieldPath::root(), message: format!("cannot read the file: {err}") }],
             }),
         }
     }
@@ -106,9 +100,7 @@ impl Scenario {
                 } else {
                     locations.find(&path).map(|p| (p.line, p.column)).unwrap_or((0, 0))
                 };
-                return Err(ScenarioError {
-                    problems: vec![Problem { file: file.to_string(), line, column, path, message: serde_message(&inner) }],
-                });
+                return Err(ScenarioError { problems: vec![Problem { file: file.to_string(), line, column, path, message: serde_message(&inner) }] });
             }
         };
         let problems: Vec<Problem> = validate::check(&scenario)

@@ -121,9 +121,7 @@ pub fn check(s: &Scenario) -> Problems {
             let from = client.fetch_from.clone().or_else(|| home_host(s, &client.user));
             match from {
                 Some(host) => check_service(s, &host, service, path.key(if client.fetch_from.is_some() { "fetch_from" } else { "fetch" }), &mut out),
-                None if s.users.contains_key(&client.user) => {
-                    out.push((path.key("fetch"), "the user has no home host to fetch from; set `fetch_from`".into()))
-                }
+                None if s.users.contains_key(&client.user) => out.push((path.key("fetch"), "the user has no home host to fetch from; set `fetch_from`".into())),
                 None => {}
             }
         } else if let Some(from) = &client.fetch_from {
@@ -169,13 +167,10 @@ pub fn check(s: &Scenario) -> Problems {
                 None => out.push((path.key("client"), format!("found {:?}, expected one of the clients: {}", fetch.client, quoted(s.clients.keys())))),
                 Some(c) => match c.fetch {
                     None => out.push((path.key("client"), format!("client {:?} has no `fetch` protocol, so it cannot fetch mail", fetch.client))),
-                    Some(FetchProtocol::Pop3) if fetch.flag || fetch.delete || fetch.move_to.is_some() || fetch.idle.is_some() => out.push((
-                        path.clone(),
-                        "`flag`, `delete`, `move_to` and `idle` are IMAP features; this client uses POP3".into(),
-                    )),
-                    Some(FetchProtocol::Imap) if fetch.keep => {
-                        out.push((path.key("keep"), "`keep` is for POP3; IMAP always keeps mail on the server".into()))
+                    Some(FetchProtocol::Pop3) if fetch.flag || fetch.delete || fetch.move_to.is_some() || fetch.idle.is_some() => {
+                        out.push((path.clone(), "`flag`, `delete`, `move_to` and `idle` are IMAP features; this client uses POP3".into()))
                     }
+                    Some(FetchProtocol::Imap) if fetch.keep => out.push((path.key("keep"), "`keep` is for POP3; IMAP always keeps mail on the server".into())),
                     Some(_) => {}
                 },
             }
@@ -223,9 +218,7 @@ pub fn is_address(address: &str) -> bool {
 fn check_service(s: &Scenario, host: &str, service: Service, path: FieldPath, out: &mut Problems) {
     match s.hosts.get(host) {
         None => out.push((path, format!("found {host:?}, expected one of the hosts: {}", quoted(s.hosts.keys())))),
-        Some(h) if !h.services.contains(&service) => {
-            out.push((path, format!("host {host:?} does not run {:?}; add it to its `services`", service.name())))
-        }
+        Some(h) if !h.services.contains(&service) => out.push((path, format!("host {host:?} does not run {:?}; add it to its `services`", service.name()))),
         Some(_) => {}
     }
 }
@@ -260,10 +253,9 @@ fn check_record(domain: &str, r: &RecordSpec, path: &FieldPath, addressed: &Hash
     match (r.kind, r.address) {
         (RecordKind::A, Some(IpAddr::V6(a))) => out.push((path.key("address"), format!("found {a}, expected an IPv4 address"))),
         (RecordKind::AAAA, Some(IpAddr::V4(a))) => out.push((path.key("address"), format!("found {a}, expected an IPv6 address"))),
-        (RecordKind::A, Some(IpAddr::V4(a))) if !a.is_loopback() => out.push((
-            path.key("address"),
-            format!("found {a}, expected a loopback address (127.x.x.x): mailflow never sends traffic off this machine"),
-        )),
+        (RecordKind::A, Some(IpAddr::V4(a))) if !a.is_loopback() => {
+            out.push((path.key("address"), format!("found {a}, expected a loopback address (127.x.x.x): mailflow never sends traffic off this machine")))
+        }
         _ => {}
     }
     if let Some(exchange) = &r.exchange {
@@ -327,11 +319,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 
 /// The scenario domain that contains `name` (longest match).
 pub fn zone_of<'a>(s: &'a Scenario, name: &str) -> Option<&'a str> {
-    s.domains
-        .keys()
-        .filter(|d| name == d.as_str() || name.ends_with(&format!(".{d}")))
-        .max_by_key(|d| d.len())
-        .map(String::as_str)
+    s.domains.keys().filter(|d| name == d.as_str() || name.ends_with(&format!(".{d}"))).max_by_key(|d| d.len()).map(String::as_str)
 }
 
 /// The host that keeps `address`'s mailbox.

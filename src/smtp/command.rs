@@ -91,21 +91,11 @@ impl ParseError {
         match self {
             Self::Empty => Reply::new(500, (5, 5, 2), "Syntax error: empty command"),
             Self::UnknownCommand(_) => Reply::new(500, (5, 5, 1), "Command unrecognized"),
-            Self::Syntax(why) => {
-                Reply::new(501, (5, 5, 4), format!("Syntax error in parameters: {why}"))
-            }
+            Self::Syntax(why) => Reply::new(501, (5, 5, 4), format!("Syntax error in parameters: {why}")),
             // RFC 3463: X.1.7 / X.1.3 say precisely which address was malformed.
-            Self::BadSender(why) => {
-                Reply::new(501, (5, 1, 7), format!("Bad sender address syntax: {why}"))
-            }
-            Self::BadRecipient(why) => Reply::new(
-                501,
-                (5, 1, 3),
-                format!("Bad recipient address syntax: {why}"),
-            ),
-            Self::UnsupportedParameter(p) => {
-                Reply::new(555, (5, 5, 4), format!("Unsupported parameter {p}"))
-            }
+            Self::BadSender(why) => Reply::new(501, (5, 1, 7), format!("Bad sender address syntax: {why}")),
+            Self::BadRecipient(why) => Reply::new(501, (5, 1, 3), format!("Bad recipient address syntax: {why}")),
+            Self::UnsupportedParameter(p) => Reply::new(555, (5, 5, 4), format!("Unsupported parameter {p}")),
         }
     }
 }
@@ -120,23 +110,13 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     let verb = halves.next().unwrap_or_default();
     let rest = halves.next().unwrap_or_default();
     if !verb.iter().all(u8::is_ascii_alphabetic) {
-        return Err(ParseError::UnknownCommand(printable(
-            &String::from_utf8_lossy(verb),
-        )));
+        return Err(ParseError::UnknownCommand(printable(&String::from_utf8_lossy(verb))));
     }
     let verb = String::from_utf8_lossy(verb).to_ascii_uppercase();
     // Arguments are decoded only once the verb is known, so bad bytes there give 501, not 500.
-    let args = || {
-        std::str::from_utf8(rest)
-            .map(str::trim_ascii)
-            .map_err(|_| ParseError::Syntax("arguments must be ASCII text"))
-    };
+    let args = || std::str::from_utf8(rest).map(str::trim_ascii).map_err(|_| ParseError::Syntax("arguments must be ASCII text"));
     let no_args = |cmd: Command| {
-        if rest.is_empty() {
-            Ok(cmd)
-        } else {
-            Err(ParseError::Syntax("this command takes no arguments"))
-        }
+        if rest.is_empty() { Ok(cmd) } else { Err(ParseError::Syntax("this command takes no arguments")) }
     };
     match verb.as_str() {
         "EHLO" => Ok(Command::Ehlo(hello_domain(args()?)?)),
@@ -153,15 +133,9 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
             if arg.is_empty() {
                 return Err(ParseError::Syntax("VRFY and EXPN need an argument"));
             }
-            Ok(if verb == "VRFY" {
-                Command::Vrfy(arg.into())
-            } else {
-                Command::Expn(arg.into())
-            })
+            Ok(if verb == "VRFY" { Command::Vrfy(arg.into()) } else { Command::Expn(arg.into()) })
         }
-        "HELP" => Ok(Command::Help(
-            Some(args()?).filter(|a| !a.is_empty()).map(String::from),
-        )),
+        "HELP" => Ok(Command::Help(Some(args()?).filter(|a| !a.is_empty()).map(String::from))),
         "AUTH" => parse_auth(args()?),
         _ => Err(ParseError::UnknownCommand(printable(&verb))),
     }
@@ -169,29 +143,20 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
 
 /// Client text that ends up in a reply: short and printable only.
 fn printable(s: &str) -> String {
-    s.chars()
-        .take(32)
-        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
-        .collect()
+    s.chars().take(32).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect()
 }
 
 /// `prefix` matched case-insensitively (`from:` works as well as `FROM:`).
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    if head.eq_ignore_ascii_case(prefix) {
-        s.get(prefix.len()..)
-    } else {
-        None
-    }
+    if head.eq_ignore_ascii_case(prefix) { s.get(prefix.len()..) } else { None }
 }
 
 fn hello_domain(arg: &str) -> Result<String, ParseError> {
     if is_domain(arg) || is_address_literal(arg) {
         Ok(arg.to_string())
     } else {
-        Err(ParseError::Syntax(
-            "EHLO/HELO need a domain name or an address literal like [192.0.2.1]",
-        ))
+        Err(ParseError::Syntax("EHLO/HELO need a domain name or an address literal like [192.0.2.1]"))
     }
 }
 
@@ -199,12 +164,8 @@ fn hello_domain(arg: &str) -> Result<String, ParseError> {
 fn is_domain(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_DOMAIN
-        && s.split('.').all(|l| {
-            (1..=63).contains(&l.len())
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
+        && s.split('.')
+            .all(|l| (1..=63).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !l.starts_with('-') && !l.ends_with('-'))
 }
 
 /// RFC 5321 §4.1.3: `[192.0.2.1]` or `[IPv6:2001:db8::1]`.
@@ -219,19 +180,11 @@ fn is_address_literal(s: &str) -> bool {
 }
 
 fn parse_mail(args: &str) -> Result<Command, ParseError> {
-    let rest =
-        strip_prefix_ci(args, "FROM:").ok_or(ParseError::Syntax("use MAIL FROM:<address>"))?;
+    let rest = strip_prefix_ci(args, "FROM:").ok_or(ParseError::Syntax("use MAIL FROM:<address>"))?;
     // Real clients often write "MAIL FROM: <a@b>"; RFC 5321 forbids the space but it is harmless.
     let (path, params) = split_path(rest.trim_start()).map_err(ParseError::BadSender)?;
-    let from = if path.is_empty() {
-        None
-    } else {
-        Some(mailbox(path).map_err(ParseError::BadSender)?)
-    };
-    Ok(Command::Mail {
-        from,
-        params: parse_mail_params(params)?,
-    })
+    let from = if path.is_empty() { None } else { Some(mailbox(path).map_err(ParseError::BadSender)?) };
+    Ok(Command::Mail { from, params: parse_mail_params(params)? })
 }
 
 fn parse_rcpt(args: &str) -> Result<Command, ParseError> {
@@ -252,9 +205,7 @@ fn parse_rcpt(args: &str) -> Result<Command, ParseError> {
 
 /// Splits `<path> params` into the text inside the brackets and the parameters.
 fn split_path(s: &str) -> Result<(&str, &str), &'static str> {
-    let inner = s
-        .strip_prefix('<')
-        .ok_or("the address must be in angle brackets, like <user@example.org>")?;
+    let inner = s.strip_prefix('<').ok_or("the address must be in angle brackets, like <user@example.org>")?;
     let (mut quoted, mut escaped) = (false, false);
     for (i, c) in inner.char_indices() {
         match c {
@@ -294,9 +245,7 @@ fn mailbox(path: &str) -> Result<String, &'static str> {
         None => path,
     };
     // A domain never contains '@', so the last '@' splits even a quoted local part correctly.
-    let (local, domain) = path
-        .rsplit_once('@')
-        .ok_or("the address needs an @ and a domain")?;
+    let (local, domain) = path.rsplit_once('@').ok_or("the address needs an @ and a domain")?;
     if local.is_empty() || local.len() > MAX_LOCAL {
         return Err("the local part (before @) is empty or too long");
     }
@@ -311,12 +260,7 @@ fn mailbox(path: &str) -> Result<String, &'static str> {
 
 /// RFC 5321 §4.1.2 `Dot-string`: atoms of `atext` joined by single dots.
 fn is_dot_string(s: &str) -> bool {
-    s.split('.').all(|atom| {
-        !atom.is_empty()
-            && atom
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b))
-    })
+    s.split('.').all(|atom| !atom.is_empty() && atom.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)))
 }
 
 /// RFC 5321 §4.1.2 `Quoted-string`: printable ASCII in quotes; `"` and `\` escaped by `\`.
@@ -349,16 +293,8 @@ fn parse_mail_params(s: &str) -> Result<MailParams, ParseError> {
                 if p.size.is_some() {
                     return Err(twice);
                 }
-                let digits = !value.is_empty()
-                    && value.len() <= 20
-                    && value.bytes().all(|b| b.is_ascii_digit());
-                p.size = Some(
-                    value
-                        .parse()
-                        .ok()
-                        .filter(|_| digits)
-                        .ok_or(ParseError::Syntax("SIZE must be a number"))?,
-                );
+                let digits = !value.is_empty() && value.len() <= 20 && value.bytes().all(|b| b.is_ascii_digit());
+                p.size = Some(value.parse().ok().filter(|_| digits).ok_or(ParseError::Syntax("SIZE must be a number"))?);
             }
             "BODY" => {
                 if p.body.is_some() {
@@ -387,21 +323,12 @@ fn parse_mail_params(s: &str) -> Result<MailParams, ParseError> {
 
 fn parse_auth(args: &str) -> Result<Command, ParseError> {
     let mut words = args.split_ascii_whitespace();
-    let mechanism = words.next().ok_or(ParseError::Syntax(
-        "AUTH needs a mechanism, like AUTH PLAIN",
-    ))?;
+    let mechanism = words.next().ok_or(ParseError::Syntax("AUTH needs a mechanism, like AUTH PLAIN"))?;
     let initial = words.next().map(String::from);
-    if words.next().is_some()
-        || !mechanism
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if words.next().is_some() || !mechanism.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return Err(ParseError::Syntax("use AUTH mechanism [initial-response]"));
     }
-    Ok(Command::Auth {
-        mechanism: mechanism.to_ascii_uppercase(),
-        initial,
-    })
+    Ok(Command::Auth { mechanism: mechanism.to_ascii_uppercase(), initial })
 }
 
 /// A short sentence for students explaining what a command asks for.
@@ -411,13 +338,8 @@ pub fn describe_command(cmd: &Command) -> String {
             format!("client says hello as {d} and asks for the server's extensions (ESMTP)")
         }
         Command::Helo(d) => format!("client says hello as {d} (plain SMTP, no extensions)"),
-        Command::Mail { from: None, .. } => {
-            "client starts a message with the null sender <> (a bounce)".into()
-        }
-        Command::Mail {
-            from: Some(f),
-            params,
-        } => match params.size {
+        Command::Mail { from: None, .. } => "client starts a message with the null sender <> (a bounce)".into(),
+        Command::Mail { from: Some(f), params } => match params.size {
             Some(n) => format!("client names the envelope sender {f} and announces {n} octets"),
             None => format!("client names the envelope sender {f}"),
         },
@@ -443,70 +365,29 @@ mod tests {
     use super::*;
 
     fn mail(from: Option<&str>, params: MailParams) -> Command {
-        Command::Mail {
-            from: from.map(String::from),
-            params,
-        }
+        Command::Mail { from: from.map(String::from), params }
     }
 
     #[test]
     fn parses_valid_commands() {
         let p = MailParams::default();
         let cases: Vec<(&str, Command)> = vec![
-            (
-                "EHLO laptop.school.test",
-                Command::Ehlo("laptop.school.test".into()),
-            ),
+            ("EHLO laptop.school.test", Command::Ehlo("laptop.school.test".into())),
             ("ehlo [192.0.2.1]", Command::Ehlo("[192.0.2.1]".into())),
-            (
-                "EHLO [IPv6:2001:db8::1]",
-                Command::Ehlo("[IPv6:2001:db8::1]".into()),
-            ),
+            ("EHLO [IPv6:2001:db8::1]", Command::Ehlo("[IPv6:2001:db8::1]".into())),
             ("HELO localhost", Command::Helo("localhost".into())),
-            (
-                "MAIL FROM:<Alice@School.TEST>",
-                mail(Some("Alice@school.test"), p.clone()),
-            ),
-            (
-                "mail from: <alice@school.test>",
-                mail(Some("alice@school.test"), p.clone()),
-            ),
+            ("MAIL FROM:<Alice@School.TEST>", mail(Some("Alice@school.test"), p.clone())),
+            ("mail from: <alice@school.test>", mail(Some("alice@school.test"), p.clone())),
             ("MAIL FROM:<>", mail(None, p.clone())),
-            (
-                "MAIL FROM:<@relay.test,@b.test:bob@example.org>",
-                mail(Some("bob@example.org"), p.clone()),
-            ),
-            (
-                "MAIL FROM:<\"john >doe\"@example.org>",
-                mail(Some("\"john >doe\"@example.org"), p.clone()),
-            ),
-            (
-                "MAIL FROM:<a@[192.0.2.1]>",
-                mail(Some("a@[192.0.2.1]"), p.clone()),
-            ),
+            ("MAIL FROM:<@relay.test,@b.test:bob@example.org>", mail(Some("bob@example.org"), p.clone())),
+            ("MAIL FROM:<\"john >doe\"@example.org>", mail(Some("\"john >doe\"@example.org"), p.clone())),
+            ("MAIL FROM:<a@[192.0.2.1]>", mail(Some("a@[192.0.2.1]"), p.clone())),
             (
                 "MAIL FROM:<a@b.c>  size=1000 BODY=8bitmime AUTH=<>",
-                mail(
-                    Some("a@b.c"),
-                    MailParams {
-                        size: Some(1000),
-                        body: Some(Body::EightBitMime),
-                        auth: Some("<>".into()),
-                    },
-                ),
+                mail(Some("a@b.c"), MailParams { size: Some(1000), body: Some(Body::EightBitMime), auth: Some("<>".into()) }),
             ),
-            (
-                "RCPT TO:<Postmaster>",
-                Command::Rcpt {
-                    to: "postmaster".into(),
-                },
-            ),
-            (
-                "rcpt to:<bob@EXAMPLE.org>",
-                Command::Rcpt {
-                    to: "bob@example.org".into(),
-                },
-            ),
+            ("RCPT TO:<Postmaster>", Command::Rcpt { to: "postmaster".into() }),
+            ("rcpt to:<bob@EXAMPLE.org>", Command::Rcpt { to: "bob@example.org".into() }),
             ("DATA", Command::Data),
             ("rset", Command::Rset),
             ("NOOP are you there", Command::Noop),
@@ -515,20 +396,8 @@ mod tests {
             ("EXPN staff", Command::Expn("staff".into())),
             ("HELP", Command::Help(None)),
             ("HELP mail", Command::Help(Some("mail".into()))),
-            (
-                "AUTH plain AGFsaWNl",
-                Command::Auth {
-                    mechanism: "PLAIN".into(),
-                    initial: Some("AGFsaWNl".into()),
-                },
-            ),
-            (
-                "auth login",
-                Command::Auth {
-                    mechanism: "LOGIN".into(),
-                    initial: None,
-                },
-            ),
+            ("AUTH plain AGFsaWNl", Command::Auth { mechanism: "PLAIN".into(), initial: Some("AGFsaWNl".into()) }),
+            ("auth login", Command::Auth { mechanism: "LOGIN".into(), initial: None }),
             ("StartTLS", Command::StartTls),
         ];
         for (line, want) in cases {
@@ -561,11 +430,7 @@ mod tests {
             (b"MAIL FROM:<a@b.c> SMTPUTF8", 555, "5.5.4"),
             (b"MAIL FROM:<a@b.c> SIZE=abc", 501, "5.5.4"),
             (b"MAIL FROM:<a@b.c> SIZE=+5", 501, "5.5.4"),
-            (
-                b"MAIL FROM:<a@b.c> SIZE=99999999999999999999999",
-                501,
-                "5.5.4",
-            ),
+            (b"MAIL FROM:<a@b.c> SIZE=99999999999999999999999", 501, "5.5.4"),
             (b"MAIL FROM:<a@b.c> SIZE=1 SIZE=2", 501, "5.5.4"),
             (b"MAIL FROM:<a@b.c> BODY=BINARYMIME", 501, "5.5.4"),
             (b"RCPT TO:<>", 501, "5.1.3"),
@@ -577,14 +442,8 @@ mod tests {
             (b"AUTH PLAIN a b", 501, "5.5.4"),
         ];
         for (line, code, enhanced) in cases {
-            let reply = parse(line)
-                .expect_err(&String::from_utf8_lossy(line))
-                .reply();
-            assert_eq!(
-                (reply.code, reply.enhanced.map(|e| e.to_string())),
-                (code, Some(enhanced.into())),
-                "{line:?}"
-            );
+            let reply = parse(line).expect_err(&String::from_utf8_lossy(line)).reply();
+            assert_eq!((reply.code, reply.enhanced.map(|e| e.to_string())), (code, Some(enhanced.into())), "{line:?}");
         }
     }
 
@@ -592,9 +451,6 @@ mod tests {
     fn descriptions_never_leak_credentials() {
         let cmd = parse(b"AUTH PLAIN AGFsaWNlQHNjaG9vbC50ZXN0AHdvbmRlcmxhbmQ=").unwrap();
         assert!(!describe_command(&cmd).contains("AGFs"));
-        assert_eq!(
-            describe_command(&parse(b"RCPT TO:<bob@example.org>").unwrap()),
-            "client names the envelope recipient bob@example.org"
-        );
+        assert_eq!(describe_command(&parse(b"RCPT TO:<bob@example.org>").unwrap()), "client names the envelope recipient bob@example.org");
     }
 }

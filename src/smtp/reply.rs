@@ -21,11 +21,7 @@ pub struct EnhancedCode {
 
 impl EnhancedCode {
     pub const fn new(class: u8, subject: u16, detail: u16) -> Self {
-        Self {
-            class,
-            subject,
-            detail,
-        }
+        Self { class, subject, detail }
     }
 
     /// Parses `"5.1.1"`. RFC 3463 §2: the class is 2, 4 or 5; subject and detail 1-3 digits.
@@ -33,20 +29,11 @@ impl EnhancedCode {
         let mut parts = s.split('.');
         let (class, subject, detail) = (parts.next()?, parts.next()?, parts.next()?);
         let digits = |p: &str| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
-        if parts.next().is_some()
-            || class.len() != 1
-            || !digits(class)
-            || !digits(subject)
-            || !digits(detail)
-        {
+        if parts.next().is_some() || class.len() != 1 || !digits(class) || !digits(subject) || !digits(detail) {
             return None;
         }
         let class: u8 = class.parse().ok()?;
-        matches!(class, 2 | 4 | 5).then_some(Self::new(
-            class,
-            subject.parse().ok()?,
-            detail.parse().ok()?,
-        ))
+        matches!(class, 2 | 4 | 5).then_some(Self::new(class, subject.parse().ok()?, detail.parse().ok()?))
     }
 }
 
@@ -66,34 +53,18 @@ pub struct Reply {
 
 impl Reply {
     /// A one-line reply with an enhanced code: `Reply::new(250, (2, 1, 0), "Sender OK")`.
-    pub fn new(
-        code: u16,
-        (class, subject, detail): (u8, u16, u16),
-        text: impl Into<String>,
-    ) -> Self {
-        Self {
-            code,
-            enhanced: Some(EnhancedCode::new(class, subject, detail)),
-            lines: vec![text.into()],
-        }
+    pub fn new(code: u16, (class, subject, detail): (u8, u16, u16), text: impl Into<String>) -> Self {
+        Self { code, enhanced: Some(EnhancedCode::new(class, subject, detail)), lines: vec![text.into()] }
     }
 
     /// A one-line reply without an enhanced code. Used for the greeting and HELO (RFC 2034 §3
     /// exempts them) and for 334/354: RFC 3463 has no class 3, and a 334 text is base64 data.
     pub fn bare(code: u16, text: impl Into<String>) -> Self {
-        Self {
-            code,
-            enhanced: None,
-            lines: vec![text.into()],
-        }
+        Self { code, enhanced: None, lines: vec![text.into()] }
     }
 
     pub fn multi(code: u16, enhanced: Option<EnhancedCode>, lines: Vec<String>) -> Self {
-        Self {
-            code,
-            enhanced,
-            lines,
-        }
+        Self { code, enhanced, lines }
     }
 
     /// The reply as sent: every line ends in CRLF, all but the last use `-` after the code.
@@ -111,13 +82,7 @@ impl Reply {
             }
             // Replies echo client data (addresses, verbs): never let a CR or LF inside
             // a line split it into two replies.
-            out.extend(text.chars().map(|c| {
-                if c == ' ' || c.is_ascii_graphic() {
-                    c
-                } else {
-                    '?'
-                }
-            }));
+            out.extend(text.chars().map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' }));
             out.push_str("\r\n");
         }
         out
@@ -149,14 +114,7 @@ pub fn describe_reply(reply: &Reply) -> String {
         (250, Some((1, 0))) => "server accepts the envelope sender",
         (250, Some((1, 5))) => "server accepts the recipient",
         (250, None) => "server says hello (and lists its extensions after EHLO)",
-        (250, _)
-            if reply
-                .lines
-                .first()
-                .is_some_and(|l| l.starts_with("OK queued")) =>
-        {
-            "server has stored the message and is now responsible for it"
-        }
+        (250, _) if reply.lines.first().is_some_and(|l| l.starts_with("OK queued")) => "server has stored the message and is now responsible for it",
         (252, _) => "server will neither confirm nor deny that the user exists",
         (334, _) => "server asks for the next piece of login data (base64)",
         (354, _) => "server is ready for the message itself",
@@ -177,10 +135,7 @@ pub fn describe_reply(reply: &Reply) -> String {
         Some(e) => format!("{} {e}", reply.code),
         None => reply.code.to_string(),
     };
-    format!(
-        "{what} ({code}: {})",
-        reply.lines.first().map(String::as_str).unwrap_or("")
-    )
+    format!("{what} ({code}: {})", reply.lines.first().map(String::as_str).unwrap_or(""))
 }
 
 /// RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets including CRLF.
@@ -252,10 +207,7 @@ impl ReplyParser {
         if let Some(expected) = self.code
             && expected != code
         {
-            return Err(ReplyError::InconsistentCode {
-                expected,
-                got: code,
-            });
+            return Err(ReplyError::InconsistentCode { expected, got: code });
         }
         if self.lines.len() >= MAX_REPLY_LINES {
             return Err(ReplyError::TooManyLines);
@@ -267,11 +219,7 @@ impl ReplyParser {
         }
         // The enhanced code counts only if its class agrees with the basic code (RFC 3463 §2).
         let mut lines = std::mem::take(&mut self.lines);
-        let enhanced = lines
-            .first()
-            .and_then(|l| l.split(' ').next())
-            .and_then(EnhancedCode::parse)
-            .filter(|e| u16::from(e.class) == code / 100);
+        let enhanced = lines.first().and_then(|l| l.split(' ').next()).and_then(EnhancedCode::parse).filter(|e| u16::from(e.class) == code / 100);
         if let Some(e) = enhanced {
             let prefix = e.to_string();
             for l in &mut lines {
@@ -280,11 +228,7 @@ impl ReplyParser {
                 }
             }
         }
-        Ok(Some(Reply {
-            code,
-            enhanced,
-            lines,
-        }))
+        Ok(Some(Reply { code, enhanced, lines }))
     }
 }
 
@@ -294,24 +238,13 @@ mod tests {
 
     #[test]
     fn wire_format_and_round_trip() {
-        let r = Reply::multi(
-            250,
-            Some(EnhancedCode::new(2, 0, 0)),
-            vec!["one".into(), "two\r\nRSET".into()],
-        );
+        let r = Reply::multi(250, Some(EnhancedCode::new(2, 0, 0)), vec!["one".into(), "two\r\nRSET".into()]);
         assert_eq!(r.to_wire(), "250-2.0.0 one\r\n250 2.0.0 two??RSET\r\n");
         assert_eq!(Reply::bare(334, "").to_wire(), "334 \r\n");
         let mut p = ReplyParser::new();
         assert_eq!(p.feed(b"250-2.0.0 one"), Ok(None));
         let back = p.feed(b"250 2.0.0 two").unwrap().unwrap();
-        assert_eq!(
-            back,
-            Reply::multi(
-                250,
-                Some(EnhancedCode::new(2, 0, 0)),
-                vec!["one".into(), "two".into()]
-            )
-        );
+        assert_eq!(back, Reply::multi(250, Some(EnhancedCode::new(2, 0, 0)), vec!["one".into(), "two".into()]));
         assert!(back.is_positive() && !back.is_transient() && !back.is_permanent());
         assert_eq!(p.feed(b"354").unwrap().unwrap(), Reply::bare(354, ""));
         // A 5.x.x code on a 2yz reply is not an enhanced code, just text.
@@ -328,13 +261,7 @@ mod tests {
             (&[b"+50 sign"], ReplyError::BadCode),
             (&[b"\xe2\x82\xac50 x"], ReplyError::BadCode),
             (&[b"250x"], ReplyError::BadSeparator),
-            (
-                &[b"250-a", b"251 b"],
-                ReplyError::InconsistentCode {
-                    expected: 250,
-                    got: 251,
-                },
-            ),
+            (&[b"250-a", b"251 b"], ReplyError::InconsistentCode { expected: 250, got: 251 }),
             (&[b"250 \xff"], ReplyError::NotText),
             (&[&[b'x'; 511]], ReplyError::LineTooLong),
         ];
@@ -354,9 +281,6 @@ mod tests {
     #[test]
     fn describes_replies() {
         let d = describe_reply(&Reply::new(550, (5, 7, 1), "Relay access denied"));
-        assert_eq!(
-            d,
-            "server refuses to relay mail to a domain it does not handle (550 5.7.1: Relay access denied)"
-        );
+        assert_eq!(d, "server refuses to relay mail to a domain it does not handle (550 5.7.1: Relay access denied)");
     }
 }

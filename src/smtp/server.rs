@@ -108,7 +108,14 @@ pub async fn serve_connection<B: Backend>(backend: Arc<B>, role: Role, net: Net,
 
 /// Reads one command (or one message body) and answers it. Ok(false)
 /// means the connection should close.
-async fn one_exchange<S, B>(wire: &mut Wire<S>, session: &mut Session, policy: &(dyn Policy + Send + Sync), backend: &B, role: Role, hop: &HopInfo) -> Result<bool, WireError>
+async fn one_exchange<S, B>(
+    wire: &mut Wire<S>,
+    session: &mut Session,
+    policy: &(dyn Policy + Send + Sync),
+    backend: &B,
+    role: Role,
+    hop: &HopInfo,
+) -> Result<bool, WireError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     B: Backend,
@@ -116,9 +123,8 @@ where
     let expecting = session.expecting();
     if expecting == Expect::DataBody {
         let max_size = session.config().max_message_size;
-        let block = wire
-            .read_block(max_size, TEXT_LINE_MAX, |bytes, lines| format!("client sends the message itself: {lines} lines, {}", human_bytes(bytes)))
-            .await?;
+        let block =
+            wire.read_block(max_size, TEXT_LINE_MAX, |bytes, lines| format!("client sends the message itself: {lines} lines, {}", human_bytes(bytes))).await?;
         let outcome = match block {
             Block::Complete(data) => DataOutcome::Complete(data),
             Block::TooLarge => DataOutcome::TooLarge,

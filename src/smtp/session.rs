@@ -43,14 +43,7 @@ pub struct SessionConfig {
 impl SessionConfig {
     pub fn new(hostname: impl Into<String>, role: Role) -> Self {
         let (max_message_size, max_recipients, max_errors) = (10 * 1024 * 1024, 100, 10);
-        Self {
-            hostname: hostname.into(),
-            role,
-            max_message_size,
-            max_recipients,
-            max_errors,
-            tls_available: false,
-        }
+        Self { hostname: hostname.into(), role, max_message_size, max_recipients, max_errors, tls_available: false }
     }
 }
 
@@ -191,15 +184,7 @@ fn bad_sequence(text: &str) -> Reply {
 
 impl Session {
     pub fn new(config: SessionConfig) -> Self {
-        Self {
-            config,
-            phase: Phase::Command,
-            helo: None,
-            tls: false,
-            user: None,
-            txn: None,
-            errors: 0,
-        }
+        Self { config, phase: Phase::Command, helo: None, tls: false, user: None, txn: None, errors: 0 }
     }
 
     pub fn config(&self) -> &SessionConfig {
@@ -245,9 +230,7 @@ impl Session {
             // Only a buggy I/O layer gets here; not the client's fault, so not counted.
             other => {
                 self.phase = other;
-                Step::Reply(bad_sequence(
-                    "Bad sequence: the message is still in progress",
-                ))
+                Step::Reply(bad_sequence("Bad sequence: the message is still in progress"))
             }
         }
     }
@@ -263,21 +246,13 @@ impl Session {
     /// The server is stopping: say so before closing (RFC 5321 §3.8).
     pub fn shutdown(&mut self) -> Reply {
         self.phase = Phase::Closed;
-        Reply::new(
-            421,
-            (4, 3, 2),
-            format!("{} Service shutting down", self.config.hostname),
-        )
+        Reply::new(421, (4, 3, 2), format!("{} Service shutting down", self.config.hostname))
     }
 
     /// The client was silent too long (RFC 5321 §4.5.3.2).
     pub fn timeout(&mut self) -> Reply {
         self.phase = Phase::Closed;
-        Reply::new(
-            421,
-            (4, 4, 2),
-            format!("{} Idle timeout", self.config.hostname),
-        )
+        Reply::new(421, (4, 4, 2), format!("{} Idle timeout", self.config.hostname))
     }
 
     /// The TLS handshake after `Step::StartTls` succeeded. RFC 3207 §4.2: forget everything
@@ -295,30 +270,18 @@ impl Session {
         self.phase = Phase::Command;
         let txn = self.txn.take(); // whatever happens, this transaction is over
         match (outcome, txn) {
-            (DataOutcome::Complete(data), Some(txn))
-                if data.len() <= self.config.max_message_size =>
-            {
+            (DataOutcome::Complete(data), Some(txn)) if data.len() <= self.config.max_message_size => {
                 self.phase = Phase::Storing;
                 DataStep::Accept(Envelope {
-                    helo: self
-                        .helo
-                        .as_ref()
-                        .map(|(name, _)| name.clone())
-                        .unwrap_or_default(),
+                    helo: self.helo.as_ref().map(|(name, _)| name.clone()).unwrap_or_default(),
                     from: txn.from,
                     recipients: txn.recipients,
                     data,
                     authenticated_user: self.user.clone(),
                 })
             }
-            (DataOutcome::LineTooLong, _) => {
-                DataStep::Reply(Reply::new(500, (5, 5, 2), "Line too long"))
-            }
-            _ => DataStep::Reply(Reply::new(
-                552,
-                (5, 3, 4),
-                "Message size exceeds fixed maximum message size",
-            )),
+            (DataOutcome::LineTooLong, _) => DataStep::Reply(Reply::new(500, (5, 5, 2), "Line too long")),
+            _ => DataStep::Reply(Reply::new(552, (5, 3, 4), "Message size exceeds fixed maximum message size")),
         }
     }
 
@@ -343,11 +306,7 @@ impl Session {
             self.errors += 1;
             if self.errors >= self.config.max_errors {
                 self.phase = Phase::Closed;
-                return Step::Close(Reply::new(
-                    421,
-                    (4, 7, 0),
-                    format!("{} Too many errors, closing", self.config.hostname),
-                ));
+                return Step::Close(Reply::new(421, (4, 7, 0), format!("{} Too many errors, closing", self.config.hostname)));
             }
         }
         Step::Reply(reply)
@@ -365,11 +324,7 @@ impl Session {
         let reply = match cmd {
             Command::Quit => {
                 self.phase = Phase::Closed;
-                return Step::Close(Reply::new(
-                    221,
-                    (2, 0, 0),
-                    format!("{} Bye", self.config.hostname),
-                ));
+                return Step::Close(Reply::new(221, (2, 0, 0), format!("{} Bye", self.config.hostname)));
             }
             Command::StartTls => match self.starttls() {
                 Ok(reply) => return Step::StartTls(reply),
@@ -387,20 +342,12 @@ impl Session {
             }
             Command::Noop => ok("OK"),
             // Confirming users would let spammers harvest addresses (RFC 5321 §3.5.3 allows 252).
-            Command::Vrfy(_) => Reply::new(
-                252,
-                (2, 1, 5),
-                "Cannot VRFY user, but will accept message and attempt delivery",
-            ),
+            Command::Vrfy(_) => Reply::new(252, (2, 1, 5), "Cannot VRFY user, but will accept message and attempt delivery"),
             Command::Expn(_) => Reply::new(502, (5, 5, 1), "EXPN not available"),
             Command::Help(_) => Reply::multi(
                 214,
                 Some(EnhancedCode::new(2, 0, 0)),
-                vec![
-                    "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP AUTH STARTTLS"
-                        .into(),
-                    "See RFC 5321".into(),
-                ],
+                vec!["Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP AUTH STARTTLS".into(), "See RFC 5321".into()],
             ),
         };
         self.finish(reply)
@@ -454,40 +401,19 @@ impl Session {
             return Reply::new(530, (5, 7, 0), "Authentication required");
         }
         // RFC 1870 §6.1: refuse early, before the client sends megabytes for nothing.
-        if params
-            .size
-            .is_some_and(|n| n > self.config.max_message_size as u64)
-        {
-            return Reply::new(
-                552,
-                (5, 3, 4),
-                "Message size exceeds fixed maximum message size",
-            );
+        if params.size.is_some_and(|n| n > self.config.max_message_size as u64) {
+            return Reply::new(552, (5, 3, 4), "Message size exceeds fixed maximum message size");
         }
         // A logged-in user may send only as themselves: otherwise any student with an account
         // could sign mail as another user. (The spoofing lesson goes through port 25, which
         // checks nothing about the sender.)
         if let Some(user) = &self.user
-            && !from
-                .as_deref()
-                .is_some_and(|f| f.eq_ignore_ascii_case(user))
+            && !from.as_deref().is_some_and(|f| f.eq_ignore_ascii_case(user))
         {
-            return Reply::new(
-                553,
-                (5, 7, 1),
-                format!("Sender address rejected: not owned by user {user}"),
-            );
+            return Reply::new(553, (5, 7, 1), format!("Sender address rejected: not owned by user {user}"));
         }
-        let reply = Reply::new(
-            250,
-            (2, 1, 0),
-            format!("Sender <{}> OK", from.as_deref().unwrap_or("")),
-        );
-        self.txn = Some(Transaction {
-            from,
-            recipients: Vec::new(),
-            rcpt_tried: false,
-        });
+        let reply = Reply::new(250, (2, 1, 0), format!("Sender <{}> OK", from.as_deref().unwrap_or("")));
+        self.txn = Some(Transaction { from, recipients: Vec::new(), rcpt_tried: false });
         reply
     }
 
@@ -497,11 +423,7 @@ impl Session {
         };
         txn.rcpt_tried = true;
         if txn.recipients.contains(&to) {
-            return Reply::new(
-                250,
-                (2, 1, 5),
-                format!("Recipient <{to}> OK (already listed)"),
-            );
+            return Reply::new(250, (2, 1, 5), format!("Recipient <{to}> OK (already listed)"));
         }
         // RFC 5321 §4.5.3.1.10: 452 tells the client to send the rest in another transaction.
         if txn.recipients.len() >= self.config.max_recipients {
@@ -513,14 +435,8 @@ impl Session {
                 txn.recipients.push(to);
                 reply
             }
-            RcptVerdict::UnknownUser => Reply::new(
-                550,
-                (5, 1, 1),
-                format!("<{to}>: Recipient address rejected: User unknown"),
-            ),
-            RcptVerdict::RelayDenied => {
-                Reply::new(550, (5, 7, 1), format!("<{to}>: Relay access denied"))
-            }
+            RcptVerdict::UnknownUser => Reply::new(550, (5, 1, 1), format!("<{to}>: Recipient address rejected: User unknown")),
+            RcptVerdict::RelayDenied => Reply::new(550, (5, 7, 1), format!("<{to}>: Relay access denied")),
             RcptVerdict::TempFail(reply) | RcptVerdict::Reject(reply) => reply,
         }
     }
@@ -528,9 +444,7 @@ impl Session {
     fn data(&mut self) -> Reply {
         match &self.txn {
             None => bad_sequence("Need MAIL command"),
-            Some(t) if t.recipients.is_empty() && !t.rcpt_tried => {
-                bad_sequence("Need RCPT command")
-            }
+            Some(t) if t.recipients.is_empty() && !t.rcpt_tried => bad_sequence("Need RCPT command"),
             Some(t) if t.recipients.is_empty() => Reply::new(554, (5, 5, 1), "No valid recipients"),
             Some(_) => {
                 self.phase = Phase::Data;
@@ -541,11 +455,7 @@ impl Session {
 
     fn auth(&mut self, mechanism: &str, initial: Option<String>, policy: &dyn Policy) -> Reply {
         if self.config.role != Role::Submission {
-            return Reply::new(
-                502,
-                (5, 5, 1),
-                "AUTH not available on this port; use the submission port 587",
-            );
+            return Reply::new(502, (5, 5, 1), "AUTH not available on this port; use the submission port 587");
         }
         if !matches!(self.helo, Some((_, true))) {
             return bad_sequence("Send EHLO first");
@@ -565,11 +475,7 @@ impl Session {
             Some(response) => self.auth_response(step, response.as_bytes(), policy),
             None => {
                 // PLAIN sends an empty challenge; LOGIN asks "Username:" in base64.
-                let challenge = if matches!(step, AuthStep::Plain) {
-                    ""
-                } else {
-                    "VXNlcm5hbWU6"
-                };
+                let challenge = if matches!(step, AuthStep::Plain) { "" } else { "VXNlcm5hbWU6" };
                 self.phase = Phase::Auth(step);
                 Reply::bare(334, challenge)
             }
@@ -582,11 +488,7 @@ impl Session {
             return Reply::new(501, (5, 7, 0), "Authentication cancelled"); // RFC 4954 §4
         }
         // "=" is an empty response (RFC 4954 §4).
-        let decoded = if line == b"=" {
-            Ok(Vec::new())
-        } else {
-            BASE64.decode(line)
-        };
+        let decoded = if line == b"=" { Ok(Vec::new()) } else { BASE64.decode(line) };
         let Some(text) = decoded.ok().and_then(|d| String::from_utf8(d).ok()) else {
             return Reply::new(501, (5, 5, 2), "Cannot decode response (bad base64)");
         };
@@ -637,19 +539,10 @@ mod tests {
         fn authenticate(&self, user: &str, password: &str) -> bool {
             user == "alice@school.test" && password == "wonderland"
         }
-        fn check_recipient(
-            &self,
-            _from: &str,
-            to: &str,
-            authenticated: Option<&str>,
-        ) -> RcptVerdict {
+        fn check_recipient(&self, _from: &str, to: &str, authenticated: Option<&str>) -> RcptVerdict {
             match to.rsplit_once('@') {
                 None if to == "postmaster" => RcptVerdict::Accept,
-                Some((local, "example.org"))
-                    if ["bob", "postmaster"].contains(&local.to_ascii_lowercase().as_str()) =>
-                {
-                    RcptVerdict::Accept
-                }
+                Some((local, "example.org")) if ["bob", "postmaster"].contains(&local.to_ascii_lowercase().as_str()) => RcptVerdict::Accept,
                 Some((_, "example.org")) => RcptVerdict::UnknownUser,
                 _ if authenticated.is_some() => RcptVerdict::Accept,
                 _ => RcptVerdict::RelayDenied,
@@ -658,11 +551,7 @@ mod tests {
     }
 
     fn wire_lines(reply: &Reply) -> Vec<String> {
-        reply
-            .to_wire()
-            .split_terminator("\r\n")
-            .map(String::from)
-            .collect()
+        reply.to_wire().split_terminator("\r\n").map(String::from).collect()
     }
 
     /// Replays one transcript. `C:` lines go to the session (or into the DATA body), `S:` lines
@@ -681,13 +570,7 @@ mod tests {
                 let (key, value) = directive.split_once(' ').unwrap_or((directive, ""));
                 let number = value.parse::<usize>();
                 match (key, number) {
-                    ("role", _) => {
-                        config.role = if value == "submission" {
-                            Role::Submission
-                        } else {
-                            Role::Relay
-                        }
-                    }
+                    ("role", _) => config.role = if value == "submission" { Role::Submission } else { Role::Relay },
                     ("tls", _) => config.tls_available = true,
                     ("max_recipients", Ok(v)) => config.max_recipients = v,
                     ("max_message_size", Ok(v)) => config.max_message_size = v,
@@ -711,23 +594,15 @@ mod tests {
                 if let Some(buf) = body.as_mut() {
                     if client != "." {
                         // Undo dot-stuffing (RFC 5321 §4.5.2) as the I/O layer would.
-                        buf.extend_from_slice(
-                            client.strip_prefix('.').unwrap_or(client).as_bytes(),
-                        );
+                        buf.extend_from_slice(client.strip_prefix('.').unwrap_or(client).as_bytes());
                         buf.extend_from_slice(b"\r\n");
                         continue;
                     }
                     let data = std::mem::take(buf);
                     body = None;
-                    let outcome = if data.len() > s.config().max_message_size {
-                        DataOutcome::TooLarge
-                    } else {
-                        DataOutcome::Complete(data)
-                    };
+                    let outcome = if data.len() > s.config().max_message_size { DataOutcome::TooLarge } else { DataOutcome::Complete(data) };
                     let reply = match s.data_finished(outcome) {
-                        DataStep::Accept(envelope) => {
-                            s.message_stored(Ok(format!("Q{}", envelope.recipients.len())))
-                        }
+                        DataStep::Accept(envelope) => s.message_stored(Ok(format!("Q{}", envelope.recipients.len()))),
                         DataStep::Reply(reply) => reply,
                     };
                     sent.extend(wire_lines(&reply));
@@ -752,9 +627,7 @@ mod tests {
             return Err("the transcript has no C: or S: lines".into());
         }
         if !sent.is_empty() {
-            return Err(format!(
-                "server lines the transcript does not check: {sent:?}"
-            ));
+            return Err(format!("server lines the transcript does not check: {sent:?}"));
         }
         Ok(())
     }
@@ -785,12 +658,7 @@ mod tests {
     #[test]
     fn storage_failure_is_reported_and_resets() {
         let mut s = Session::new(SessionConfig::new("mx.test", Role::Relay));
-        let lines = [
-            "EHLO a.test",
-            "MAIL FROM:<x@y.test>",
-            "RCPT TO:<bob@example.org>",
-            "DATA",
-        ];
+        let lines = ["EHLO a.test", "MAIL FROM:<x@y.test>", "RCPT TO:<bob@example.org>", "DATA"];
         assert_eq!(lines.map(|l| code(&mut s, l)), [250, 250, 250, 354]);
         let step = s.data_finished(DataOutcome::Complete(b"hi\r\n".to_vec()));
         assert!(matches!(step, DataStep::Accept(e) if e.helo == "a.test"));
@@ -813,9 +681,7 @@ mod tests {
             (0..len)
                 .map(|_| {
                     let r = self.next();
-                    alphabet.map_or(r as u8, |a| {
-                        a.get(r as usize % a.len()).copied().unwrap_or(b'x')
-                    })
+                    alphabet.map_or(r as u8, |a| a.get(r as usize % a.len()).copied().unwrap_or(b'x'))
                 })
                 .collect()
         }
@@ -835,16 +701,8 @@ mod tests {
     fn hostile_input_never_panics() {
         let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
         let fresh = |round: u32, max_errors: usize| {
-            let role = if round.is_multiple_of(2) {
-                Role::Relay
-            } else {
-                Role::Submission
-            };
-            Session::new(SessionConfig {
-                tls_available: true,
-                max_errors,
-                ..SessionConfig::new("mx.test", role)
-            })
+            let role = if round.is_multiple_of(2) { Role::Relay } else { Role::Submission };
+            Session::new(SessionConfig { tls_available: true, max_errors, ..SessionConfig::new("mx.test", role) })
         };
         // Pure garbage: always refused (4xx/5xx), eventually with 421.
         for round in 0..200 {
@@ -882,17 +740,10 @@ mod tests {
                 s = fresh(i / 50, usize::MAX);
                 s.command(b"EHLO client.test", &FakePolicy);
                 if (i / 50) % 4 == 1 {
-                    s.command(
-                        b"AUTH PLAIN AGFsaWNlQHNjaG9vbC50ZXN0AHdvbmRlcmxhbmQ=",
-                        &FakePolicy,
-                    );
+                    s.command(b"AUTH PLAIN AGFsaWNlQHNjaG9vbC50ZXN0AHdvbmRlcmxhbmQ=", &FakePolicy);
                 }
             }
-            let mut line = prefixes
-                .get(rng.next() as usize % prefixes.len())
-                .copied()
-                .unwrap_or_default()
-                .to_vec();
+            let mut line = prefixes.get(rng.next() as usize % prefixes.len()).copied().unwrap_or_default().to_vec();
             if !rng.next().is_multiple_of(3) {
                 line.extend(rng.bytes(80, Some(alphabet)));
             }

@@ -35,7 +35,9 @@ pub enum Format {
 pub enum BackupError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("no mailbox of {user} under {data} (looked for {data}/<host>/{user}/Maildir); is this the --data folder of a world? To restore into a new one, give --host")]
+    #[error(
+        "no mailbox of {user} under {data} (looked for {data}/<host>/{user}/Maildir); is this the --data folder of a world? To restore into a new one, give --host"
+    )]
     NoAccount { user: String, data: PathBuf },
     #[error("{user} has mailboxes on several hosts ({hosts}); choose one with --host")]
     Ambiguous { user: String, hosts: String },
@@ -182,7 +184,12 @@ fn same_folder(a: &str, b: &str) -> bool {
 
 /// Appends messages to a folder of the account (creating it with a new
 /// UIDVALIDITY), each with the next UID.
-fn merge(account: &mut AccountSnapshot, folder: &str, messages: impl Iterator<Item = (Arc<Vec<u8>>, std::collections::BTreeSet<Flag>, i64)>, validity: &mut u32) {
+fn merge(
+    account: &mut AccountSnapshot,
+    folder: &str,
+    messages: impl Iterator<Item = (Arc<Vec<u8>>, std::collections::BTreeSet<Flag>, i64)>,
+    validity: &mut u32,
+) {
     let name = if folder.eq_ignore_ascii_case(INBOX) { INBOX.to_string() } else { folder.to_string() };
     let index = match account.mailboxes.iter().position(|m| m.name == name) {
         Some(index) => index,
@@ -225,7 +232,8 @@ mod tests {
         store.append(user, "Sent", b"Subject: sent\r\n\r\nx\r\n".to_vec(), BTreeSet::from([Flag::Seen]), Duration::ZERO).unwrap();
 
         let strip = |m: &Message| (m.raw.clone(), m.flags.clone(), m.internal_date);
-        let folder = |account: &AccountSnapshot, name: &str| account.mailboxes.iter().find(|m| m.name == name).map(|m| m.messages.iter().map(strip).collect::<Vec<_>>());
+        let folder =
+            |account: &AccountSnapshot, name: &str| account.mailboxes.iter().find(|m| m.name == name).map(|m| m.messages.iter().map(strip).collect::<Vec<_>>());
         let original = store.account_snapshot(user);
 
         // mbox: INBOX only.

@@ -315,7 +315,8 @@ fn read_folder(name: &str, dir: &Path, fresh_validity: &mut u32) -> io::Result<(
             }
             let info = parse_file_name(&file);
             let raw = fs::read(entry.path())?;
-            let internal_date = info.time.or_else(|| entry.metadata().ok()?.modified().ok()?.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs() as i64)).unwrap_or(0);
+            let internal_date =
+                info.time.or_else(|| entry.metadata().ok()?.modified().ok()?.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs() as i64)).unwrap_or(0);
             let flags = parse_flags(info.flags, &disk.keywords);
             let message = Message { uid: 0, raw: Arc::new(raw), flags, arrived: Duration::ZERO, internal_date };
             found.push((info.uid, format!("{sub}/{file}"), message));
@@ -516,7 +517,13 @@ impl Persist for HostMaildirs {
             let path = writer.path().display().to_string();
             tracing::warn!(%path, %err, "cannot save a mailbox");
             if let Some(trace) = &self.trace {
-                trace.emit(Draft::new(&self.host, &self.host, Protocol::Sim, Kind::Failure { reason: err.to_string() }, format!("{} cannot save {user}'s mailbox to {path}: {err}", self.host)));
+                trace.emit(Draft::new(
+                    &self.host,
+                    &self.host,
+                    Protocol::Sim,
+                    Kind::Failure { reason: err.to_string() },
+                    format!("{} cannot save {user}'s mailbox to {path}: {err}", self.host),
+                ));
             }
         }
     }

@@ -259,7 +259,8 @@ mod tests {
 
     #[test]
     fn round_trips_byte_for_byte_with_flags() {
-        let tricky = b"Return-Path: <alice@school.test>\r\nSubject: From here\r\n\r\nFrom the start\r\n>From quoted\r\n>>From twice\r\n From indented\r\n\r\n\r\n";
+        let tricky =
+            b"Return-Path: <alice@school.test>\r\nSubject: From here\r\n\r\nFrom the start\r\n>From quoted\r\n>>From twice\r\n From indented\r\n\r\n\r\n";
         let messages = vec![
             message(tricky, &[Flag::Seen, Flag::Flagged, Flag::Keyword("$Junk".into())], 1_764_130_560),
             message(b"Subject: lf only\n\nFrom x\nbody\n", &[Flag::Answered, Flag::Draft, Flag::Deleted], 0),

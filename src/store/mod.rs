@@ -160,6 +160,31 @@ pub struct Store {
     next_validity: Arc<Mutex<u32>>,
     /// Set once if the world keeps its mail on disk (`--data`).
     persist: Arc<OnceLock<Arc<dyn Persist>>>,
+    /// Called at once, inside the change, for each change to a user's
+    /// mailboxes (see [`Store::observe`]).
+    observers: Arc<Mutex<Vec<(String, u64, Callback)>>>,
+}
+
+/// A change callback; wrapped so `Store` can still derive `Debug`.
+#[derive(Clone)]
+struct Callback(Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Callback")
+    }
+}
+
+/// Keeps a [`Store::observe`] callback registered; removes it when dropped.
+pub struct Observer {
+    observers: Arc<Mutex<Vec<(String, u64, Callback)>>>,
+    id: u64,
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        self.observers.lock().unwrap_or_else(|e| e.into_inner()).retain(|(_, id, _)| *id != self.id);
+    }
 }
 
 impl Default for Store {
@@ -197,7 +222,7 @@ impl Store {
         // UIDVALIDITY must change if a mailbox is ever recreated; basing it
         // on the start time keeps it unique across runs too.
         let first = (epoch.max(1) as u64 % u32::MAX as u64) as u32;
-        Store { users: Arc::default(), epoch, next_validity: Arc::new(Mutex::new(first.max(1))), persist: Arc::default() }
+        Store { users: Arc::default(), epoch, next_validity: Arc::new(Mutex::new(first.max(1))), persist: Arc::default(), observers: Arc::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Account>> {
@@ -233,8 +258,25 @@ impl Store {
         if changed {
             account.version.send_modify(|v| *v += 1);
             self.save(user, account);
+            let user = key(user);
+            for (_, _, callback) in self.observers.lock().unwrap_or_else(|e| e.into_inner()).iter().filter(|(u, _, _)| *u == user) {
+                (callback.0)();
+            }
         }
         Ok(value)
+    }
+
+    /// Calls `callback` synchronously, inside each change to `user`'s
+    /// mailboxes, until the returned guard is dropped. An IDLE session uses
+    /// it to take a clock activity *before* the change is over, so the
+    /// simulated clock waits until the news is pushed (a `watch` alone
+    /// would wake the session later, maybe after the clock moved on).
+    /// The callback must be quick and must not use the store.
+    pub fn observe(&self, user: &str, callback: impl Fn() + Send + Sync + 'static) -> Observer {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.observers.lock().unwrap_or_else(|e| e.into_inner()).push((key(user), id, Callback(Arc::new(callback))));
+        Observer { observers: self.observers.clone(), id }
     }
 
     /// Hands the account to the persistence hook, if there is one.
@@ -319,7 +361,14 @@ impl Store {
     }
 
     /// How flags change in [`Store::set_flags`].
-    pub fn set_flags(&self, user: &str, mailbox: &str, uids: &[u32], change: FlagChange, flags: &BTreeSet<Flag>) -> Result<Vec<(u32, BTreeSet<Flag>)>, StoreError> {
+    pub fn set_flags(
+        &self,
+        user: &str,
+        mailbox: &str,
+        uids: &[u32],
+        change: FlagChange,
+        flags: &BTreeSet<Flag>,
+    ) -> Result<Vec<(u32, BTreeSet<Flag>)>, StoreError> {
         self.with_account(user, |account, _| {
             let mb = account.mailboxes.get_mut(&mailbox_key(mailbox)).ok_or(StoreError::NoMailbox)?;
             let mut changed = Vec::new();
@@ -364,15 +413,8 @@ impl Store {
     /// UIDVALIDITY and (old UID, new UID) pairs.
     pub fn copy(&self, user: &str, from: &str, uids: &[u32], to: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
         self.with_account(user, |account, _| {
-            let source: Vec<Message> = account
-                .mailboxes
-                .get(&mailbox_key(from))
-                .ok_or(StoreError::NoMailbox)?
-                .messages
-                .iter()
-                .filter(|m| uids.contains(&m.uid))
-                .cloned()
-                .collect();
+            let source: Vec<Message> =
+                account.mailboxes.get(&mailbox_key(from)).ok_or(StoreError::NoMailbox)?.messages.iter().filter(|m| uids.contains(&m.uid)).cloned().collect();
             let target = account.mailboxes.get_mut(&mailbox_key(to)).ok_or(StoreError::NoMailbox)?;
             let mut pairs = Vec::new();
             for mut message in source {

@@ -179,16 +179,7 @@ pub struct Draft {
 
 impl Draft {
     pub fn new(from: impl Into<String>, to: impl Into<String>, protocol: Protocol, kind: Kind, summary: impl Into<String>) -> Self {
-        Draft {
-            from: from.into(),
-            to: to.into(),
-            protocol,
-            kind,
-            summary: summary.into(),
-            explain: None,
-            message: None,
-            session: None,
-        }
+        Draft { from: from.into(), to: to.into(), protocol, kind, summary: summary.into(), explain: None, message: None, session: None }
     }
 
     pub fn explain(mut self, text: impl Into<String>) -> Self {

@@ -20,11 +20,7 @@ pub fn sim_time(ms: u64) -> String {
 /// newline).
 pub fn format(event: &Event) -> String {
     let mut out = String::new();
-    let route = if event.from == event.to || event.to.is_empty() {
-        event.from.clone()
-    } else {
-        format!("{} → {}", event.from, event.to)
-    };
+    let route = if event.from == event.to || event.to.is_empty() { event.from.clone() } else { format!("{} → {}", event.from, event.to) };
     let _ = write!(out, "{}  {route}  {}  {}", sim_time(event.sim_ms), event.protocol.label(), event.summary);
     let indent = "                ";
     match &event.kind {

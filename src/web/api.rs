@@ -182,7 +182,10 @@ pub async fn control(State(state): State<Arc<AppState>>, headers: HeaderMap, Que
         "pause" => state.set_control(Control { paused: true, ..current }),
         "step" => stepped = Some(state.step().await),
         "speed" => {
-            let speed = request.speed.filter(|s| s.is_finite() && *s >= 0.0 && *s <= 100.0).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "speed needs a number from 0 (no waiting) to 100"))?;
+            let speed = request
+                .speed
+                .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 100.0)
+                .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "speed needs a number from 0 (no waiting) to 100"))?;
             state.set_control(Control { speed, ..current });
         }
         "restart" => {
@@ -223,7 +226,8 @@ pub async fn load_scenario(State(state): State<Arc<AppState>>, headers: HeaderMa
                 return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("{name:?} is not a scenario name (letters, digits, - _ .)")));
             }
             let path = state.config.scenarios_dir.join(format!("{stem}.json"));
-            let text = std::fs::read_to_string(&path).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no scenario {stem:?} in {}", state.config.scenarios_dir.display())))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no scenario {stem:?} in {}", state.config.scenarios_dir.display())))?;
             (path.display().to_string(), text)
         }
         (None, Some(text)) => (request.file.unwrap_or_else(|| "uploaded.json".into()), text),
@@ -283,12 +287,26 @@ pub async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(
     }
     let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
     let device = Device { name: request.client.clone(), address: node.address.into(), user: client.user.clone(), password };
-    let step = SendStep { client: request.client.clone(), to: to.clone(), cc: Vec::new(), bcc: Vec::new(), subject: request.subject, body: request.body, attachment: None };
+    let step = SendStep {
+        client: request.client.clone(),
+        to: to.clone(),
+        cc: Vec::new(),
+        bcc: Vec::new(),
+        subject: request.subject,
+        body: request.body,
+        attachment: None,
+    };
     let server = (server.name.clone(), std::net::IpAddr::from(server.address));
     let (raw, message) = compose(&device, &step, &world.net, world.next_message_number());
     world.trace.emit(
-        Draft::new(&device.name, &device.name, Protocol::Sim, Kind::Note, format!("{} sends \"{}\" to {} (written on the web page)", device.name, step.subject, to.join(", ")))
-            .message(message.clone()),
+        Draft::new(
+            &device.name,
+            &device.name,
+            Protocol::Sim,
+            Kind::Note,
+            format!("{} sends \"{}\" to {} (written on the web page)", device.name, step.subject, to.join(", ")),
+        )
+        .message(message.clone()),
     );
     let reply = json!({"message": message});
     // The simulated clock must not jump ahead while the device is talking.
@@ -309,7 +327,10 @@ pub async fn asset(uri: axum::http::Uri) -> Response {
                 (header::CONTENT_TYPE, mime),
                 (header::CACHE_CONTROL, "no-cache"),
                 // The page makes no request outside this server.
-                (header::CONTENT_SECURITY_POLICY, "default-src 'self'; img-src 'self' data:; style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'self'; img-src 'self' data:; style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'",
+                ),
             ],
             bytes,
         )

@@ -122,7 +122,13 @@ pub fn list(world: &World) -> Vec<Summary> {
         let id = facts.message_id.clone().unwrap_or_default();
         let entry = by_id.entry(id.clone()).or_insert_with(|| {
             order.push((stored.copy.arrived_ms, id.clone()));
-            Summary { id: id.clone(), subject: facts.subject.clone().unwrap_or_default(), from: facts.from.clone().unwrap_or_default(), to: facts.to.clone(), copies: Vec::new() }
+            Summary {
+                id: id.clone(),
+                subject: facts.subject.clone().unwrap_or_default(),
+                from: facts.from.clone().unwrap_or_default(),
+                to: facts.to.clone(),
+                copies: Vec::new(),
+            }
         });
         entry.copies.push(stored.copy);
     }

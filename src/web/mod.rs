@@ -99,5 +99,10 @@ impl WebServer {
 /// Opens `url` in the desktop's browser; failing quietly (no desktop, no
 /// xdg-open) is fine: the URL is in the banner.
 pub fn open_browser(url: &str) {
-    let _ = std::process::Command::new("xdg-open").arg(url).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn();
+    let _ = std::process::Command::new("xdg-open")
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
 }

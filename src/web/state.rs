@@ -103,8 +103,11 @@ impl Session {
             // The cache grows in sequence order; a viewer that starts past
             // its end fills the gap from the trace.
             let from = cache.len() as u64;
-            let source: Vec<Arc<crate::trace::Event>> =
-                if events[0].seq <= from { events.iter().filter(|e| e.seq >= from).cloned().collect() } else { self.world.trace.since(from).into_iter().take(end - from as usize).collect() };
+            let source: Vec<Arc<crate::trace::Event>> = if events[0].seq <= from {
+                events.iter().filter(|e| e.seq >= from).cloned().collect()
+            } else {
+                self.world.trace.since(from).into_iter().take(end - from as usize).collect()
+            };
             for event in source {
                 if event.seq as usize == cache.len() {
                     cache.push(serialize(&event));
@@ -275,7 +278,15 @@ impl AppState {
         self.replace(scenario, session.file.clone(), session.text.clone()).await
     }
 
-    fn publish(&self, lifecycle: &mut Option<WorldRuntime>, runtime: WorldRuntime, world: Arc<World>, generation: u64, file: String, text: String) -> Arc<Session> {
+    fn publish(
+        &self,
+        lifecycle: &mut Option<WorldRuntime>,
+        runtime: WorldRuntime,
+        world: Arc<World>,
+        generation: u64,
+        file: String,
+        text: String,
+    ) -> Arc<Session> {
         let session = Arc::new(Session::new(generation, world, file, text, runtime.handle()));
         *lifecycle = Some(runtime);
         self.current.send_replace(session.clone());

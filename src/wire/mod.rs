@@ -265,17 +265,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     /// Traces anything else about this connection (connect, disconnect,
     /// a failure), from this end.
     pub fn emit(&self, kind: Kind, summary: impl Into<String>) {
-        self.trace.emit(
-            Draft::new(&self.ends.local, &self.ends.peer, self.ends.protocol, kind, summary).message(self.message()).session(self.session),
-        );
+        self.trace.emit(Draft::new(&self.ends.local, &self.ends.peer, self.ends.protocol, kind, summary).message(self.message()).session(self.session));
     }
 
     /// Traces something that comes from the peer's side (e.g. its
     /// connection arriving).
     pub fn emit_from_peer(&self, kind: Kind, summary: String) {
-        self.trace.emit(
-            Draft::new(&self.ends.peer, &self.ends.local, self.ends.protocol, kind, summary).message(self.message()).session(self.session),
-        );
+        self.trace.emit(Draft::new(&self.ends.peer, &self.ends.local, self.ends.protocol, kind, summary).message(self.message()).session(self.session));
     }
 
     fn emit_to_peer(&self, kind: Kind, summary: String) {

@@ -102,14 +102,7 @@ fn submission_example(world: &World) -> Option<Submission> {
     let (user, server) = s.clients.values().find_map(|c| Some((c.user.clone(), c.submit_to.clone()?)))?;
     let password = s.users.get(&user)?.password.clone();
     let node = world.node(&server)?;
-    Some(Submission {
-        server,
-        address: node.address.to_string(),
-        port: world.port(Service::Submission),
-        to: recipient_for(s, &user),
-        user,
-        password,
-    })
+    Some(Submission { server, address: node.address.to_string(), port: world.port(Service::Submission), to: recipient_for(s, &user), user, password })
 }
 
 fn recipient_for(s: &Scenario, sender: &str) -> String {

@@ -89,7 +89,10 @@ async fn run(world: &World, step: &Step) {
                 let route = resolver.mail_route(&lookup.name, None).await;
                 let summary = match route {
                     Ok(MailRoute::Servers { servers, implicit }) => {
-                        let list: Vec<String> = servers.iter().map(|s| format!("{} ({})", s.name, s.addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))).collect();
+                        let list: Vec<String> = servers
+                            .iter()
+                            .map(|s| format!("{} ({})", s.name, s.addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")))
+                            .collect();
                         format!("mail for {} goes to {}{}", lookup.name, list.join(", then "), if implicit { " (no MX: the domain's own address)" } else { "" })
                     }
                     Ok(MailRoute::NullMx) => format!("{} accepts no mail (null MX)", lookup.name),
@@ -114,12 +117,24 @@ async fn run(world: &World, step: &Step) {
         match world.zones.replace(&dns.domain, &dns.records, &world.host_addresses()) {
             Ok(records) => {
                 world.trace.emit(
-                    Draft::new("dns", "dns", Protocol::Dns, Kind::DnsChange { domain: dns.domain.clone(), records }, format!("the zone {} now has new records", dns.domain))
-                        .explain("DNS changes take effect for the next question; real resolvers may still remember old answers until their TTL runs out."),
+                    Draft::new(
+                        "dns",
+                        "dns",
+                        Protocol::Dns,
+                        Kind::DnsChange { domain: dns.domain.clone(), records },
+                        format!("the zone {} now has new records", dns.domain),
+                    )
+                    .explain("DNS changes take effect for the next question; real resolvers may still remember old answers until their TTL runs out."),
                 );
             }
             Err(err) => {
-                world.trace.emit(Draft::new("dns", "dns", Protocol::Dns, Kind::Failure { reason: err.to_string() }, format!("the zone {} could not be changed", dns.domain)));
+                world.trace.emit(Draft::new(
+                    "dns",
+                    "dns",
+                    Protocol::Dns,
+                    Kind::Failure { reason: err.to_string() },
+                    format!("the zone {} could not be changed", dns.domain),
+                ));
             }
         }
     }

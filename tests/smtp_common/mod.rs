@@ -296,10 +296,9 @@ pub async fn deliver_raw(addr: SocketAddr, from: &str, to: &[&str], message: &[u
 /// with a clear message: CI installs them (it must not silently skip).
 pub fn tool(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("`{name}` is not installed, and this test needs it as a real client; install it (Debian: apt-get install swaks curl python3)"))
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("`{name}` is not installed, and this test needs it as a real client; install it (Debian: apt-get install swaks curl python3)")
+    })
 }
 
 /// Output of a finished program.
@@ -320,7 +319,11 @@ pub async fn run_tool(program: &Path, args: &[&str], dir: Option<&Path>) -> Tool
         .await
         .unwrap_or_else(|_| panic!("{} {args:?} did not finish within {WAIT_TIMEOUT:?}", program.display()))
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-    ToolOutput { status: output.status, stdout: String::from_utf8_lossy(&output.stdout).into_owned(), stderr: String::from_utf8_lossy(&output.stderr).into_owned() }
+    ToolOutput {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
 }
 
 /// A fresh empty directory under the target dir, for files a test writes.

@@ -78,7 +78,11 @@ pub async fn post(state: &Arc<AppState>, uri: &str, body: Value) -> Reply {
 }
 
 pub async fn post_with_token(state: &Arc<AppState>, uri: &str, token: &str, body: Value) -> Reply {
-    let request = Request::post(uri).header("content-type", "application/json").header("authorization", format!("Bearer {token}")).body(Body::from(body.to_string())).unwrap();
+    let request = Request::post(uri)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::from(body.to_string()))
+        .unwrap();
     call(state, request).await
 }
 
