@@ -11,6 +11,7 @@ mod web_support;
 mod cli;
 mod clock;
 mod dns;
+mod dns_lessons;
 mod dns_malformed;
 mod imap_clients;
 mod imap_scenario;
