@@ -8,7 +8,6 @@
 //! backend stores or queues it, and only then does the client get `250`.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -33,7 +32,7 @@ pub struct HopInfo {
     pub peer_ip: IpAddr,
 }
 
-/// The mail host behind an SMTP server.
+/// The mail host behind an SMTP server (a cheap handle, e.g. an `Arc`).
 pub trait Backend: Send + Sync + 'static {
     /// This host's name (its greeting, its `Received:` headers).
     fn name(&self) -> &str;
@@ -51,7 +50,7 @@ pub trait Backend: Send + Sync + 'static {
 }
 
 /// Serves one SMTP connection until QUIT, an error, or shutdown.
-pub async fn serve_connection<B: Backend>(backend: Arc<B>, role: Role, net: Net, stream: TcpStream, peer: SocketAddr, mut stop: watch::Receiver<bool>) {
+pub async fn serve_connection<B: Backend>(backend: B, role: Role, net: Net, stream: TcpStream, peer: SocketAddr, mut stop: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
     let registered = net.peers.lookup(peer);
     let peer_name = registered.as_ref().map(|p| p.node.clone()).unwrap_or_else(|| peer.ip().to_string());
@@ -80,7 +79,7 @@ pub async fn serve_connection<B: Backend>(backend: Arc<B>, role: Role, net: Net,
     }
     loop {
         let outcome = tokio::select! {
-            outcome = one_exchange(&mut wire, &mut session, policy.as_ref(), backend.as_ref(), role, &hop) => outcome,
+            outcome = one_exchange(&mut wire, &mut session, policy.as_ref(), &backend, role, &hop) => outcome,
             // The world is shutting down: tell the client, as RFC 5321 §3.8 asks.
             _ = stop.changed() => {
                 let reply = session.shutdown();

@@ -279,8 +279,8 @@ impl World {
 /// Serves one connection to one of a host's services.
 async fn serve(service: Service, host: Arc<MailHost>, net: Net, stream: tokio::net::TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
     match service {
-        Service::Smtp => crate::smtp::server::serve_connection(Arc::new(host), SmtpRole::Relay, net, stream, peer, stop).await,
-        Service::Submission => crate::smtp::server::serve_connection(Arc::new(host), SmtpRole::Submission, net, stream, peer, stop).await,
+        Service::Smtp => crate::smtp::server::serve_connection(host, SmtpRole::Relay, net, stream, peer, stop).await,
+        Service::Submission => crate::smtp::server::serve_connection(host, SmtpRole::Submission, net, stream, peer, stop).await,
         Service::Imap => crate::imap::server::serve_connection(host, net, stream, peer, stop).await,
         Service::Pop3 => crate::pop3::server::serve_connection(host, net, stream, peer, stop).await,
     }
