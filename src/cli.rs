@@ -1,4 +1,4 @@
-//! The command line: `mailflow demo | run | serve | check | schema | list | replay`.
+//! The command line: `mailflow demo | run | serve | check | schema | list | replay | export | import`.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -50,6 +50,56 @@ enum Command {
     },
     /// Print a recorded trace (from --record) again.
     Replay { file: PathBuf },
+    /// Back up one user's mail from a --data folder, as mbox or Maildir.
+    Export {
+        #[command(flatten)]
+        backup: BackupArgs,
+        /// Where to write the backup (a new mbox file, or a new Maildir folder).
+        out: PathBuf,
+    },
+    /// Restore a backup (mbox or Maildir) into a user's mailbox in a --data folder.
+    Import {
+        #[command(flatten)]
+        backup: BackupArgs,
+        /// The backup to restore.
+        input: PathBuf,
+    },
+}
+
+/// Which mail a backup is about.
+#[derive(Args, Clone)]
+struct BackupArgs {
+    /// The user's address, e.g. bob@example.org.
+    #[arg(long)]
+    user: String,
+    #[arg(long, value_enum)]
+    format: BackupFormat,
+    /// The --data folder of the world.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// The host keeping the user's mailbox (needed when restoring into a new data folder).
+    #[arg(long)]
+    host: Option<String>,
+    /// For mbox, which folder (mbox holds one folder per file).
+    #[arg(long, default_value = "INBOX")]
+    folder: String,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BackupFormat {
+    /// One file, one folder (RFC 4155, mboxrd); flags in Status: lines.
+    Mbox,
+    /// A Maildir: every folder, one file per message, flags in the names.
+    Maildir,
+}
+
+impl From<BackupFormat> for crate::store::backup::Format {
+    fn from(format: BackupFormat) -> Self {
+        match format {
+            BackupFormat::Mbox => Self::Mbox,
+            BackupFormat::Maildir => Self::Maildir,
+        }
+    }
 }
 
 #[derive(Args, Clone)]
@@ -75,6 +125,10 @@ struct RunArgs {
     /// Use ports 53, 25, 587, 143, 110 (needs root) instead of port + 10000.
     #[arg(long)]
     standard_ports: bool,
+    /// Keep the mailboxes in this folder (Maildir per user), so the world
+    /// can stop and resume; back them up with `mailflow export`.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -86,7 +140,7 @@ impl RunArgs {
         } else {
             Pace::Live { speed: self.speed.max(0.01) }
         };
-        WorldOptions { subnet: self.subnet, port_offset: if self.standard_ports { 0 } else { 10_000 }, pace, ..WorldOptions::default() }
+        WorldOptions { subnet: self.subnet, port_offset: if self.standard_ports { 0 } else { 10_000 }, pace, data_dir: self.data.clone(), ..WorldOptions::default() }
     }
 }
 
@@ -144,6 +198,18 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             for event in &events {
                 println!("{}", printer::format(event));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { backup, out } => {
+            let b = &backup;
+            let report = crate::store::backup::export(&b.data, &b.user, b.host.as_deref(), b.format.into(), &b.folder, &out)?;
+            println!("exported {} message(s) in {} folder(s) of {} to {}", report.messages, report.folders, b.user, report.path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { backup, input } => {
+            let b = &backup;
+            let report = crate::store::backup::import(&b.data, &b.user, b.host.as_deref(), b.format.into(), &b.folder, &input)?;
+            println!("imported {} message(s) in {} folder(s) into {}", report.messages, report.folders, report.path.display());
             Ok(ExitCode::SUCCESS)
         }
     }

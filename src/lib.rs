@@ -23,5 +23,7 @@ pub mod smtp;
 pub mod store;
 pub mod scenario;
 pub mod trace;
+#[cfg(test)]
+mod transcripts;
 pub mod wire;
 pub mod world;

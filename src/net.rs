@@ -1,8 +1,10 @@
 //! The plumbing every simulated machine shares: the trace it reports to,
 //! the conductor it passes, the registry of its own connections, the DNS
-//! resolvers, the port rule, and the calendar that turns simulated time
-//! into the dates written in mail headers.
+//! resolvers, the port rule, the calendar that turns simulated time into
+//! the dates written in mail headers, and what the devices hold.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::conductor::Conductor;
@@ -25,12 +27,14 @@ pub struct Net {
     /// The wall-clock second the simulation started at: header dates are
     /// this plus simulated time, so "15 minutes later" shows in `Date:`.
     pub epoch: i64,
+    /// What each device has downloaded (POP3, IMAP).
+    pub devices: Devices,
 }
 
 impl Net {
     pub fn new(trace: Trace, conductor: Conductor, resolvers: Resolvers, port_offset: u16, network_timeout: Duration) -> Self {
         let epoch = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        Net { trace, conductor, peers: Peers::default(), resolvers, port_offset, network_timeout, epoch }
+        Net { trace, conductor, peers: Peers::default(), resolvers, port_offset, network_timeout, epoch, devices: Devices::default() }
     }
 
     pub fn port(&self, service: Service) -> u16 {
@@ -50,5 +54,48 @@ impl Net {
     /// Simulated now as an RFC 5322 date, e.g. "Thu, 26 Nov 2026 04:16:00 +0000".
     pub fn date(&self) -> String {
         mail_builder::headers::date::Date::new(self.timestamp()).to_rfc822()
+    }
+}
+
+/// The devices' side of the story: the messages each one holds after
+/// fetching, and the POP3 unique IDs (UIDL) it has already downloaded, so
+/// "leave a copy on the server" does not download the same mail twice.
+/// Cheap to clone; shared by every fetch of the world.
+#[derive(Clone, Default)]
+pub struct Devices {
+    inner: Arc<Mutex<HashMap<String, DeviceMemory>>>,
+}
+
+#[derive(Default)]
+struct DeviceMemory {
+    messages: Vec<Arc<Vec<u8>>>,
+    /// (server, UIDL id): ids are only unique per server.
+    seen: HashSet<(String, String)>,
+}
+
+impl Devices {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, DeviceMemory>> {
+        // A plain mutex: every use is a short copy, never held across an await.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `device` now holds this message.
+    pub fn record(&self, device: &str, raw: Arc<Vec<u8>>) {
+        self.lock().entry(device.to_string()).or_default().messages.push(raw);
+    }
+
+    /// The messages `device` holds, in the order it got them.
+    pub fn messages(&self, device: &str) -> Vec<Arc<Vec<u8>>> {
+        self.lock().get(device).map(|d| d.messages.clone()).unwrap_or_default()
+    }
+
+    /// Has `device` already downloaded the message with this UIDL id from `server`?
+    pub fn knows_uidl(&self, device: &str, server: &str, uidl: &str) -> bool {
+        self.lock().get(device).is_some_and(|d| d.seen.contains(&(server.to_string(), uidl.to_string())))
+    }
+
+    /// Remembers that `device` has downloaded this UIDL id from `server`.
+    pub fn remember_uidl(&self, device: &str, server: &str, uidl: &str) {
+        self.lock().entry(device.to_string()).or_default().seen.insert((server.to_string(), uidl.to_string()));
     }
 }

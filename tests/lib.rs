@@ -3,12 +3,22 @@
 //! its own, see `common`) and run the real binary, so they run in parallel.
 
 mod common;
+mod imap_common;
+mod pop3_common;
 mod smtp_common;
 
 mod cli;
 mod clock;
 mod dns;
 mod dns_malformed;
+mod imap_clients;
+mod imap_scenario;
+mod imap_server;
+mod pop3_backup;
+mod pop3_fetch;
+mod pop3_python;
+mod pop3_wire;
+mod retrieval_lessons;
 mod scenario_errors;
 mod smtp_clients;
 mod smtp_data;

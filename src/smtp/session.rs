@@ -761,24 +761,7 @@ mod tests {
 
     #[test]
     fn transcripts() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(TRANSCRIPT_DIR);
-        let mut paths: Vec<_> = std::fs::read_dir(&dir)
-            .expect("transcripts directory")
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-            .collect();
-        paths.sort();
-        assert!(paths.len() >= 14, "found only {} transcripts", paths.len());
-        let failures: Vec<String> = paths
-            .iter()
-            .filter_map(|path| {
-                let result = std::fs::read_to_string(path).map_err(|e| e.to_string());
-                let error = result.and_then(|text| replay(&text)).err();
-                error.map(|e| format!("{}: {e}", path.display()))
-            })
-            .collect();
-        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        crate::transcripts::replay_all(TRANSCRIPT_DIR, 14, replay);
     }
 
     fn code(s: &mut Session, line: &str) -> u16 {

@@ -13,9 +13,18 @@
 //! bumps the user's *version*; IMAP sessions watch it to tell their
 //! client about new mail, flag changes and expunges (the multi-device
 //! lesson), and IMAP IDLE waits on it.
+//!
+//! With `--data DIR` every change is also written to disk as a Maildir
+//! (`maildir.rs`, through the [`Persist`] hook) and loaded again at the
+//! next start ([`Store::load`]); `backup.rs` exports and imports accounts
+//! as Maildir or mbox (`mbox.rs`) — the "regular backups" lesson.
+
+pub mod backup;
+pub mod maildir;
+pub mod mbox;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -124,6 +133,21 @@ pub enum StoreError {
     BadName,
 }
 
+/// Everything of one user's account at one moment, for saving and loading.
+#[derive(Clone, Debug, Default)]
+pub struct AccountSnapshot {
+    /// Every mailbox, by name.
+    pub mailboxes: Vec<Snapshot>,
+    pub subscriptions: Vec<String>,
+}
+
+/// Where a store's changes are written (e.g. a Maildir per user on disk).
+pub trait Persist: Send + Sync + std::fmt::Debug {
+    /// `user`'s whole account right after a change. Called with the store
+    /// locked, so saves happen in the order of the changes.
+    fn save(&self, user: &str, account: &AccountSnapshot);
+}
+
 /// The mailboxes of one host. Cheap to clone; safe to share between the
 /// SMTP, POP3 and IMAP servers of the host.
 #[derive(Clone, Debug)]
@@ -134,6 +158,8 @@ pub struct Store {
     /// Unix seconds at simulated time zero (for INTERNALDATE).
     epoch: i64,
     next_validity: Arc<Mutex<u32>>,
+    /// Set once if the world keeps its mail on disk (`--data`).
+    persist: Arc<OnceLock<Arc<dyn Persist>>>,
 }
 
 impl Default for Store {
@@ -171,7 +197,7 @@ impl Store {
         // UIDVALIDITY must change if a mailbox is ever recreated; basing it
         // on the start time keeps it unique across runs too.
         let first = (epoch.max(1) as u64 % u32::MAX as u64) as u32;
-        Store { users: Arc::default(), epoch, next_validity: Arc::new(Mutex::new(first.max(1))) }
+        Store { users: Arc::default(), epoch, next_validity: Arc::new(Mutex::new(first.max(1))), persist: Arc::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Account>> {
@@ -206,8 +232,58 @@ impl Store {
         let (value, changed) = f(account, self)?;
         if changed {
             account.version.send_modify(|v| *v += 1);
+            self.save(user, account);
         }
         Ok(value)
+    }
+
+    /// Hands the account to the persistence hook, if there is one.
+    fn save(&self, user: &str, account: &Account) {
+        if let Some(persist) = self.persist.get() {
+            persist.save(&key(user), &account_snapshot(account));
+        }
+    }
+
+    /// From now on, every change is also handed to `persist` (once per
+    /// store; returns false if one was set already).
+    pub fn set_persist(&self, persist: Arc<dyn Persist>) -> bool {
+        self.persist.set(persist).is_ok()
+    }
+
+    /// Puts back `user`'s account as it was saved (at start-up, from disk).
+    /// Replaces what the store had for the user; nothing is saved.
+    pub fn load(&self, user: &str, saved: AccountSnapshot) {
+        self.ensure_user(user);
+        let highest = saved.mailboxes.iter().map(|m| m.uid_validity).max().unwrap_or(0);
+        let mut mailboxes = BTreeMap::new();
+        for mut snapshot in saved.mailboxes {
+            snapshot.messages.sort_by_key(|m| m.uid);
+            for message in &mut snapshot.messages {
+                // Arrival before this run's time zero shows as zero.
+                message.arrived = Duration::from_secs((message.internal_date - self.epoch).max(0) as u64);
+            }
+            // UIDs are never reused, even if the saved UIDNEXT was too low.
+            let uid_next = snapshot.uid_next.max(snapshot.messages.last().map_or(1, |m| m.uid + 1));
+            mailboxes.insert(mailbox_key(&snapshot.name), Mailbox { uid_validity: snapshot.uid_validity, uid_next, messages: snapshot.messages });
+        }
+        if !mailboxes.contains_key(INBOX) {
+            mailboxes.insert(INBOX.to_string(), self.new_mailbox());
+        }
+        {
+            let mut next = self.next_validity.lock().unwrap_or_else(|e| e.into_inner());
+            *next = (*next).max(highest);
+        }
+        let mut users = self.lock();
+        if let Some(account) = users.get_mut(&key(user)) {
+            account.mailboxes = mailboxes;
+            account.subscriptions = saved.subscriptions.into_iter().collect();
+            account.version.send_modify(|v| *v += 1);
+        }
+    }
+
+    /// `user`'s whole account now (for backups and tests).
+    pub fn account_snapshot(&self, user: &str) -> AccountSnapshot {
+        self.lock().get(&key(user)).map(account_snapshot).unwrap_or_default()
     }
 
     /// Puts a message into `user`'s INBOX; returns its UID.
@@ -373,13 +449,15 @@ impl Store {
     }
 
     pub fn subscribe(&self, user: &str, name: &str, subscribed: bool) -> Result<(), StoreError> {
-        self.with_account(user, |account, _| {
+        self.with_account(user, |account, store| {
             let name = mailbox_key(name);
             if subscribed {
                 account.subscriptions.insert(name);
             } else {
                 account.subscriptions.remove(&name);
             }
+            // Not a change sessions need to hear about, but one to keep.
+            store.save(user, account);
             Ok(((), false))
         })
     }
@@ -416,6 +494,17 @@ impl Store {
     /// The users that have an account here.
     pub fn users(&self) -> Vec<String> {
         self.lock().keys().cloned().collect()
+    }
+}
+
+fn account_snapshot(account: &Account) -> AccountSnapshot {
+    AccountSnapshot {
+        mailboxes: account
+            .mailboxes
+            .iter()
+            .map(|(name, mb)| Snapshot { name: name.clone(), uid_validity: mb.uid_validity, uid_next: mb.uid_next, messages: mb.messages.clone() })
+            .collect(),
+        subscriptions: account.subscriptions.iter().cloned().collect(),
     }
 }
 

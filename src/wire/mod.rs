@@ -137,6 +137,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         }
     }
 
+    /// Reads exactly `n` bytes (an IMAP literal: its size was announced
+    /// and checked against a limit before). Memory grows with what
+    /// arrives, not with what was announced, and a peer that stops
+    /// sending times out like a silent one. Not traced: the caller knows
+    /// what the bytes are (a message, a password) and traces them.
+    pub async fn read_exact(&mut self, n: usize) -> Result<Vec<u8>, WireError> {
+        let idle = self.idle_timeout;
+        let mut bytes = Vec::with_capacity(n.min(64 * 1024));
+        while bytes.len() < n {
+            let available = match tokio::time::timeout(idle, self.io.fill_buf()).await {
+                Ok(result) => result?,
+                Err(_) => return Err(WireError::Timeout(idle)),
+            };
+            if available.is_empty() {
+                return Err(WireError::Closed);
+            }
+            let used = available.len().min(n - bytes.len());
+            bytes.extend_from_slice(&available[..used]);
+            self.io.consume(used);
+        }
+        Ok(bytes)
+    }
+
     /// Reads a dot-terminated block (SMTP DATA, POP3 RETR) with limits.
     /// On the server side it is traced as one `Data` event. Only
     /// CRLF "." CRLF ends the block: a "." between bare LFs is content
@@ -339,5 +362,24 @@ mod tests {
         assert!(matches!(&events[1].kind, Kind::Line { direction: Direction::ToClient, .. }));
         assert!(matches!(&events[2].kind, Kind::Data { lines: 2, .. }));
         assert!(c.trace().is_empty(), "the client side never traces");
+    }
+
+    #[tokio::test]
+    async fn read_exact_takes_just_the_literal() {
+        for chunk in [1, 3, 512] {
+            let (mut client, server) = tokio::io::duplex(chunk);
+            let writer = tokio::spawn(async move {
+                for piece in b"{5}\r\nhe\r\nl done\r\n".chunks(chunk) {
+                    client.write_all(piece).await.unwrap();
+                }
+                client
+            });
+            let mut w = wire(server, Side::Server);
+            assert_eq!(w.read_line(64).await.unwrap().bytes, b"{5}");
+            assert_eq!(w.read_exact(5).await.unwrap(), b"he\r\nl");
+            assert_eq!(w.read_line(64).await.unwrap().bytes, b" done");
+            drop(writer.await.unwrap());
+            assert!(matches!(w.read_exact(1).await, Err(WireError::Closed)));
+        }
     }
 }

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use super::{Role, World};
-use crate::scenario::{RecordKind, Scenario, Service};
+use crate::scenario::{RecordKind, Scenario, Service, validate::home_host};
 
 pub fn render(world: &World) -> String {
     let mut out = String::new();
@@ -54,6 +54,32 @@ pub fn render(world: &World) -> String {
         let text = format!("From: {user}\\r\\nTo: {to}\\r\\nSubject: Hello from curl\\r\\n\\r\\nThis message came by curl.\\r\\n");
         let _ = writeln!(out, "  printf {} > message.txt", shell_word(&text));
         let _ = writeln!(out, "  curl smtp://{address}:{port} --mail-from {u} --mail-rcpt {r} --user {credentials} --upload-file message.txt");
+    }
+    // IMAP: the first host that serves it, logged in as its first user.
+    let imap_host = world.nodes.iter().find(|n| matches!(&n.role, Role::Host { services } if services.contains(&Service::Imap)));
+    if let Some(node) = imap_host {
+        let user = s.users.iter().find(|(address, _)| home_host(s, address).as_deref() == Some(node.name.as_str()));
+        if let Some((address, account)) = user {
+            let port = world.port(Service::Imap);
+            let _ = writeln!(out, "\nRead {address}'s mail over IMAP (it stays on {}):", node.name);
+            let _ = writeln!(out, "  curl \"imap://{}:{port}/\" -u {}", node.address, single_quoted(&format!("{address}:{}", account.password)));
+            let _ = writeln!(out, "  curl \"imap://{}:{port}/INBOX;UID=1\" -u {}", node.address, single_quoted(&format!("{address}:{}", account.password)));
+        }
+    }
+    // POP3: list the mailbox, then fetch message 1 (curl never sends DELE
+    // unless asked, so this only reads).
+    let pop3 = world.nodes.iter().filter(|n| matches!(&n.role, Role::Host { services } if services.contains(&Service::Pop3)));
+    let mut first = true;
+    for node in pop3.take(2) {
+        let Some((user, account)) = s.users.iter().find(|(address, _)| home_host(s, address).as_deref() == Some(node.name.as_str())) else { continue };
+        if first {
+            let _ = writeln!(out, "\nFetch mail by POP3 yourself (list, then message 1):");
+            first = false;
+        }
+        let base = format!("pop3://{}:{}", node.address, world.port(Service::Pop3));
+        let credentials = single_quoted(&format!("{user}:{}", account.password));
+        let _ = writeln!(out, "  curl {base}/ -u {credentials}");
+        let _ = writeln!(out, "  curl {base}/1 -u {credentials}");
     }
     out
 }

@@ -18,6 +18,7 @@ mod script;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,11 +90,14 @@ pub struct WorldOptions {
     pub pace: Pace,
     /// Real-time limit for one DNS question, TCP connect and idle reads.
     pub network_timeout: Duration,
+    /// Keep the mailboxes on disk here (`DIR/<host>/<user>/Maildir`):
+    /// loaded at start, written on every change.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for WorldOptions {
     fn default() -> Self {
-        WorldOptions { subnet: Subnet::DEFAULT, port_offset: 10_000, pace: Pace::Live { speed: 1.0 }, network_timeout: Duration::from_secs(10) }
+        WorldOptions { subnet: Subnet::DEFAULT, port_offset: 10_000, pace: Pace::Live { speed: 1.0 }, network_timeout: Duration::from_secs(10), data_dir: None }
     }
 }
 
@@ -127,6 +131,8 @@ pub enum WorldError {
     Bind(#[from] crate::dns::server::BindError),
     #[error("cannot listen for {service} on {addr}: {source} (is another mailflow running? try --subnet)")]
     Listen { service: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error("cannot use the mail data folder {path}: {source}")]
+    Data { path: PathBuf, source: std::io::Error },
 }
 
 /// A running world: addresses, DNS, trace, conductor.
@@ -178,16 +184,19 @@ impl World {
                 .collect();
             let lookup = resolvers.for_node(&node.name, IpAddr::V4(node.address));
             let host = MailHost::new(&node.name, IpAddr::V4(node.address), config, accounts, scenario.settings.retry.clone(), net.clone(), lookup);
-            for (service, role) in [(Service::Smtp, SmtpRole::Relay), (Service::Submission, SmtpRole::Submission)] {
-                if !services.contains(&service) {
-                    continue;
-                }
+            if let Some(dir) = &options.data_dir {
+                // Before any listener starts, so nothing is delivered into
+                // a store that is about to be replaced by what is on disk.
+                let path = dir.join(&node.name);
+                crate::store::maildir::attach(&host.store, &path, &node.name, Some(trace.clone())).map_err(|source| WorldError::Data { path, source })?;
+            }
+            for &service in services {
                 let addr = SocketAddr::new(IpAddr::V4(node.address), service.standard_port() + options.port_offset);
                 let socket = listener::bind(addr).await.map_err(|source| WorldError::Listen { service: service.name(), addr, source })?;
                 let socket = host.is_up().then_some(socket);
                 let (host2, net2, stop2) = (host.clone(), net.clone(), stop.subscribe());
                 listener::spawn(socket, addr, host.watch_up(), stop.subscribe(), move |stream, peer| {
-                    crate::smtp::server::serve_connection(Arc::new(host2.clone()), role, net2.clone(), stream, peer, stop2.clone())
+                    serve(service, host2.clone(), net2.clone(), stream, peer, stop2.clone())
                 });
             }
             hosts.insert(node.name.clone(), host);
@@ -264,6 +273,16 @@ impl World {
             server.shutdown().await;
         }
         self.trace.close();
+    }
+}
+
+/// Serves one connection to one of a host's services.
+async fn serve(service: Service, host: Arc<MailHost>, net: Net, stream: tokio::net::TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
+    match service {
+        Service::Smtp => crate::smtp::server::serve_connection(Arc::new(host), SmtpRole::Relay, net, stream, peer, stop).await,
+        Service::Submission => crate::smtp::server::serve_connection(Arc::new(host), SmtpRole::Submission, net, stream, peer, stop).await,
+        Service::Imap => crate::imap::server::serve_connection(host, net, stream, peer, stop).await,
+        Service::Pop3 => crate::pop3::server::serve_connection(host, net, stream, peer, stop).await,
     }
 }
 
