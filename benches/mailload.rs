@@ -34,7 +34,8 @@
 //! error; the session is abandoned and the client starts a new one.
 //!
 //! The last line of the output is one machine-readable `RESULT` line for
-//! scripts (`benches/retrieval.sh` reads it).
+//! scripts (`benches/retrieval.sh` reads it); `all_sessions` there also
+//! counts the warm-up's sessions, for dividing a server's CPU time by.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -505,10 +506,11 @@ async fn run(options: Options) {
         println!("  error: {sample}");
     }
     println!(
-        "RESULT protocol={protocol} addr={} clients={} seconds={seconds:.3} sessions={} sessions_per_s={:.1} fetch_msgs={} fetch_msgs_per_s={:.1} fetch_bytes_per_s={:.0} errors={} p50_ms={:.3} p95_ms={:.3}",
+        "RESULT protocol={protocol} addr={} clients={} seconds={seconds:.3} sessions={} all_sessions={} sessions_per_s={:.1} fetch_msgs={} fetch_msgs_per_s={:.1} fetch_bytes_per_s={:.0} errors={} p50_ms={:.3} p95_ms={:.3}",
         options.addr,
         options.clients,
         total.sessions,
+        total.sessions + total.warmup_sessions,
         per_s(total.sessions),
         total.messages,
         per_s(total.messages),
