@@ -256,18 +256,20 @@ impl Conn {
 
     /// Sends `tag command` and reads responses up to the tagged one, which
     /// must be OK. `on_untagged` sees each untagged response on the way.
-    async fn imap_command(&mut self, tag: &str, command: &str, step: &'static str, mut on_untagged: impl FnMut(&ImapResponse) -> Result<(), String>) -> Result<(), Failure> {
+    async fn imap_command(
+        &mut self,
+        tag: &str,
+        command: &str,
+        step: &'static str,
+        mut on_untagged: impl FnMut(&ImapResponse) -> Result<(), String>,
+    ) -> Result<(), Failure> {
         self.send(&format!("{tag} {command}\r\n")).await?;
         loop {
             let response = self.imap_response(step).await?;
             let head = trimmed(&response.head);
             if let Some(rest) = head.strip_prefix(tag.as_bytes()).and_then(|r| r.strip_prefix(b" ")) {
                 let status = rest.split(|&b| b == b' ').next().unwrap_or_default();
-                return if status.eq_ignore_ascii_case(b"OK") {
-                    Ok(())
-                } else {
-                    Err(Failure::Protocol(format!("{step}: {}", show(head))))
-                };
+                return if status.eq_ignore_ascii_case(b"OK") { Ok(()) } else { Err(Failure::Protocol(format!("{step}: {}", show(head)))) };
             }
             if head.starts_with(b"* ") {
                 if step != "LOGOUT" && head[2..].len() >= 3 && head[2..5].eq_ignore_ascii_case(b"BYE") {
@@ -362,11 +364,7 @@ impl Conn {
 
     async fn pop3_status(&mut self, step: &'static str) -> Result<(), Failure> {
         self.read_line(step).await?;
-        if self.line.starts_with(b"+OK") {
-            Ok(())
-        } else {
-            Err(Failure::Protocol(format!("{step}: {}", show(&self.line))))
-        }
+        if self.line.starts_with(b"+OK") { Ok(()) } else { Err(Failure::Protocol(format!("{step}: {}", show(&self.line)))) }
     }
 
     /// Reads a multi-line answer's body up to the lone `.` (RFC 1939 §3);

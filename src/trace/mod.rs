@@ -21,6 +21,34 @@ use tokio::sync::watch;
 
 use crate::conductor::Clock;
 
+/// How many events a trace keeps. A lesson makes a few thousand; a world
+/// left serving a benchmark makes millions, and keeping them all would
+/// grow without bound. Past this, the oldest are forgotten: a viewer that
+/// joins later starts from the oldest event still kept.
+pub const MAX_KEPT_EVENTS: usize = 250_000;
+
+/// The kept events: the newest [`MAX_KEPT_EVENTS`], oldest first.
+#[derive(Default)]
+struct Kept {
+    list: std::collections::VecDeque<Arc<Event>>,
+    /// The sequence number of `list[0]`.
+    first: u64,
+}
+
+impl Kept {
+    fn next_seq(&self) -> u64 {
+        self.first + self.list.len() as u64
+    }
+
+    fn push(&mut self, event: Arc<Event>) {
+        self.list.push_back(event);
+        if self.list.len() > MAX_KEPT_EVENTS {
+            self.list.pop_front();
+            self.first += 1;
+        }
+    }
+}
+
 /// The shared, append-only event log of one world. Cheap to clone.
 #[derive(Clone)]
 pub struct Trace {
@@ -30,7 +58,7 @@ pub struct Trace {
 struct Inner {
     // A plain mutex: appends and copies are short and never held across
     // an await, so an async lock would only add cost.
-    events: Mutex<Vec<Arc<Event>>>,
+    events: Mutex<Kept>,
     // Subscribers wait on this for "there are now N events" (and closed).
     count: watch::Sender<(u64, bool)>,
     clock: Clock,
@@ -41,7 +69,7 @@ struct Inner {
 impl Trace {
     pub fn new(clock: Clock) -> Self {
         let (count, _) = watch::channel((0, false));
-        Trace { inner: Arc::new(Inner { events: Mutex::new(Vec::new()), count, clock, sessions: AtomicU64::new(1) }) }
+        Trace { inner: Arc::new(Inner { events: Mutex::new(Kept::default()), count, clock, sessions: AtomicU64::new(1) }) }
     }
 
     /// Numbers, timestamps, stores and announces one event.
@@ -50,7 +78,7 @@ impl Trace {
         let sim_ms = self.inner.clock.now().as_millis() as u64;
         let mut events = self.inner.events.lock().unwrap_or_else(|e| e.into_inner());
         let event = Arc::new(Event {
-            seq: events.len() as u64,
+            seq: events.next_seq(),
             sim_ms,
             wall_ms,
             from: draft.from,
@@ -63,7 +91,7 @@ impl Trace {
             session: draft.session,
         });
         events.push(event.clone());
-        let len = events.len() as u64;
+        let len = events.next_seq();
         // Announce while still holding the lock so counts only grow.
         self.inner.count.send_modify(|(count, _)| *count = len);
         drop(events);
@@ -90,10 +118,12 @@ impl Trace {
         self.len() == 0
     }
 
-    /// A copy of the events from `seq` on.
+    /// A copy of the events from `seq` on (from the oldest kept one, if
+    /// `seq` is older: see [`MAX_KEPT_EVENTS`]).
     pub fn since(&self, seq: u64) -> Vec<Arc<Event>> {
         let events = self.inner.events.lock().unwrap_or_else(|e| e.into_inner());
-        events.get(seq as usize..).map(<[_]>::to_vec).unwrap_or_default()
+        let skip = seq.saturating_sub(events.first) as usize;
+        events.list.iter().skip(skip).cloned().collect()
     }
 
     /// Follows the trace from event `seq` on: past events first, then new
@@ -143,5 +173,24 @@ impl Subscription {
     /// The sequence number of the next event this subscription returns.
     pub fn position(&self) -> u64 {
         self.next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A world serving for hours must not keep every event: the oldest go.
+    #[tokio::test]
+    async fn keeps_only_the_newest_events() {
+        let trace = Trace::new(Clock::new());
+        for i in 0..MAX_KEPT_EVENTS + 10 {
+            trace.emit(Draft::new("a", "b", Protocol::Sim, Kind::Note, if i == 0 { "first" } else { "" }));
+        }
+        assert_eq!(trace.len(), MAX_KEPT_EVENTS as u64 + 10, "numbering goes on");
+        let kept = trace.since(0);
+        assert_eq!((kept.len(), kept[0].seq), (MAX_KEPT_EVENTS, 10));
+        let mut late = trace.subscribe(0);
+        assert_eq!(late.next().await.map(|e| e.seq), Some(10), "a late viewer starts at the oldest kept event");
     }
 }

@@ -82,12 +82,20 @@ pub struct Session {
     handle: Handle,
     // Each event serialized once, by sequence number, for every viewer:
     // 30 tabs must not each turn the same 10,000 events into JSON.
-    json: std::sync::Mutex<Vec<Arc<str>>>,
+    json: std::sync::Mutex<JsonCache>,
+}
+
+/// The JSON of the newest events (as many as the trace keeps), oldest first.
+#[derive(Default)]
+struct JsonCache {
+    /// The sequence number of `list[0]`.
+    first: u64,
+    list: std::collections::VecDeque<Arc<str>>,
 }
 
 impl Session {
     fn new(generation: u64, world: Arc<World>, file: String, text: String, handle: Handle) -> Self {
-        Session { generation, world, file, text, handle, json: std::sync::Mutex::new(Vec::new()) }
+        Session { generation, world, file, text, handle, json: std::sync::Mutex::new(JsonCache::default()) }
     }
 
     /// The JSON of `events` (consecutive, from this session's trace),
@@ -96,25 +104,24 @@ impl Session {
         fn serialize(event: &crate::trace::Event) -> Arc<str> {
             serde_json::to_string(event).expect("events serialize").into()
         }
-        let Some(last) = events.last() else { return Vec::new() };
         let mut cache = self.json.lock().unwrap_or_else(|e| e.into_inner());
-        let end = last.seq as usize + 1;
-        if cache.len() < end {
-            // The cache grows in sequence order; a viewer that starts past
-            // its end fills the gap from the trace.
-            let from = cache.len() as u64;
-            let source: Vec<Arc<crate::trace::Event>> = if events[0].seq <= from {
-                events.iter().filter(|e| e.seq >= from).cloned().collect()
-            } else {
-                self.world.trace.since(from).into_iter().take(end - from as usize).collect()
-            };
-            for event in source {
-                if event.seq as usize == cache.len() {
-                    cache.push(serialize(&event));
+        for event in events {
+            let next = cache.first + cache.list.len() as u64;
+            if event.seq > next {
+                // A viewer far ahead of the cache (rare): start it again here.
+                cache.list.clear();
+                cache.first = event.seq;
+            }
+            if event.seq >= next {
+                cache.list.push_back(serialize(event));
+                if cache.list.len() > crate::trace::MAX_KEPT_EVENTS {
+                    cache.list.pop_front();
+                    cache.first += 1;
                 }
             }
         }
-        events.iter().map(|e| cache.get(e.seq as usize).cloned().unwrap_or_else(|| serialize(e))).collect()
+        let first = cache.first;
+        events.iter().map(|e| e.seq.checked_sub(first).and_then(|i| cache.list.get(i as usize)).cloned().unwrap_or_else(|| serialize(e))).collect()
     }
 
     /// Runs `future` on this world's runtime (where its sockets live).
