@@ -15,7 +15,7 @@ use crate::message::summarize;
 use crate::mta::one_line;
 use crate::net::Net;
 use crate::scenario::{SendStep, Service};
-use crate::smtp::client::{ClientError, SmtpClient, has_extension};
+use crate::smtp::client::{ClientError, SmtpClient, mail_parameters};
 use crate::smtp::server::human_bytes;
 use crate::trace::{Draft, Kind, MessageRef, Protocol};
 use crate::wire::{Endpoints, Side, Wire};
@@ -73,7 +73,7 @@ pub async fn submit(net: &Net, device: &Device, server: (&str, IpAddr), raw: &[u
         summary
     };
     let target = SocketAddr::new(server.1, net.port(Service::Submission));
-    let (stream, registration) = match net.peers.connect(&device.name, device.address, target, net.network_timeout).await {
+    let (stream, registration) = match net.peers.connect(&device.name, device.address, target, message.clone(), net.network_timeout).await {
         Ok(connected) => connected,
         Err(err) => {
             net.trace.emit(
@@ -89,7 +89,6 @@ pub async fn submit(net: &Net, device: &Device, server: (&str, IpAddr), raw: &[u
             return Err(err.to_string());
         }
     };
-    registration.set_message(message.clone());
     let ends = Endpoints { local: device.name.clone(), peer: server.0.to_string(), protocol: Protocol::Smtp, side: Side::Client };
     let wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), registration.message.clone(), net.network_timeout);
     let mut client = SmtpClient::new(wire);
@@ -131,8 +130,8 @@ where
     if !auth.is_positive() {
         return Ok(Err(format!("login refused: {}", one_line(&auth))));
     }
-    let size = if has_extension(&ehlo, "SIZE") { format!(" SIZE={}", raw.len()) } else { String::new() };
-    let mail = client.command(&format!("MAIL FROM:<{}>{size}", device.user)).await?;
+    let parameters = mail_parameters(&ehlo, raw);
+    let mail = client.command(&format!("MAIL FROM:<{}>{parameters}", device.user)).await?;
     if !mail.is_positive() {
         return Ok(Err(format!("sender refused: {}", one_line(&mail))));
     }

@@ -77,6 +77,15 @@ async fn eight_bit_utf8_body_survives_two_hops() {
     assert_eq!(count_header(&message.raw, "Received"), 2);
     let expected = text_body.replace('\n', "\r\n");
     assert_eq!(std::str::from_utf8(body(&message.raw)).expect("still valid UTF-8"), expected);
+    // The relaying server says the body is 8-bit (RFC 6152), and its
+    // connection is labelled with the message from the very first event.
+    let events = world.trace.since(0);
+    let relay: Vec<_> = events.iter().filter(|e| e.from == "smtp.school.test" && e.to == "mx1.example.org").collect();
+    assert!(
+        relay.iter().any(|e| matches!(&e.kind, mailflow::trace::Kind::Line { line, .. } if line.starts_with("MAIL FROM:") && line.ends_with(" BODY=8BITMIME")))
+    );
+    let connect = relay.iter().find(|e| matches!(e.kind, mailflow::trace::Kind::Connect)).expect("the relay's connect event");
+    assert!(connect.message.is_some(), "{connect:?}");
     world.shutdown().await;
 }
 

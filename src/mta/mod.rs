@@ -33,7 +33,7 @@ use crate::dns::{Lookup, MailRoute};
 use crate::message::{ReceivedInfo, has_header, received_header, summarize};
 use crate::net::Net;
 use crate::scenario::{Host, RetrySettings, Service, SimDuration};
-use crate::smtp::client::{SmtpClient, has_extension};
+use crate::smtp::client::{SmtpClient, mail_parameters};
 use crate::smtp::reply::Reply;
 use crate::smtp::server::{Backend, HopInfo, human_bytes};
 use crate::smtp::session::{Envelope, Policy, RcptVerdict, Role, SessionConfig};
@@ -373,7 +373,7 @@ impl MailHost {
         // Measured from before connecting: a slow server moves the clock as
         // soon as it accepts, which may be before `connect` returns here.
         let started = self.net.now();
-        let (stream, registration) = match self.net.peers.connect(&self.name, self.address, target, self.net.network_timeout).await {
+        let (stream, registration) = match self.net.peers.connect(&self.name, self.address, target, item.message.clone(), self.net.network_timeout).await {
             Ok(connected) => connected,
             Err(err) => {
                 let reason = format!("cannot connect to {server} ({target}): {err}");
@@ -390,7 +390,6 @@ impl MailHost {
                 return Err(reason);
             }
         };
-        registration.set_message(item.message.clone());
         let ends = Endpoints { local: self.name.clone(), peer: server.to_string(), protocol: Protocol::Smtp, side: Side::Client };
         let wire = Wire::new(stream, ends, self.net.trace.clone(), self.net.conductor.clone(), registration.message.clone(), self.net.network_timeout);
         let mut client = SmtpClient::new(wire);
@@ -416,8 +415,8 @@ impl MailHost {
         if !hello.is_positive() {
             return Err(format!("{server} refused our hello: {}", one_line(&hello)));
         }
-        let size = if has_extension(&hello, "SIZE") { format!(" SIZE={}", item.data.len()) } else { String::new() };
-        let mail = client.command(&format!("MAIL FROM:<{}>{size}", item.from.as_deref().unwrap_or(""))).await.map_err(err)?;
+        let parameters = mail_parameters(&hello, &item.data);
+        let mail = client.command(&format!("MAIL FROM:<{}>{parameters}", item.from.as_deref().unwrap_or(""))).await.map_err(err)?;
         let judge = |reply: &Reply, recipient: &str| {
             if reply.is_positive() {
                 Outcome::Accepted

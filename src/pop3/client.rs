@@ -130,7 +130,7 @@ pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &Fe
         reason
     };
     let target = SocketAddr::new(server.1, net.port(Service::Pop3));
-    let (stream, registration) = match net.peers.connect(&device.name, device.address, target, net.network_timeout).await {
+    let (stream, registration) = match net.peers.connect(&device.name, device.address, target, None, net.network_timeout).await {
         Ok(connected) => connected,
         Err(err) => {
             net.trace.emit(Draft::new(

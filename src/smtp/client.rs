@@ -70,3 +70,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
 pub fn has_extension(ehlo: &Reply, keyword: &str) -> bool {
     ehlo.lines.iter().skip(1).any(|line| line.split_whitespace().next().is_some_and(|k| k.eq_ignore_ascii_case(keyword)))
 }
+
+/// The MAIL FROM parameters for `data` that the server's EHLO allows:
+/// SIZE (RFC 1870) so a server can refuse a too-big message before it is
+/// sent, and BODY=8BITMIME (RFC 6152) when the message has 8-bit bytes.
+pub fn mail_parameters(ehlo: &Reply, data: &[u8]) -> String {
+    let mut parameters = String::new();
+    if has_extension(ehlo, "SIZE") {
+        parameters.push_str(&format!(" SIZE={}", data.len()));
+    }
+    if has_extension(ehlo, "8BITMIME") && data.iter().any(|&b| b >= 0x80) {
+        parameters.push_str(" BODY=8BITMIME");
+    }
+    parameters
+}

@@ -39,15 +39,24 @@ impl Peers {
     }
 
     /// Opens a TCP connection from `node` (at `from`) to `to`, registered
-    /// for the connection's lifetime. Refuses anything off this machine.
-    pub async fn connect(&self, node: &str, from: IpAddr, to: SocketAddr, timeout: Duration) -> io::Result<(TcpStream, Registration)> {
+    /// for the connection's lifetime with the message it carries (set
+    /// before connecting, so even the server's first event names it).
+    /// Refuses anything off this machine.
+    pub async fn connect(
+        &self,
+        node: &str,
+        from: IpAddr,
+        to: SocketAddr,
+        message: Option<MessageRef>,
+        timeout: Duration,
+    ) -> io::Result<(TcpStream, Registration)> {
         if !to.ip().is_loopback() {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("{to} is not a loopback address; mailflow never leaves this machine")));
         }
         let socket = if from.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
         socket.bind(SocketAddr::new(from, 0))?;
         let local = socket.local_addr()?;
-        let registration = Registration { peers: self.clone(), addr: local, message: MessageSlot::default() };
+        let registration = Registration { peers: self.clone(), addr: local, message: Arc::new(Mutex::new(message)) };
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(local, PeerInfo { node: node.to_string(), message: registration.message.clone() });
         match tokio::time::timeout(timeout, socket.connect(to)).await {
             Ok(Ok(stream)) => {
