@@ -18,6 +18,9 @@ pub enum ClientError {
     BadReply(#[from] ReplyError),
 }
 
+/// RFC 5321 §4.5.3.2: a client waits 5 minutes for the server's greeting.
+pub const GREETING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// One SMTP client connection.
 pub struct SmtpClient<S> {
     pub wire: Wire<S>,
