@@ -148,9 +148,10 @@ struct RunArgs {
 /// The web page of `serve` and `demo`.
 #[derive(Args, Clone)]
 struct WebArgs {
-    /// Where the web page is served.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8025")]
-    web: SocketAddr,
+    /// Where the web page is served (default 127.0.0.1:8025, or the next
+    /// free port up to 8034 if another program holds it).
+    #[arg(long, value_name = "ADDR")]
+    web: Option<SocketAddr>,
     /// No web page: only the story in the terminal.
     #[arg(long, conflicts_with_all = ["open", "control_token"])]
     no_web: bool,
@@ -339,12 +340,27 @@ async fn serve_web(scenario: Scenario, name: &str, text: &str, args: &RunArgs, w
     let state = AppState::start(config, Control::from_pace(options.pace), scenario, name.to_string(), text.to_string())
         .await
         .with_context(|| format!("cannot build the world of {name}"))?;
-    let server = match WebServer::start(web.web, state.clone()).await {
-        Ok(server) => server,
-        Err(err) => {
-            state.shutdown().await;
-            anyhow::bail!("cannot serve the web page on {}: {err} (is another mailflow running? try --web 127.0.0.1:8026)", web.web);
+    // An address given with --web must work; the default may move up a
+    // few ports, so a second demo on the same machine still starts.
+    let candidates: Vec<SocketAddr> = match web.web {
+        Some(addr) => vec![addr],
+        None => (8025..8035).map(|port| SocketAddr::from(([127, 0, 0, 1], port))).collect(),
+    };
+    let mut started = None;
+    let mut last_error = None;
+    for addr in &candidates {
+        match WebServer::start(*addr, state.clone()).await {
+            Ok(server) => {
+                started = Some(server);
+                break;
+            }
+            Err(err) => last_error = Some(err),
         }
+    }
+    let Some(server) = started else {
+        state.shutdown().await;
+        let err = last_error.map(|e| e.to_string()).unwrap_or_default();
+        anyhow::bail!("cannot serve the web page on {}: {err} (is another mailflow running? try --web 127.0.0.1:PORT)", candidates[0]);
     };
     let url = server.url();
     let teacher_url = web.control_token.as_ref().map(|t| format!("{url}?token={t}"));
