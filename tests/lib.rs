@@ -26,6 +26,7 @@ mod smtp_clients;
 mod smtp_data;
 mod smtp_limits;
 mod smtp_scenarios;
+mod smtp_transcripts;
 mod step;
 mod style;
 mod trace;
