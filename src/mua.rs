@@ -5,7 +5,7 @@
 //! (To, Cc and Bcc alike: the envelope, not the headers, decides who gets
 //! it), DATA, QUIT.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use base64::Engine as _;
 use mail_builder::MessageBuilder;
@@ -18,7 +18,6 @@ use crate::scenario::{SendStep, Service};
 use crate::smtp::client::{ClientError, SmtpClient, mail_parameters};
 use crate::smtp::server::human_bytes;
 use crate::trace::{Draft, Kind, MessageRef, Protocol};
-use crate::wire::{Endpoints, Side, Wire};
 
 /// A device, as the scenario describes it.
 pub struct Device {
@@ -72,25 +71,9 @@ pub async fn submit(net: &Net, device: &Device, server: (&str, IpAddr), raw: &[u
         );
         summary
     };
-    let target = SocketAddr::new(server.1, net.port(Service::Submission));
-    let (stream, registration) = match net.peers.connect(&device.name, device.address, target, message.clone(), net.network_timeout).await {
-        Ok(connected) => connected,
-        Err(err) => {
-            net.trace.emit(
-                Draft::new(
-                    &device.name,
-                    server.0,
-                    Protocol::Smtp,
-                    Kind::ConnectFailed { reason: err.to_string() },
-                    format!("{} cannot connect to {}: {err}", device.name, server.0),
-                )
-                .message(message.clone()),
-            );
-            return Err(err.to_string());
-        }
+    let Ok((wire, _registration)) = net.dial(&device.name, device.address, server, Service::Submission, message.clone()).await else {
+        return Err(format!("cannot connect to {}", server.0));
     };
-    let ends = Endpoints { local: device.name.clone(), peer: server.0.to_string(), protocol: Protocol::Smtp, side: Side::Client };
-    let wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), registration.message.clone(), net.network_timeout);
     let mut client = SmtpClient::new(wire);
     let result = conversation(&mut client, device, raw, &message, recipients).await;
     match result {

@@ -4,14 +4,17 @@
 //! the dates written in mail headers, and what the devices hold.
 
 use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::conductor::Conductor;
 use crate::dns::Resolvers;
 use crate::scenario::Service;
-use crate::trace::Trace;
-use crate::wire::Peers;
+use tokio::net::TcpStream;
+
+use crate::trace::{Draft, Kind, MessageRef, Protocol, Trace};
+use crate::wire::{Endpoints, Peers, Registration, Side, Wire};
 
 #[derive(Clone)]
 pub struct Net {
@@ -49,6 +52,39 @@ impl Net {
     /// Simulated now as Unix seconds.
     pub fn timestamp(&self) -> i64 {
         self.epoch + self.now().as_secs() as i64
+    }
+
+    /// Opens a client connection from `node` (at `from`) to the `service`
+    /// of `server` (name, address), labelled with the message it carries.
+    /// The wire is the client end: paced by the conductor, traced by the
+    /// server. Keep the registration as long as the wire: it is how the
+    /// server knows who is calling. A failure is traced as `connect_failed`.
+    pub async fn dial(
+        &self,
+        node: &str,
+        from: IpAddr,
+        server: (&str, IpAddr),
+        service: Service,
+        message: Option<MessageRef>,
+    ) -> std::io::Result<(Wire<TcpStream>, Registration)> {
+        let protocol = match service {
+            Service::Smtp | Service::Submission => Protocol::Smtp,
+            Service::Imap => Protocol::Imap,
+            Service::Pop3 => Protocol::Pop3,
+        };
+        let target = SocketAddr::new(server.1, self.port(service));
+        match self.peers.connect(node, from, target, message.clone(), self.network_timeout).await {
+            Ok((stream, registration)) => {
+                let ends = Endpoints { local: node.to_string(), peer: server.0.to_string(), protocol, side: Side::Client };
+                let wire = Wire::new(stream, ends, self.trace.clone(), self.conductor.clone(), registration.message.clone(), self.network_timeout);
+                Ok((wire, registration))
+            }
+            Err(err) => {
+                let summary = format!("{node} cannot connect to {} ({target}): {err}", server.0);
+                self.trace.emit(Draft::new(node, server.0, protocol, Kind::ConnectFailed { reason: err.to_string() }, summary).message(message));
+                Err(err)
+            }
+        }
     }
 
     /// Simulated now as an RFC 5322 date, e.g. "Thu, 26 Nov 2026 04:16:00 +0000".

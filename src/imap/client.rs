@@ -19,7 +19,7 @@
 //! The client traces nothing itself — the server traces every line, once
 //! — except notes about what the device learns and failures.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -28,7 +28,7 @@ use crate::mua::Device;
 use crate::net::Net;
 use crate::scenario::{FetchStep, Service, SimDuration};
 use crate::trace::{Draft, Kind, Protocol};
-use crate::wire::{Endpoints, Registration, Side, Wire, WireError};
+use crate::wire::{Registration, Wire, WireError};
 
 /// Longest response line the client accepts.
 const MAX_RESPONSE_LINE: usize = 64 * 1024;
@@ -172,22 +172,7 @@ pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &Fe
         ));
         summary
     };
-    let target = SocketAddr::new(server.1, net.port(Service::Imap));
-    let (stream, registration) = match net.peers.connect(&device.name, device.address, target, None, net.network_timeout).await {
-        Ok(connected) => connected,
-        Err(err) => {
-            net.trace.emit(Draft::new(
-                &device.name,
-                server.0,
-                Protocol::Imap,
-                Kind::ConnectFailed { reason: err.to_string() },
-                format!("{} cannot connect to {}: {err}", device.name, server.0),
-            ));
-            return Err(err.to_string());
-        }
-    };
-    let ends = Endpoints { local: device.name.clone(), peer: server.0.to_string(), protocol: Protocol::Imap, side: Side::Client };
-    let wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), registration.message.clone(), net.network_timeout);
+    let (wire, registration) = net.dial(&device.name, device.address, server, Service::Imap, None).await.map_err(|e| e.to_string())?;
     let mut client = ImapClient::new(wire);
     let fetched = match read_new_mail(&mut client, device, step, &net.devices).await {
         Ok(Ok(fetched)) => fetched,
@@ -391,7 +376,7 @@ mod tests {
     use super::*;
     use crate::conductor::{Conductor, Pace};
     use crate::trace::Trace;
-    use crate::wire::MessageSlot;
+    use crate::wire::{Endpoints, MessageSlot, Side};
     use tokio::io::AsyncWriteExt;
 
     #[tokio::test]

@@ -21,7 +21,7 @@ pub mod bounce;
 pub mod retry;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -39,7 +39,6 @@ use crate::smtp::server::{Backend, HopInfo, human_bytes};
 use crate::smtp::session::{Envelope, Policy, RcptVerdict, Role, SessionConfig};
 use crate::store::Store;
 use crate::trace::{Draft, Kind, MessageRef, Protocol, QueueState};
-use crate::wire::{Endpoints, Side, Wire};
 use bounce::Failure;
 
 /// What a message's queue entry shows (for the page and the tests).
@@ -366,29 +365,13 @@ impl MailHost {
     /// One SMTP conversation with the next server. `Err` means the
     /// message was not handed over at all (try another server).
     async fn transaction(&self, server: &str, address: IpAddr, item: &Item, recipients: &[String]) -> Result<Vec<(String, Outcome)>, String> {
-        let target = SocketAddr::new(address, self.net.port(Service::Smtp));
         // Measured from before connecting: a slow server moves the clock as
         // soon as it accepts, which may be before `connect` returns here.
         let started = self.net.now();
-        let (stream, registration) = match self.net.peers.connect(&self.name, self.address, target, item.message.clone(), self.net.network_timeout).await {
+        let (wire, _registration) = match self.net.dial(&self.name, self.address, (server, address), Service::Smtp, item.message.clone()).await {
             Ok(connected) => connected,
-            Err(err) => {
-                let reason = format!("cannot connect to {server} ({target}): {err}");
-                self.net.trace.emit(
-                    Draft::new(
-                        &self.name,
-                        server,
-                        Protocol::Smtp,
-                        Kind::ConnectFailed { reason: err.to_string() },
-                        format!("{} cannot connect to {server}: {err}", self.name),
-                    )
-                    .message(item.message.clone()),
-                );
-                return Err(reason);
-            }
+            Err(err) => return Err(format!("cannot connect to {server} ({address}): {err}")),
         };
-        let ends = Endpoints { local: self.name.clone(), peer: server.to_string(), protocol: Protocol::Smtp, side: Side::Client };
-        let wire = Wire::new(stream, ends, self.net.trace.clone(), self.net.conductor.clone(), registration.message.clone(), self.net.network_timeout);
         let mut client = SmtpClient::new(wire);
         let err = |e: crate::smtp::client::ClientError| format!("{server}: {e}");
 

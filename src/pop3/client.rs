@@ -14,7 +14,7 @@
 //! traces what the server cannot know: failures, and what the device now
 //! holds.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -26,7 +26,7 @@ use crate::net::Net;
 use crate::scenario::{FetchStep, Service};
 use crate::smtp::server::human_bytes;
 use crate::trace::{Draft, Kind, Protocol};
-use crate::wire::{Block, Endpoints, Side, Wire, WireError};
+use crate::wire::{Block, Wire, WireError};
 
 /// The largest message a device downloads (the scenario allows 50 MiB
 /// attachments; base64 makes them a third bigger).
@@ -129,22 +129,7 @@ pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &Fe
         ));
         reason
     };
-    let target = SocketAddr::new(server.1, net.port(Service::Pop3));
-    let (stream, registration) = match net.peers.connect(&device.name, device.address, target, None, net.network_timeout).await {
-        Ok(connected) => connected,
-        Err(err) => {
-            net.trace.emit(Draft::new(
-                &device.name,
-                server.0,
-                Protocol::Pop3,
-                Kind::ConnectFailed { reason: err.to_string() },
-                format!("{} cannot connect to {} ({target}): {err}", device.name, server.0),
-            ));
-            return Err(err.to_string());
-        }
-    };
-    let ends = Endpoints { local: device.name.clone(), peer: server.0.to_string(), protocol: Protocol::Pop3, side: Side::Client };
-    let wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), registration.message.clone(), net.network_timeout);
+    let (wire, _registration) = net.dial(&device.name, device.address, server, Service::Pop3, None).await.map_err(|e| e.to_string())?;
     let mut client = Pop3Client::new(wire, &device.name);
     match conversation(&mut client, net, device, server.0, step.keep).await {
         Ok(Ok(count)) => Ok(count),
