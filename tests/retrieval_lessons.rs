@@ -41,6 +41,9 @@ async fn imap_keeps_pop3_takes_away() {
         .find(|e| e.to == "bob-old-laptop" && e.seq > dele && matches!(&e.kind, Kind::Line { direction: Direction::ToClient, line } if line.starts_with("+OK")))
         .map(|e| e.seq);
     assert!(quit_reply.is_some(), "{}", story());
+    // The removal is an event of its own, so a viewer can keep count.
+    let removed = events.iter().find(|e| matches!(&e.kind, Kind::Removed { mailbox, folder, count: 2 } if mailbox == "bob@example.org" && folder == "INBOX"));
+    assert!(removed.is_some_and(|e| e.from == "mx1.example.org" && e.sim_ms == 120_000 && e.seq > dele), "{}", story());
     // ...so at 3m the phone finds an empty INBOX.
     let empty = events.iter().find(|e| e.to == "bob-phone" && e.sim_ms == 180_000 && matches!(&e.kind, Kind::Line { line, .. } if line.contains("* 0 EXISTS")));
     assert!(empty.is_some(), "the phone should see 0 messages at 3m:\n{}", story());

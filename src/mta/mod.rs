@@ -98,6 +98,7 @@ impl MailHost {
     pub fn new(name: &str, address: IpAddr, config: Host, accounts: HashMap<String, String>, retry: RetrySettings, net: Net, lookup: Lookup) -> Arc<Self> {
         let (up, _) = watch::channel(!config.down);
         let store = Store::new(net.epoch);
+        store.set_tracer(net.trace.clone(), name);
         for user in accounts.keys() {
             // Every account has an (empty) INBOX from the start, so a device
             // can log in and look before any mail arrives.

@@ -160,6 +160,8 @@ pub struct Store {
     next_validity: Arc<Mutex<u32>>,
     /// Set once if the world keeps its mail on disk (`--data`).
     persist: Arc<OnceLock<Arc<dyn Persist>>>,
+    /// Set once: where to report messages leaving a mailbox, and as which host.
+    tracer: Arc<OnceLock<(crate::trace::Trace, String)>>,
     /// Called at once, inside the change, for each change to a user's
     /// mailboxes (see [`Store::observe`]).
     observers: Arc<Mutex<Vec<(String, u64, Callback)>>>,
@@ -222,7 +224,14 @@ impl Store {
         // UIDVALIDITY must change if a mailbox is ever recreated; basing it
         // on the start time keeps it unique across runs too.
         let first = (epoch.max(1) as u64 % u32::MAX as u64) as u32;
-        Store { users: Arc::default(), epoch, next_validity: Arc::new(Mutex::new(first.max(1))), persist: Arc::default(), observers: Arc::default() }
+        Store {
+            users: Arc::default(),
+            epoch,
+            next_validity: Arc::new(Mutex::new(first.max(1))),
+            persist: Arc::default(),
+            observers: Arc::default(),
+            tracer: Arc::default(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Account>> {
@@ -407,6 +416,22 @@ impl Store {
             let any = !removed.is_empty();
             Ok((removed, any))
         })
+        .inspect(|removed| self.report_removed(user, mailbox, removed.len()))
+    }
+
+    /// From now on, messages leaving a mailbox (POP3 QUIT, IMAP EXPUNGE)
+    /// are reported in `trace` as events of `host`, so a viewer can keep
+    /// count without asking the store.
+    pub fn set_tracer(&self, trace: crate::trace::Trace, host: &str) {
+        let _ = self.tracer.set((trace, host.to_string()));
+    }
+
+    fn report_removed(&self, user: &str, mailbox: &str, count: usize) {
+        use crate::trace::{Draft, Kind, Protocol};
+        let Some((trace, host)) = self.tracer.get().filter(|_| count > 0) else { return };
+        let (user, folder) = (key(user), mailbox_key(mailbox));
+        let summary = format!("{count} message{} leave{} {user}'s {folder} on {host}", if count == 1 { "" } else { "s" }, if count == 1 { "s" } else { "" });
+        trace.emit(Draft::new(host, host, Protocol::Sim, Kind::Removed { mailbox: user, folder, count: count as u64 }, summary));
     }
 
     /// Copies messages to another mailbox (IMAP COPY); returns the target's

@@ -128,6 +128,8 @@ pub enum Kind {
     },
     /// A message landed in a mailbox.
     Delivered { mailbox: String, bytes: u64 },
+    /// Messages left a mailbox for good (POP3 QUIT, IMAP EXPUNGE).
+    Removed { mailbox: String, folder: String, count: u64 },
     /// A host was switched off or on.
     HostState { host: String, up: bool },
     /// Something went wrong that a student should see.

@@ -66,6 +66,12 @@ struct Inner {
     sessions: AtomicU64,
 }
 
+impl std::fmt::Debug for Trace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trace").field("events", &self.len()).finish()
+    }
+}
+
 impl Trace {
     pub fn new(clock: Clock) -> Self {
         let (count, _) = watch::channel((0, false));

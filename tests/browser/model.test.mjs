@@ -63,6 +63,10 @@ test('node states replay from the start', () => {
   assert.equal(at(9)['mx1.example.org'].up, true);
   assert.equal(at(10)['mx1.example.org'].up, false);
   assert.equal(at(11)['mx1.example.org'].mailbox, 1);
+  // A POP3 download (deleted at QUIT) empties the mailbox again; other folders do not count.
+  const removed = (folder, count) => ({ seq: 99, sim_ms: 0, wall_ms: 0, summary: 'removed', from: 'mx1.example.org', to: 'mx1.example.org', protocol: 'sim', kind: 'removed', mailbox: 'bob@example.org', folder, count });
+  assert.equal(nodeStates(topology, [...events, removed('Archive', 1)])['mx1.example.org'].mailbox, 1);
+  assert.equal(nodeStates(topology, [...events, removed('INBOX', 1)])['mx1.example.org'].mailbox, 0);
 });
 
 test('timeline groups by message and phase; deferrals and failures stand out', () => {

@@ -98,6 +98,8 @@ export function nodeStates(topology, events) {
   for (const e of events) {
     if (e.kind === 'host_state' && states[e.host]) states[e.host].up = e.up;
     if (e.kind === 'delivered' && states[e.from]) states[e.from].mailbox += 1;
+    // Fetched by POP3 (deleted at QUIT) or expunged over IMAP: gone from INBOX.
+    if (e.kind === 'removed' && e.folder === 'INBOX' && states[e.from]) states[e.from].mailbox -= e.count;
     if (e.kind === 'queue' && states[e.from]) {
       const queue = states[e.from].queue;
       if (['relayed', 'delivered', 'bounced', 'dropped'].includes(e.state)) queue.delete(e.queue_id);
