@@ -2,8 +2,9 @@
 //! ("bob-phone asks the server for message 1's headers"), and what the
 //! trace may show of it (passwords are masked).
 
-use super::parser::{CommandBody, FetchItem, SearchKey, SequenceSet, civil_from_days, month_name};
+use super::parser::{CommandBody, FetchItem, SearchKey, SequenceSet};
 use super::session::{flags_in_words, section_in_words};
+use crate::calendar::{civil_from_days, month_name};
 use crate::store::FlagChange;
 
 /// The line as the trace shows it: LOGIN passwords and AUTHENTICATE

@@ -1118,36 +1118,7 @@ impl<'a> Parser<'a> {
     }
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
-/// The English month abbreviation of month 1..=12.
-pub fn month_name(month: u32) -> &'static str {
-    MONTHS.get(month.saturating_sub(1) as usize).copied().unwrap_or("Jan")
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> Day {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date (year, month, day) of a day number.
-pub fn civil_from_days(days: Day) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
+use crate::calendar::days_from_civil;
 
 /// `1-Feb-1994` → a day number.
 pub fn parse_date(text: &[u8]) -> Option<Day> {
@@ -1158,7 +1129,7 @@ pub fn parse_date(text: &[u8]) -> Option<Day> {
         return None;
     }
     let day: u32 = day.parse().ok()?;
-    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? as u32 + 1;
+    let month = crate::calendar::month_number(month)?;
     let year: i64 = year.parse().ok()?;
     (1..=31).contains(&day).then(|| days_from_civil(year, month, day))
 }
@@ -1185,6 +1156,7 @@ pub fn parse_date_time(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar::civil_from_days;
 
     fn parse(text: &str) -> Result<CommandBody, ParseError> {
         parse_command(text.as_bytes()).map(|c| c.body)

@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 use mail_parser::{Address, MessageParser};
 
 use super::mime::{self, Part, PartKind};
-use super::parser::{civil_from_days, month_name};
+use crate::calendar::{civil_from_days, month_name};
 use crate::store::Flag;
 use crate::trace::MessageRef;
 

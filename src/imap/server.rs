@@ -48,7 +48,7 @@ impl Backend for Arc<MailHost> {
     }
 
     fn authenticate(&self, user: &str, password: &str) -> Option<String> {
-        if MailHost::authenticate(self, user, password) { self.account(user) } else { None }
+        self.login(user, password)
     }
 
     fn store(&self) -> &Store {
@@ -81,9 +81,7 @@ struct Connection {
 /// Serves one IMAP connection until LOGOUT, an error, or shutdown.
 pub async fn serve_connection<B: Backend + Send + Sync + 'static>(backend: B, net: Net, stream: TcpStream, peer: SocketAddr, mut stop: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
-    let registered = net.peers.lookup(peer);
-    let peer_name = registered.as_ref().map(|p| p.node.clone()).unwrap_or_else(|| peer.ip().to_string());
-    let slot = registered.map(|p| p.message).unwrap_or_default();
+    let (peer_name, slot) = net.peers.identify(peer);
     let host = backend.hostname().to_string();
     let ends = Endpoints { local: host.clone(), peer: peer_name.clone(), protocol: Protocol::Imap, side: Side::Server };
     let mut wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT);

@@ -35,7 +35,7 @@ use crate::net::Net;
 use crate::scenario::{Host, RetrySettings, Service, SimDuration};
 use crate::smtp::client::{GREETING_TIMEOUT, SmtpClient, mail_parameters};
 use crate::smtp::reply::Reply;
-use crate::smtp::server::{Backend, HopInfo, human_bytes};
+use crate::smtp::server::{Accepted, Backend, HopInfo, human_bytes};
 use crate::smtp::session::{Envelope, Policy, RcptVerdict, Role, SessionConfig};
 use crate::store::Store;
 use crate::trace::{Draft, Kind, MessageRef, Protocol, QueueState};
@@ -148,10 +148,10 @@ impl MailHost {
         self.accounts.get(&user.to_lowercase()).is_some_and(|p| p == password)
     }
 
-    /// The user's canonical (lowercase) address if it has an account here.
-    pub fn account(&self, user: &str) -> Option<String> {
-        let user = user.to_lowercase();
-        self.accounts.contains_key(&user).then_some(user)
+    /// The user's canonical (lowercase) address if the password is right
+    /// (POP3 and IMAP log in with this).
+    pub fn login(&self, user: &str, password: &str) -> Option<String> {
+        self.authenticate(user, password).then(|| user.to_lowercase())
     }
 
     /// The shared plumbing (trace, conductor, ports) of this host's world.
@@ -548,7 +548,7 @@ impl Backend for Arc<MailHost> {
         self.config.slow.map(|d| d.0)
     }
 
-    fn accept(&self, role: Role, envelope: Envelope, hop: &HopInfo) -> Result<String, Reply> {
+    fn accept(&self, role: Role, envelope: Envelope, hop: &HopInfo) -> Accepted {
         let id = self.new_id();
         let mut prefix = String::new();
         let authenticated = envelope.authenticated_user.is_some();
@@ -592,12 +592,13 @@ impl Backend for Arc<MailHost> {
         for recipient in &local {
             // The policy already checked these users exist.
             if let Outcome::Permanent(failure) = self.deliver_local(envelope.from.as_deref(), recipient, &data, message.clone()) {
-                return Err(Reply::new(550, (5, 1, 1), failure.diagnostic));
+                return Accepted { result: Err(Reply::new(550, (5, 1, 1), failure.diagnostic)), message };
             }
         }
         if remote.is_empty() {
-            return Ok(id);
+            return Accepted { result: Ok(id), message };
         }
-        Ok(self.enqueue_as(id, envelope.from, remote, data, message))
+        let id = self.enqueue_as(id, envelope.from, remote, data, message.clone());
+        Accepted { result: Ok(id), message }
     }
 }

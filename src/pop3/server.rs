@@ -47,7 +47,7 @@ impl Maildrops for MailHost {
 
     fn login(&self, user: &str, password: &str) -> Option<String> {
         // Only users whose mailbox lives on this host can log in here.
-        if self.authenticate(user, password) { self.account(user) } else { None }
+        MailHost::login(self, user, password)
     }
 
     fn lock(&self, user: &str) -> Option<MaildropLock> {
@@ -77,9 +77,7 @@ impl Backend for MailHost {
 /// Serves one POP3 connection until QUIT, an error, or shutdown.
 pub async fn serve_connection<B: Backend>(backend: Arc<B>, net: Net, stream: TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
-    let registered = net.peers.lookup(peer);
-    let peer_name = registered.as_ref().map(|p| p.node.clone()).unwrap_or_else(|| peer.ip().to_string());
-    let slot = registered.map(|p| p.message).unwrap_or_default();
+    let (peer_name, slot) = net.peers.identify(peer);
     serve(backend.as_ref(), &net, stream, peer_name, slot, stop).await;
 }
 

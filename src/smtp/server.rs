@@ -16,9 +16,8 @@ use tokio::sync::watch;
 use super::command::{describe_command, parse};
 use super::reply::{Reply, describe_reply};
 use super::session::{DataOutcome, DataStep, Envelope, Expect, Policy, Role, Session, SessionConfig, Step, TEXT_LINE_MAX};
-use crate::message::summarize;
 use crate::net::Net;
-use crate::trace::{Kind, Protocol};
+use crate::trace::{Kind, MessageRef, Protocol};
 use crate::wire::{Block, Endpoints, Side, Wire, WireError};
 
 /// How long a client may stay silent (real time). RFC 5321 §4.5.3.2 asks
@@ -43,18 +42,23 @@ pub trait Backend: Send + Sync + 'static {
     fn greeting_delay(&self) -> Option<Duration> {
         None
     }
-    /// Takes responsibility for a message: store it or queue it. `Ok` holds
-    /// the queue id for the `250` reply; this must not return before the
-    /// message is safe.
-    fn accept(&self, role: Role, envelope: Envelope, hop: &HopInfo) -> Result<String, Reply>;
+    /// Takes responsibility for a message: store it or queue it. This must
+    /// not return before the message is safe.
+    fn accept(&self, role: Role, envelope: Envelope, hop: &HopInfo) -> Accepted;
+}
+
+/// What became of a message handed to [`Backend::accept`].
+pub struct Accepted {
+    /// The queue id for the `250` reply, or the reply refusing it.
+    pub result: Result<String, Reply>,
+    /// The message's label (from its headers), read once by the backend.
+    pub message: Option<MessageRef>,
 }
 
 /// Serves one SMTP connection until QUIT, an error, or shutdown.
 pub async fn serve_connection<B: Backend>(backend: B, role: Role, net: Net, stream: TcpStream, peer: SocketAddr, mut stop: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
-    let registered = net.peers.lookup(peer);
-    let peer_name = registered.as_ref().map(|p| p.node.clone()).unwrap_or_else(|| peer.ip().to_string());
-    let slot = registered.map(|p| p.message).unwrap_or_default();
+    let (peer_name, slot) = net.peers.identify(peer);
     let ends = Endpoints { local: backend.name().to_string(), peer: peer_name.clone(), protocol: Protocol::Smtp, side: Side::Server };
     let mut wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT);
     let port_role = match role {
@@ -146,12 +150,12 @@ where
         let mut labelled_here = false;
         let reply = match session.data_finished(outcome) {
             DataStep::Accept(envelope) => {
+                let accepted = backend.accept(role, envelope, hop);
                 if wire.message().is_none() {
-                    wire.set_message(summarize(&envelope.data).message_ref());
+                    wire.set_message(accepted.message);
                     labelled_here = true;
                 }
-                let result = backend.accept(role, envelope, hop);
-                session.message_stored(result)
+                session.message_stored(accepted.result)
             }
             DataStep::Reply(reply) => reply,
         };

@@ -58,13 +58,8 @@ pub fn folder_dir(mailbox: &str) -> String {
     for c in mailbox.chars() {
         match c {
             '/' => out.push('.'),
-            '.' | '%' => out.push_str(&format!("%{:02X}", c as u32)),
-            c if c.is_control() => {
-                let mut buf = [0u8; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    out.push_str(&format!("%{b:02X}"));
-                }
-            }
+            '.' | '%' => push_escaped(&mut out, c),
+            c if c.is_control() => push_escaped(&mut out, c),
             c => out.push(c),
         }
     }
@@ -194,20 +189,23 @@ pub fn parse_keywords(text: &str) -> Vec<String> {
     out
 }
 
+/// Writes `c` as `%XX` per UTF-8 byte (ASCII is one byte, so `.` is `%2E`).
+fn push_escaped(out: &mut String, c: char) {
+    let mut buf = [0u8; 4];
+    for b in c.encode_utf8(&mut buf).bytes() {
+        out.push_str(&format!("%{b:02X}"));
+    }
+}
+
 /// A user's directory name under the host's directory: the address, with
 /// "/", "%", control characters and a leading "." written as `%XX`.
 pub fn user_dir(user: &str) -> String {
     let mut out = String::new();
     for (i, c) in user.chars().enumerate() {
         match c {
-            '/' | '%' | '\\' => out.push_str(&format!("%{:02X}", c as u32)),
-            '.' if i == 0 => out.push_str("%2E"),
-            c if c.is_control() => {
-                let mut buf = [0u8; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    out.push_str(&format!("%{b:02X}"));
-                }
-            }
+            '/' | '%' | '\\' => push_escaped(&mut out, c),
+            '.' if i == 0 => push_escaped(&mut out, c),
+            c if c.is_control() => push_escaped(&mut out, c),
             c => out.push(c),
         }
     }

@@ -20,6 +20,7 @@
 use std::collections::BTreeSet;
 
 use super::{Flag, Message};
+use crate::calendar::{civil_from_days, days_from_civil, month_name, month_number};
 
 /// One message read from an mbox file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,48 +31,22 @@ pub struct Entry {
     pub internal_date: Option<i64>,
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]; // 1970-01-01 was a Thursday
-
-/// Days since 1970-01-01 → (year, month 1–12, day 1–31) (H. Hinnant's
-/// civil-from-days algorithm).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
-/// The inverse of [`civil`].
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let month = i64::from(month);
-    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
 
 /// `Thu Nov 26 04:16:00 2026`, the asctime form of the "From " line (UTC).
 pub fn asctime(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
-    let (year, month, day) = civil(days);
+    let (year, month, day) = civil_from_days(days);
     let weekday = DAYS[days.rem_euclid(7) as usize];
-    format!("{weekday} {} {day:2} {:02}:{:02}:{:02} {year}", MONTHS[month as usize - 1], secs / 3600, secs / 60 % 60, secs % 60)
+    format!("{weekday} {} {day:2} {:02}:{:02}:{:02} {year}", month_name(month), secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 /// Reads the date of a "From " line: `Www Mmm dd hh:mm:ss yyyy` (a time
 /// zone or "remote from" after it is ignored).
 pub fn parse_asctime(words: &[&str]) -> Option<i64> {
     let [_, month, day, time, year, ..] = words else { return None };
-    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? as u32 + 1;
+    let month = month_number(month)?;
     let day: u32 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
     let year: i64 = year.parse().ok().filter(|y| (1970..=9999).contains(y))?;
     let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());

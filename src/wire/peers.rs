@@ -38,6 +38,15 @@ impl Peers {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).get(&addr).cloned()
     }
 
+    /// What a server calls the client at `addr` (its node name, or its
+    /// address for an outside client) and the message slot it shares.
+    pub fn identify(&self, addr: SocketAddr) -> (String, MessageSlot) {
+        match self.lookup(addr) {
+            Some(peer) => (peer.node, peer.message),
+            None => (addr.ip().to_string(), MessageSlot::default()),
+        }
+    }
+
     /// Opens a TCP connection from `node` (at `from`) to `to`, registered
     /// for the connection's lifetime with the message it carries (set
     /// before connecting, so even the server's first event names it).
