@@ -301,34 +301,62 @@ async fn serve(scenario: Scenario, name: &str, args: &RunArgs, stay_up: bool) ->
         eprintln!("Step mode: press Enter to let the next hop move.");
         spawn_stepper(world.clone());
     }
-    let recorder = args.record.clone().map(|path| {
-        let events = world.trace.subscribe(0);
-        tokio::spawn(async move { crate::trace::record::record(events, &path).await })
-    });
-    let printer_task = (!args.quiet).then(|| {
-        let mut events = world.trace.subscribe(0);
-        tokio::spawn(async move {
-            while let Some(event) = events.next().await {
-                println!("{}", printer::format(&event));
-            }
-        })
-    });
+    let printer = print_story(world.trace.subscribe(0));
+    let outputs = Outputs::start(args, &world, printer);
     world.run_to_end().await;
     if stay_up {
         eprintln!("\nAll steps are done. The world stays up for your own clients (dig, swaks, curl). Press Ctrl-C to stop.");
         stop_requested().await;
     }
     world.shutdown().await;
-    if let Some(path) = &args.report {
-        write_report(&world, path)?;
-    }
-    if let Some(printer_task) = printer_task {
-        let _ = printer_task.await;
-    }
-    if let Some(recorder) = recorder {
-        recorder.await?.context("recording the trace")?;
-    }
+    // The trace is closed now, so the printer ends once it has printed all.
+    outputs.finish(args, &world, None).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a run writes besides the page: the story on the terminal, the
+/// `--record` file, and the `--report` at the end. `serve`, `run`, `demo`
+/// and the web server share it.
+struct Outputs {
+    recorder: Option<tokio::task::JoinHandle<Result<(), crate::trace::record::RecordError>>>,
+    printer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Outputs {
+    /// Starts recording `world`'s trace (with `--record`) and `printer`
+    /// (unless `--quiet`).
+    fn start(args: &RunArgs, world: &World, printer: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
+        let recorder = args.record.clone().map(|path| {
+            let events = world.trace.subscribe(0);
+            tokio::spawn(async move { crate::trace::record::record(events, &path).await })
+        });
+        Outputs { recorder, printer: (!args.quiet).then(|| tokio::spawn(printer)) }
+    }
+
+    /// After shutdown: writes `--report` for `world`, lets the printer
+    /// finish (for at most `printer_grace`, if given) and the recording end.
+    async fn finish(self, args: &RunArgs, world: &World, printer_grace: Option<std::time::Duration>) -> anyhow::Result<()> {
+        if let Some(path) = &args.report {
+            write_report(world, path)?;
+        }
+        if let Some(printer) = self.printer {
+            match printer_grace {
+                Some(grace) => drop(tokio::time::timeout(grace, printer).await),
+                None => drop(printer.await),
+            }
+        }
+        if let Some(recorder) = self.recorder {
+            recorder.await?.context("recording the trace")?;
+        }
+        Ok(())
+    }
+}
+
+/// Prints one world's story until its trace closes.
+async fn print_story(mut events: crate::trace::Subscription) {
+    while let Some(event) = events.next().await {
+        println!("{}", printer::format(&event));
+    }
 }
 
 /// `serve` and `demo` with the web page: the web server owns the world
@@ -380,23 +408,12 @@ async fn serve_web(scenario: Scenario, name: &str, text: &str, args: &RunArgs, w
         }
     }
     // A recording is one trace: that of the first world.
-    let recorder = args.record.clone().map(|path| {
-        let events = state.session().world.trace.subscribe(0);
-        tokio::spawn(async move { crate::trace::record::record(events, &path).await })
-    });
-    let printer_task = (!args.quiet).then(|| tokio::spawn(print_every_world(state.clone())));
+    let outputs = Outputs::start(args, &state.session().world, print_every_world(state.clone()));
     stop_requested().await;
     let world = state.session().world.clone();
     server.shutdown().await;
-    if let Some(path) = &args.report {
-        write_report(&world, path)?;
-    }
-    if let Some(printer_task) = printer_task {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), printer_task).await;
-    }
-    if let Some(recorder) = recorder {
-        recorder.await?.context("recording the trace")?;
-    }
+    // The printer follows whichever world runs; give it a moment to finish.
+    outputs.finish(args, &world, Some(std::time::Duration::from_secs(2))).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,23 +1,20 @@
 //! The mail program on a person's device (the MUA): it writes a message
 //! (RFC 5322 headers and a MIME body, built with mail-builder) and submits
 //! it to its own mail server over SMTP submission with AUTH (RFC 6409,
-//! RFC 4954): connect, EHLO, AUTH PLAIN, MAIL, RCPT for every recipient
-//! (To, Cc and Bcc alike: the envelope, not the headers, decides who gets
-//! it), DATA, QUIT.
+//! RFC 4954), with the same client dialogue a server relays with
+//! (`smtp::client::send`): RCPT for every recipient (To, Cc and Bcc alike:
+//! the envelope, not the headers, decides who gets it).
 
 use std::net::IpAddr;
 
-use base64::Engine as _;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 
 use crate::message::summarize;
-use crate::mta::one_line;
 use crate::net::Net;
 use crate::scenario::{SendStep, Service};
-use crate::smtp::client::{ClientError, SmtpClient, mail_parameters};
-use crate::smtp::server::human_bytes;
-use crate::trace::{Draft, Kind, MessageRef, Protocol};
+use crate::smtp::client::{Handover, Login, Outgoing, Sender, SmtpClient, Unavailable, send};
+use crate::trace::{Draft, Kind, MessageRef, Protocol, human_bytes};
 
 /// A device, as the scenario describes it.
 pub struct Device {
@@ -75,74 +72,32 @@ pub async fn submit(net: &Net, device: &Device, server: (&str, IpAddr), raw: &[u
         return Err(format!("cannot connect to {}", server.0));
     };
     let mut client = SmtpClient::new(wire);
-    let result = conversation(&mut client, device, raw, &message, recipients).await;
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(refused)) => {
-            let _ = client.command("QUIT").await;
-            Err(fail(refused))
-        }
-        Err(err) => Err(fail(err.to_string())),
-    }
+    let sender = Sender { hello: &device.name, login: Some(Login { user: &device.user, password: &device.password }) };
+    let label = message.as_ref().map(|m| m.label.clone()).unwrap_or_else(|| "the message".into());
+    let outgoing =
+        Outgoing { from: Some(&device.user), recipients, data: raw, summary: format!("{} sends {label} ({})", device.name, human_bytes(raw.len() as u64)) };
+    let handover = match send(&mut client, net.conductor.clock(), &sender, &outgoing).await {
+        Ok(handover) => handover,
+        Err(Unavailable::Connection(err)) => return Err(fail(err.to_string())),
+        Err(refused) => return Err(fail(format!("the server {refused}"))),
+    };
+    judge(&handover).map_err(fail)
 }
 
-/// The submission dialogue. The outer error is the connection failing, the
-/// inner one the server refusing.
-async fn conversation<S>(
-    client: &mut SmtpClient<S>,
-    device: &Device,
-    raw: &[u8],
-    message: &Option<MessageRef>,
-    recipients: &[String],
-) -> Result<Result<(), String>, ClientError>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let greeting = client.read_reply().await?;
-    if !greeting.is_positive() {
-        return Ok(Err(format!("the server greeted with {}", one_line(&greeting))));
+/// What a person would read in their mail program after sending.
+fn judge(handover: &Handover) -> Result<(), String> {
+    if !handover.mail.is_positive() {
+        return Err(format!("sender refused: {}", handover.mail.one_line()));
     }
-    let ehlo = client.command(&format!("EHLO {}", device.name)).await?;
-    if !ehlo.is_positive() {
-        return Ok(Err(format!("EHLO refused: {}", one_line(&ehlo))));
+    let refused: Vec<String> = handover.rcpt.iter().filter(|(_, r)| !r.is_positive()).map(|(to, r)| format!("{to}: {}", r.one_line())).collect();
+    match (&handover.data, &handover.end) {
+        (None, _) => return Err(format!("every recipient was refused ({})", refused.join("; "))),
+        (Some(data), None) => return Err(format!("DATA refused: {}", data.one_line())),
+        (_, Some(end)) if !end.is_positive() => return Err(format!("message refused: {}", end.one_line())),
+        _ => {}
     }
-    // AUTH PLAIN (RFC 4616): base64 of "\0user\0password" — encoded, not
-    // encrypted! Real clients do this only after STARTTLS.
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("\0{}\0{}", device.user, device.password));
-    let auth = client.command(&format!("AUTH PLAIN {token}")).await?;
-    if !auth.is_positive() {
-        return Ok(Err(format!("login refused: {}", one_line(&auth))));
-    }
-    let parameters = mail_parameters(&ehlo, raw);
-    let mail = client.command(&format!("MAIL FROM:<{}>{parameters}", device.user)).await?;
-    if !mail.is_positive() {
-        return Ok(Err(format!("sender refused: {}", one_line(&mail))));
-    }
-    let mut accepted = 0;
-    let mut refused = Vec::new();
-    for recipient in recipients {
-        let reply = client.command(&format!("RCPT TO:<{recipient}>")).await?;
-        if reply.is_positive() {
-            accepted += 1;
-        } else {
-            refused.push(format!("{recipient}: {}", one_line(&reply)));
-        }
-    }
-    if accepted == 0 {
-        return Ok(Err(format!("every recipient was refused ({})", refused.join("; "))));
-    }
-    let data = client.command("DATA").await?;
-    if data.code != 354 {
-        return Ok(Err(format!("DATA refused: {}", one_line(&data))));
-    }
-    let label = message.as_ref().map(|m| m.label.clone()).unwrap_or_else(|| "the message".into());
-    let done = client.message(raw, format!("{} sends {label} ({})", device.name, human_bytes(raw.len() as u64))).await?;
-    if !done.is_positive() {
-        return Ok(Err(format!("message refused: {}", one_line(&done))));
-    }
-    client.command("QUIT").await?;
     if !refused.is_empty() {
-        return Ok(Err(format!("sent, but some recipients were refused: {}", refused.join("; "))));
+        return Err(format!("sent, but some recipients were refused: {}", refused.join("; ")));
     }
-    Ok(Ok(()))
+    Ok(())
 }

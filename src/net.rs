@@ -16,6 +16,13 @@ use tokio::net::TcpStream;
 use crate::trace::{Draft, Kind, MessageRef, Protocol, Trace};
 use crate::wire::{Endpoints, Peers, Registration, Side, Wire};
 
+/// The one port rule: the standard port plus the world's offset (10000 by
+/// default, so SMTP's 25 becomes 10025 and no root is needed; 0 with
+/// `--standard-ports`).
+pub fn port(standard: u16, offset: u16) -> u16 {
+    standard + offset
+}
+
 #[derive(Clone)]
 pub struct Net {
     pub trace: Trace,
@@ -40,8 +47,9 @@ impl Net {
         Net { trace, conductor, peers: Peers::default(), resolvers, port_offset, network_timeout, epoch, devices: Devices::default() }
     }
 
+    /// The port `service` listens on in this world (see [`port`]).
     pub fn port(&self, service: Service) -> u16 {
-        service.standard_port() + self.port_offset
+        port(service.standard_port(), self.port_offset)
     }
 
     /// Simulated now.

@@ -16,7 +16,6 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -27,9 +26,7 @@ use super::describe::{describe_command, describe_partial, is_login, shown_line};
 use super::parser::{Assembler, Framing, MAX_LINE, parse_command};
 use super::response::{Lesson, Response, ResponseKind};
 use super::session::{Backend, Expect, Outcome, Session};
-use crate::mta::MailHost;
 use crate::net::Net;
-use crate::store::Store;
 use crate::trace::{Direction, Draft, Kind, Protocol};
 use crate::wire::{Endpoints, Side, Wire, WireError};
 
@@ -41,30 +38,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// More untagged responses than this in one answer go out as one hop, so
 /// `FETCH 1:* FLAGS` on a big folder does not take minutes in live mode.
 const BATCH_OVER: usize = 10;
-
-impl Backend for Arc<MailHost> {
-    fn hostname(&self) -> &str {
-        &self.name
-    }
-
-    fn authenticate(&self, user: &str, password: &str) -> Option<String> {
-        self.login(user, password)
-    }
-
-    fn store(&self) -> &Store {
-        &self.store
-    }
-
-    fn now(&self) -> Duration {
-        self.net().now()
-    }
-
-    fn max_message_size(&self) -> usize {
-        // The same limit as SMTP's SIZE: a message that could not be
-        // delivered cannot be uploaded either.
-        crate::smtp::server::Backend::session_config(self, crate::smtp::session::Role::Relay).max_message_size
-    }
-}
 
 /// One connection's state besides the session.
 struct Connection {
@@ -206,7 +179,7 @@ where
                 let what = if secret { "(a login detail, hidden)" } else { "" };
                 wire.emit_from_peer(
                     Kind::Data { direction: Direction::ToServer, bytes: size as u64, lines, preview },
-                    format!("{} sends {} of literal data {what}", conn.peer, crate::smtp::server::human_bytes(size as u64)).trim_end().to_string(),
+                    format!("{} sends {} of literal data {what}", conn.peer, crate::trace::human_bytes(size as u64)).trim_end().to_string(),
                 );
                 conn.assembler.literal(&data);
             }

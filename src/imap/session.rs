@@ -931,7 +931,7 @@ pub fn plural(n: usize, word: &str) -> String {
 }
 
 fn human_bytes(n: usize) -> String {
-    crate::smtp::server::human_bytes(n as u64)
+    crate::trace::human_bytes(n as u64)
 }
 
 fn capitalized(error: &StoreError) -> String {

@@ -5,6 +5,10 @@
 //! so a bounce that fails is never bounced again (no mail loops).
 
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use super::queue::Item;
+use crate::trace::QueueState;
 
 /// One recipient that failed.
 #[derive(Clone, Debug)]
@@ -89,6 +93,54 @@ pub fn build(input: &BounceInput) -> Vec<u8> {
     }
     bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     bytes
+}
+
+/// A bounce ready to be queued: the sender it goes back to and its text.
+pub struct Bounce {
+    pub to: String,
+    pub raw: Vec<u8>,
+}
+
+impl super::MailHost {
+    /// Decides how the envelope sender hears about `failures` of `item`:
+    /// a report (RFC 3464) to queue, or nothing for a message from `<>`
+    /// (a failed bounce is dropped, never bounced again). Each case is an
+    /// event; the caller queues the report like any message.
+    pub(super) fn bounce(&self, item: &Item, failures: &[Failure]) -> Option<Bounce> {
+        let recipients: Vec<String> = failures.iter().map(|f| f.recipient.clone()).collect();
+        let Some(sender) = item.from.clone() else {
+            self.queue_event(
+                item,
+                QueueState::Dropped,
+                &recipients,
+                format!("{} cannot deliver {} and drops it: it was itself a bounce", self.name, item.id),
+                Some("A bounce has the empty sender <>; if it fails, nobody is told, so two servers can never bounce mail back and forth forever."),
+                None,
+            );
+            return None;
+        };
+        let reasons: Vec<String> = failures.iter().map(|f| format!("{}: {}", f.recipient, f.diagnostic)).collect();
+        self.queue_event(
+            item,
+            QueueState::Bounced,
+            &recipients,
+            format!("{} gives up on {} ({}) and sends a bounce to {sender}", self.name, item.id, reasons.join("; ")),
+            Some("A permanent failure: the sender gets a delivery status notification (RFC 3464) explaining what went wrong."),
+            None,
+        );
+        let id = format!("{}.bounce@{}", self.next_id.fetch_add(1, Ordering::Relaxed), self.name);
+        let arrival = mail_builder::headers::date::Date::new(self.net.epoch + item.arrived.as_secs() as i64).to_rfc822();
+        let raw = build(&BounceInput {
+            reporting_mta: &self.name,
+            to: &sender,
+            failures,
+            original: &item.data,
+            date: &self.net.date(),
+            message_id: &id,
+            arrival_date: &arrival,
+        });
+        Some(Bounce { to: sender, raw })
+    }
 }
 
 #[cfg(test)]

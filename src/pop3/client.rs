@@ -24,7 +24,7 @@ use super::reply::{MAX_RESPONSE_LINE, ReplyError, Status, StatusLine, parse_stat
 use crate::mua::Device;
 use crate::net::Net;
 use crate::scenario::{FetchStep, Service};
-use crate::smtp::server::human_bytes;
+use crate::trace::human_bytes;
 use crate::trace::{Draft, Kind, Protocol};
 use crate::wire::{Block, Wire, WireError};
 

@@ -23,12 +23,10 @@ use tokio::sync::watch;
 
 use super::command::{COMMAND_LINE_MAX, describe_command, parse, shown};
 use super::reply::Body;
-use super::session::{EXPLAIN_DROPPED, Entry, Explain, Maildrop, Maildrops, Session, SessionConfig, Step};
+use super::session::{EXPLAIN_DROPPED, Explain, Maildrops, Session, SessionConfig, Step};
 use crate::message::summarize;
-use crate::mta::MailHost;
 use crate::net::Net;
-use crate::smtp::server::human_bytes;
-use crate::store::{INBOX, MaildropLock};
+use crate::trace::human_bytes;
 use crate::trace::{Draft, Kind, Protocol};
 use crate::wire::{Endpoints, MessageSlot, Side, Wire, WireError, dot};
 
@@ -40,38 +38,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 pub trait Backend: Maildrops<Lock: Send> + Send + Sync + 'static {
     /// The host's name (its greeting, the trace).
     fn name(&self) -> &str;
-}
-
-impl Maildrops for MailHost {
-    type Lock = MaildropLock;
-
-    fn login(&self, user: &str, password: &str) -> Option<String> {
-        // Only users whose mailbox lives on this host can log in here.
-        MailHost::login(self, user, password)
-    }
-
-    fn lock(&self, user: &str) -> Option<MaildropLock> {
-        self.store.lock_maildrop(user)
-    }
-
-    fn open(&self, user: &str) -> Maildrop {
-        match self.store.snapshot(user, INBOX) {
-            Ok(inbox) => {
-                Maildrop { uid_validity: inbox.uid_validity, messages: inbox.messages.into_iter().map(|m| Entry { uid: m.uid, raw: m.raw }).collect() }
-            }
-            Err(_) => Maildrop::default(),
-        }
-    }
-
-    fn remove(&self, user: &str, uids: &[u32]) -> Result<usize, String> {
-        self.store.expunge(user, INBOX, Some(uids)).map(|removed| removed.len()).map_err(|e| e.to_string())
-    }
-}
-
-impl Backend for MailHost {
-    fn name(&self) -> &str {
-        &self.name
-    }
 }
 
 /// Serves one POP3 connection until QUIT, an error, or shutdown.
@@ -213,7 +179,8 @@ mod tests {
     use super::*;
     use crate::conductor::{Conductor, Pace};
     use crate::dns::Resolvers;
-    use crate::store::Store;
+    use crate::pop3::session::{Entry, Maildrop};
+    use crate::store::{INBOX, MaildropLock, Store};
     use crate::trace::Trace;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use super::command::{Command, ParseError};
 use super::reply::{Code, Reply};
-use crate::smtp::server::human_bytes;
+use crate::trace::human_bytes;
 
 /// How a server behaves.
 #[derive(Clone, Debug)]

@@ -405,3 +405,15 @@ pub struct DnsStep {
     pub domain: String,
     pub records: Vec<RecordSpec>,
 }
+
+impl Scenario {
+    /// The host that keeps `address`'s mailbox: the user's `home`, or the
+    /// host whose `domains` include the address's domain.
+    pub fn home_host(&self, address: &str) -> Option<String> {
+        if let Some(home) = self.users.get(address).and_then(|u| u.home.clone()) {
+            return Some(home);
+        }
+        let domain = address.rsplit_once('@')?.1;
+        self.hosts.iter().find(|(_, h)| h.domains.iter().any(|d| d == domain)).map(|(n, _)| n.clone())
+    }
+}

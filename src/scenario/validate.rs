@@ -94,7 +94,7 @@ pub fn check(s: &Scenario) -> Problems {
                 out.push((path.key("home"), format!("found {home:?}, expected one of the hosts: {host_list}")));
             }
             Some(_) => {}
-            None if s.domains.contains_key(domain) && home_host(s, address).is_none() => {
+            None if s.domains.contains_key(domain) && s.home_host(address).is_none() => {
                 out.push((path, format!("no host lists {domain:?} in its `domains`, so this mailbox has no home; add it to a host or set `home`")));
             }
             None => {}
@@ -118,7 +118,7 @@ pub fn check(s: &Scenario) -> Problems {
                 FetchProtocol::Pop3 => Service::Pop3,
                 FetchProtocol::Imap => Service::Imap,
             };
-            let from = client.fetch_from.clone().or_else(|| home_host(s, &client.user));
+            let from = client.fetch_from.clone().or_else(|| s.home_host(&client.user));
             match from {
                 Some(host) => check_service(s, &host, service, path.key(if client.fetch_from.is_some() { "fetch_from" } else { "fetch" }), &mut out),
                 None if s.users.contains_key(&client.user) => out.push((path.key("fetch"), "the user has no home host to fetch from; set `fetch_from`".into())),
@@ -320,15 +320,6 @@ pub fn check_name(name: &str) -> Result<(), String> {
 /// The scenario domain that contains `name` (longest match).
 pub fn zone_of<'a>(s: &'a Scenario, name: &str) -> Option<&'a str> {
     s.domains.keys().filter(|d| name == d.as_str() || name.ends_with(&format!(".{d}"))).max_by_key(|d| d.len()).map(String::as_str)
-}
-
-/// The host that keeps `address`'s mailbox.
-pub fn home_host(s: &Scenario, address: &str) -> Option<String> {
-    if let Some(home) = s.users.get(address).and_then(|u| u.home.clone()) {
-        return Some(home);
-    }
-    let domain = address.rsplit_once('@')?.1;
-    s.hosts.iter().find(|(_, h)| h.domains.iter().any(|d| d == domain)).map(|(n, _)| n.clone())
 }
 
 fn quoted<'a>(names: impl Iterator<Item = &'a String>) -> String {

@@ -100,6 +100,11 @@ impl Reply {
     pub fn is_permanent(&self) -> bool {
         (500..600).contains(&self.code)
     }
+
+    /// The reply on one line, for a story sentence: "550 5.1.1 No such user here".
+    pub fn one_line(&self) -> String {
+        self.to_wire().trim_end().replace("\r\n", " / ")
+    }
 }
 
 /// A short sentence for students explaining what a reply means.

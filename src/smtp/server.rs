@@ -17,7 +17,7 @@ use super::command::{describe_command, parse};
 use super::reply::{Reply, describe_reply};
 use super::session::{DataOutcome, DataStep, Envelope, Expect, Policy, Role, Session, SessionConfig, Step, TEXT_LINE_MAX};
 use crate::net::Net;
-use crate::trace::{Kind, MessageRef, Protocol};
+use crate::trace::{Kind, MessageRef, Protocol, human_bytes};
 use crate::wire::{Block, Endpoints, Side, Wire, WireError};
 
 /// How long a client may stay silent (real time). RFC 5321 §4.5.3.2 asks
@@ -196,15 +196,6 @@ fn describe_input(expecting: Expect, line: &[u8]) -> (String, String) {
         Err(_) => "client sends something the server cannot understand".to_string(),
     };
     (shown, summary)
-}
-
-/// "3.1 KB", "5.0 MB".
-pub fn human_bytes(bytes: u64) -> String {
-    match bytes {
-        b if b < 1024 => format!("{b} bytes"),
-        b if b < 1024 * 1024 => format!("{:.1} KB", b as f64 / 1024.0),
-        b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
-    }
 }
 
 #[cfg(test)]

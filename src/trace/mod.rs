@@ -182,6 +182,15 @@ impl Subscription {
     }
 }
 
+/// A size as the story says it: "310 bytes", "3.1 KB", "5.0 MB".
+pub fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} bytes"),
+        b if b < 1024 * 1024 => format!("{:.1} KB", b as f64 / 1024.0),
+        b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@
 use serde::Serialize;
 
 use crate::dns::Zones;
-use crate::scenario::{FetchProtocol, RecordKind, Service, validate::home_host};
+use crate::scenario::{FetchProtocol, RecordKind, Service};
 use crate::world::{Role, World};
 
 /// The columns of the picture, left to right.
@@ -132,7 +132,7 @@ pub fn build(world: &World) -> Topology {
                 view.user = Some(user.clone());
                 view.submit_to = client.submit_to.clone();
                 view.fetch = client.fetch.map(|f| fetch_name(f).to_string());
-                view.fetch_from = client.fetch.and(client.fetch_from.clone().or_else(|| home_host(scenario, user)));
+                view.fetch_from = client.fetch.and(client.fetch_from.clone().or_else(|| scenario.home_host(user)));
             }
         }
         nodes.push(view);

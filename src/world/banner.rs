@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use super::{Role, World};
-use crate::scenario::{RecordKind, Scenario, Service, validate::home_host};
+use crate::scenario::{RecordKind, Scenario, Service};
 
 pub fn render(world: &World) -> String {
     let mut out = String::new();
@@ -58,7 +58,7 @@ pub fn render(world: &World) -> String {
     // IMAP: the first host that serves it, logged in as its first user.
     let imap_host = world.nodes.iter().find(|n| matches!(&n.role, Role::Host { services } if services.contains(&Service::Imap)));
     if let Some(node) = imap_host {
-        let user = s.users.iter().find(|(address, _)| home_host(s, address).as_deref() == Some(node.name.as_str()));
+        let user = s.users.iter().find(|(address, _)| s.home_host(address).as_deref() == Some(node.name.as_str()));
         if let Some((address, account)) = user {
             let port = world.port(Service::Imap);
             let _ = writeln!(out, "\nRead {address}'s mail over IMAP (it stays on {}):", node.name);
@@ -71,7 +71,7 @@ pub fn render(world: &World) -> String {
     let pop3 = world.nodes.iter().filter(|n| matches!(&n.role, Role::Host { services } if services.contains(&Service::Pop3)));
     let mut first = true;
     for node in pop3.take(2) {
-        let Some((user, account)) = s.users.iter().find(|(address, _)| home_host(s, address).as_deref() == Some(node.name.as_str())) else { continue };
+        let Some((user, account)) = s.users.iter().find(|(address, _)| s.home_host(address).as_deref() == Some(node.name.as_str())) else { continue };
         if first {
             let _ = writeln!(out, "\nFetch mail by POP3 yourself (list, then message 1):");
             first = false;

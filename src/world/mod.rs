@@ -29,11 +29,11 @@ use tokio::sync::watch;
 use crate::conductor::{Conductor, Pace};
 use crate::dns::{DnsHandler, DnsServer, Lookup, Resolvers, Zones};
 use crate::mta::MailHost;
+use crate::mta::accounts::Accounts;
 use crate::net::Net;
-use crate::scenario::{Scenario, Service, validate::home_host};
+use crate::scenario::{Scenario, Service};
 use crate::smtp::session::Role as SmtpRole;
 use crate::trace::{Draft, Kind, Protocol, Trace};
-use crate::wire::Peers;
 
 /// A block of loopback addresses, e.g. `127.77.0.0/16`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,7 +144,6 @@ pub struct World {
     pub zones: Arc<Zones>,
     pub dns_addr: SocketAddr,
     pub nodes: Vec<Node>,
-    pub peers: Peers,
     /// The mail servers, by host name.
     pub hosts: IndexMap<String, Arc<MailHost>>,
     pub net: Net,
@@ -165,7 +164,7 @@ impl World {
         let domains: Vec<_> = scenario.domains.iter().map(|(d, z)| (d.clone(), z.records.clone())).collect();
         let zones = Arc::new(Zones::new(&domains, &host_addresses)?);
         let names: HashMap<IpAddr, String> = nodes.iter().map(|n| (IpAddr::V4(n.address), n.name.clone())).collect();
-        let dns_addr = SocketAddr::new(IpAddr::V4(nodes[0].address), 53 + options.port_offset);
+        let dns_addr = SocketAddr::new(IpAddr::V4(nodes[0].address), crate::net::port(53, options.port_offset));
         let handler = DnsHandler { zones: zones.clone(), trace: trace.clone(), nodes: Arc::new(names) };
         let dns_server = DnsServer::start(dns_addr, handler).await?;
         let resolvers = Resolvers { dns: dns_server.addr, trace: trace.clone(), conductor: conductor.clone(), timeout: options.network_timeout };
@@ -176,12 +175,13 @@ impl World {
         for node in &nodes {
             let Role::Host { services } = &node.role else { continue };
             let config = scenario.hosts[&node.name].clone();
-            let accounts = scenario
-                .users
-                .iter()
-                .filter(|(address, _)| home_host(&scenario, address).as_deref() == Some(node.name.as_str()))
-                .map(|(address, user)| (address.clone(), user.password.clone()))
-                .collect();
+            let accounts = Accounts::new(
+                scenario
+                    .users
+                    .iter()
+                    .filter(|(address, _)| scenario.home_host(address).as_deref() == Some(node.name.as_str()))
+                    .map(|(address, user)| (address.clone(), user.password.clone())),
+            );
             let lookup = resolvers.for_node(&node.name, IpAddr::V4(node.address));
             let host = MailHost::new(&node.name, IpAddr::V4(node.address), config, accounts, scenario.settings.retry.clone(), net.clone(), lookup);
             if let Some(dir) = &options.data_dir {
@@ -191,7 +191,7 @@ impl World {
                 crate::store::maildir::attach(&host.store, &path, &node.name, Some(trace.clone())).map_err(|source| WorldError::Data { path, source })?;
             }
             for &service in services {
-                let addr = SocketAddr::new(IpAddr::V4(node.address), service.standard_port() + options.port_offset);
+                let addr = SocketAddr::new(IpAddr::V4(node.address), net.port(service));
                 let socket = listener::bind(addr).await.map_err(|source| WorldError::Listen { service: service.name(), addr, source })?;
                 let socket = host.is_up().then_some(socket);
                 let (host2, net2, stop2) = (host.clone(), net.clone(), stop.subscribe());
@@ -210,7 +210,6 @@ impl World {
             zones,
             dns_addr: dns_server.addr,
             nodes,
-            peers: net.peers.clone(),
             hosts,
             net,
             resolvers,
@@ -228,7 +227,7 @@ impl World {
 
     /// The port a service listens on in this world.
     pub fn port(&self, service: Service) -> u16 {
-        service.standard_port() + self.options.port_offset
+        self.net.port(service)
     }
 
     /// The DNS resolver of a node, sending from the node's address.

@@ -12,7 +12,7 @@ use hickory_proto::rr::RecordType;
 use super::World;
 use crate::dns::MailRoute;
 use crate::mua::{Device, compose, submit};
-use crate::scenario::{FetchProtocol, FetchStep, LookupKind, SendStep, Step, validate::home_host};
+use crate::scenario::{FetchProtocol, FetchStep, LookupKind, SendStep, Step};
 use crate::trace::{Draft, Kind, Protocol};
 
 pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
@@ -156,7 +156,7 @@ async fn send_message(world: &World, send: &SendStep) {
 /// A device fetches its user's mail with its protocol.
 async fn fetch_mail(world: &World, fetch: &FetchStep) {
     let (Some(client), Some(node)) = (world.scenario.clients.get(&fetch.client), world.node(&fetch.client)) else { return };
-    let Some(server_name) = client.fetch_from.clone().or_else(|| home_host(&world.scenario, &client.user)) else { return };
+    let Some(server_name) = client.fetch_from.clone().or_else(|| world.scenario.home_host(&client.user)) else { return };
     let Some(server) = world.node(&server_name) else { return };
     let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
     let device = Device { name: fetch.client.clone(), address: node.address.into(), user: client.user.clone(), password };

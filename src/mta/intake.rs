@@ -1,0 +1,125 @@
+//! Intake: what this host accepts over SMTP, and how it takes it in.
+//!
+//! Recipients (RFC 5321 §3.3): a mailbox of one of our domains (or the
+//! reserved `postmaster`, §4.5.1) from anyone; any address from a user who
+//! logged in on the submission port (RFC 6409); a domain we are the backup
+//! MX for; nothing else — a server that relays for anyone is an "open
+//! relay", and spammers find those within hours. Greylisting (RFC 6647)
+//! refuses a stranger's first try with a 4xx that real servers retry.
+//!
+//! A message that passed is stamped with a `Received:` line (RFC 5321
+//! §4.4), given the `Date:` and `Message-ID:` a device forgot (RFC 6409
+//! §8, submission only), then delivered here or queued, before the client
+//! hears 250. Sender authentication (SPF, DKIM, DMARC) will be judged here.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::{MailHost, domain_of};
+use crate::message::{ReceivedInfo, has_header, received_header, summarize};
+use crate::scenario::SimDuration;
+use crate::smtp::reply::Reply;
+use crate::smtp::server::{Accepted, HopInfo};
+use crate::smtp::session::{Envelope, Policy, RcptVerdict, Role};
+
+/// The policy of one SMTP connection to a host.
+pub(super) struct HostPolicy {
+    pub host: Arc<MailHost>,
+    pub role: Role,
+    pub peer: IpAddr,
+}
+
+impl HostPolicy {
+    /// Greylisting: refuse the first try of a (client, sender, recipient)
+    /// triple; accept a retry once the greylist delay has passed.
+    fn greylisted(&self, from: &str, to: &str) -> Option<RcptVerdict> {
+        let delay = self.host.config.greylist?.0;
+        let now = self.host.net.now();
+        let mut seen = self.host.greylist.lock().unwrap_or_else(|e| e.into_inner());
+        let first = *seen.entry((self.peer, from.to_lowercase(), to.to_lowercase())).or_insert(now);
+        (now.saturating_sub(first) < delay)
+            .then(|| RcptVerdict::TempFail(Reply::new(451, (4, 7, 1), format!("Greylisted: please try again in {}", SimDuration(delay)))))
+    }
+}
+
+impl Policy for HostPolicy {
+    fn authenticate(&self, user: &str, password: &str) -> bool {
+        self.role == Role::Submission && self.host.login(user, password).is_some()
+    }
+
+    fn check_recipient(&self, from: &str, to: &str, authenticated: Option<&str>) -> RcptVerdict {
+        if self.host.is_postmaster(to) {
+            return RcptVerdict::Accept;
+        }
+        let domain = domain_of(to);
+        let greylist = |verdict| if self.role == Role::Relay { self.greylisted(from, to).unwrap_or(verdict) } else { verdict };
+        if self.host.is_final_for(&domain) {
+            if self.host.accounts.exists(to) {
+                return greylist(RcptVerdict::Accept);
+            }
+            return RcptVerdict::UnknownUser;
+        }
+        match self.role {
+            Role::Submission if authenticated.is_some() => RcptVerdict::Accept,
+            Role::Relay if self.host.is_backup_for(&domain) => greylist(RcptVerdict::Accept),
+            _ => RcptVerdict::RelayDenied,
+        }
+    }
+}
+
+impl MailHost {
+    /// Takes responsibility for a message the SMTP session has read: stamps
+    /// it, delivers the local recipients, queues the rest. Returns the
+    /// queue id for the `250` (or the refusal) and the message's label.
+    pub(super) fn take_in(self: &Arc<Self>, role: Role, envelope: Envelope, hop: &HopInfo) -> Accepted {
+        let id = self.new_id();
+        let authenticated = envelope.authenticated_user.is_some();
+        // Received: first, then (submission only) the headers the device forgot.
+        let mut prefix = received_header(&ReceivedInfo {
+            helo: &envelope.helo,
+            peer_name: &hop.peer_name,
+            peer_ip: hop.peer_ip,
+            by: &self.name,
+            with: if authenticated { "ESMTPA" } else { "ESMTP" },
+            id: &id,
+            for_rcpt: (envelope.recipients.len() == 1).then(|| envelope.recipients[0].as_str()),
+            date: &self.net.date(),
+        });
+        let mut added_message_id = None;
+        if role == Role::Submission {
+            if !has_header(&envelope.data, "Date") {
+                prefix.push_str(&format!("Date: {}\r\n", self.net.date()));
+            }
+            if !has_header(&envelope.data, "Message-ID") {
+                let message_id = format!("{id}.{}@{}", self.net.timestamp(), self.name);
+                prefix.push_str(&format!("Message-ID: <{message_id}>\r\n"));
+                added_message_id = Some(message_id);
+            }
+        }
+        // The label comes from the client's own headers: parsing the
+        // Received: line we just wrote would cost time and tell nothing
+        // new. Only a Message-ID we added ourselves has to be filled in.
+        let mut summary = summarize(&envelope.data);
+        if added_message_id.is_some() {
+            summary.message_id = added_message_id;
+        }
+        let message = summary.message_ref();
+        let mut data = Vec::with_capacity(prefix.len() + envelope.data.len());
+        data.extend_from_slice(prefix.as_bytes());
+        data.extend_from_slice(&envelope.data);
+
+        let (local, remote): (Vec<String>, Vec<String>) =
+            envelope.recipients.into_iter().partition(|r| self.is_postmaster(r) || self.is_final_for(&domain_of(r)));
+        for recipient in &local {
+            // The policy already checked these users exist.
+            if let super::queue::Outcome::Permanent(failure) = self.deliver_local(envelope.from.as_deref(), recipient, &data, message.clone()) {
+                return Accepted { result: Err(Reply::new(550, (5, 1, 1), failure.diagnostic)), message };
+            }
+        }
+        if remote.is_empty() {
+            return Accepted { result: Ok(id), message };
+        }
+        let id = self.enqueue_as(id, envelope.from, remote, data, message.clone());
+        Accepted { result: Ok(id), message }
+    }
+}
