@@ -150,7 +150,7 @@ async fn run(n: usize, tasks: usize) {
             let store = Store::default();
             let baseline_started = Instant::now();
             for (raw, _) in messages.iter() {
-                store.deliver(RECIPIENT, raw.clone(), Duration::ZERO);
+                store.deliver(RECIPIENT, raw.clone(), Duration::ZERO).expect("delivered");
             }
             let elapsed = baseline_started.elapsed();
             assert_eq!(store.total(), n);

@@ -13,6 +13,7 @@ mod clock;
 mod dns;
 mod dns_lessons;
 mod dns_malformed;
+mod durability;
 mod imap_clients;
 mod imap_scenario;
 mod imap_server;

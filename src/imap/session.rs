@@ -329,17 +329,17 @@ impl Session {
                 match store.create(&user, name) {
                     Ok(()) => ok("CREATE completed", format!("server: folder {name} created")),
                     Err(StoreError::Exists) => no(Some("ALREADYEXISTS"), "Mailbox already exists", format!("server: there is already a folder {name}")),
-                    Err(e) => no(None, &capitalized(&e), format!("server refuses to create {name}: {e}")),
+                    Err(e) => no(store_code(&e), &capitalized(&e), format!("server refuses to create {name}: {e}")),
                 }
             }
             C::Delete(name) => match store.delete(&user, &name) {
                 Ok(()) => ok("DELETE completed", format!("server: folder {name} and its messages are deleted")),
-                Err(e) => no(None, &capitalized(&e), format!("server refuses to delete {name}: {e}")),
+                Err(e) => no(store_code(&e), &capitalized(&e), format!("server refuses to delete {name}: {e}")),
             },
             C::Rename { from, to } => match store.rename(&user, &from, to.trim_end_matches('/')) {
                 Ok(()) => ok("RENAME completed", format!("server: {from} is now called {to}")),
                 Err(StoreError::Exists) => no(Some("ALREADYEXISTS"), "Mailbox already exists", format!("server: there is already a folder {to}")),
-                Err(e) => no(None, &capitalized(&e), format!("server refuses to rename {from}: {e}")),
+                Err(e) => no(store_code(&e), &capitalized(&e), format!("server refuses to rename {from}: {e}")),
             },
             C::Subscribe(name) if !store.list(&user).contains(&name) => no(None, "No such mailbox", format!("server: there is no folder {name}")),
             C::Subscribe(name) => {
@@ -376,7 +376,7 @@ impl Session {
                         format!("server: {label} ({}) is stored in {mailbox} as UID {uid}", human_bytes(size)),
                     ),
                     Err(StoreError::NoMailbox) => no(Some("TRYCREATE"), "No such mailbox", format!("server: there is no folder {mailbox} (create it first)")),
-                    Err(e) => no(None, &capitalized(&e), format!("server refuses the upload: {e}")),
+                    Err(e) => no(store_code(&e), &capitalized(&e), format!("server refuses the upload: {e}")),
                 }
             }
             C::Idle => {
@@ -622,7 +622,9 @@ impl Session {
         let last = snapshot.last().map(|m| m.uid).unwrap_or(0);
         let doomed: Vec<u32> =
             snapshot.iter().filter(|m| m.flags.contains(&Flag::Deleted) && uids.is_none_or(|set| set.contains(m.uid, last))).map(|m| m.uid).collect();
-        let _ = store.expunge(user, &mailbox, Some(&doomed));
+        if let Err(e) = store.expunge(user, &mailbox, Some(&doomed)) {
+            return Response::tagged(tag, Status::No, store_code(&e), &capitalized(&e), format!("server cannot remove the messages: {e}"));
+        }
         // The EXPUNGE lines themselves come from the sync that follows.
         Response::tagged(tag, Status::Ok, None, "EXPUNGE completed", format!("server: {} removed for good", plural(doomed.len(), "message")))
     }
@@ -721,7 +723,9 @@ impl Session {
         }
         let uids: Vec<u32> = targets.iter().map(|&(_, u)| u).collect();
         let wanted: BTreeSet<Flag> = flags.iter().cloned().collect();
-        let _ = store.set_flags(user, &view.mailbox, &uids, change, &wanted);
+        if let Err(e) = store.set_flags(user, &view.mailbox, &uids, change, &wanted) {
+            return Response::tagged(tag, Status::No, store_code(&e), &capitalized(&e), format!("server cannot change the flags: {e}"));
+        }
         let snapshot = store.snapshot(user, &view.mailbox).map(|s| s.messages).unwrap_or_default();
         let by_uid: HashMap<u32, &Message> = snapshot.iter().map(|m| (m.uid, m)).collect();
         for (seq, uid_value) in targets {
@@ -770,7 +774,7 @@ impl Session {
             Err(StoreError::NoMailbox) => {
                 Response::tagged(tag, Status::No, Some("TRYCREATE"), "No such mailbox", format!("server: there is no folder {mailbox} (create it first)"))
             }
-            Err(e) => Response::tagged(tag, Status::No, None, &capitalized(&e), format!("server refuses the copy: {e}")),
+            Err(e) => Response::tagged(tag, Status::No, store_code(&e), &capitalized(&e), format!("server refuses the copy: {e}")),
         }
     }
 }
@@ -932,6 +936,17 @@ pub fn plural(n: usize, word: &str) -> String {
 
 fn human_bytes(n: usize) -> String {
     crate::trace::human_bytes(n as u64)
+}
+
+/// The response code (RFC 5530) that tells a client what kind of refusal
+/// this is: LIMIT (a name too long to store), SERVERBUG (the disk failed:
+/// nothing was changed, try again later).
+fn store_code(error: &StoreError) -> Option<&'static str> {
+    match error {
+        StoreError::NameTooLong => Some("LIMIT"),
+        StoreError::Storage(_) => Some("SERVERBUG"),
+        _ => None,
+    }
 }
 
 fn capitalized(error: &StoreError) -> String {
@@ -1151,7 +1166,7 @@ mod tests {
                 let (key, value) = directive.split_once(' ').unwrap_or((directive, ""));
                 match key {
                     "deliver" => {
-                        host.store.deliver("bob@example.org", message(value, "Hello Bob"), Duration::ZERO);
+                        host.store.deliver("bob@example.org", message(value, "Hello Bob"), Duration::ZERO).expect("delivered");
                     }
                     "updates" => {
                         let i: usize = value.parse().map_err(|_| format!("line {}: bad client", n + 1))?;
@@ -1264,8 +1279,8 @@ mod tests {
         for round in 0..200 {
             // A fresh mailbox each round keeps the test fast.
             let host = FakeHost { store: Store::new(0) };
-            host.store.deliver("bob@example.org", message("one", "x"), Duration::ZERO);
-            host.store.deliver("bob@example.org", b"garbage without header end".to_vec(), Duration::ZERO);
+            host.store.deliver("bob@example.org", message("one", "x"), Duration::ZERO).expect("delivered");
+            host.store.deliver("bob@example.org", b"garbage without header end".to_vec(), Duration::ZERO).expect("delivered");
             let mut s = Session::new("mx1");
             s.command(parse_command(b"a LOGIN bob@example.org builder").unwrap(), &host);
             if round % 3 != 0 {
@@ -1282,7 +1297,7 @@ mod tests {
                     assert!(r.bytes.ends_with(b"\r\n"));
                 }
                 if s.expecting() == Expect::IdleDone {
-                    host.store.deliver("bob@example.org", message("more", "y"), Duration::ZERO);
+                    host.store.deliver("bob@example.org", message("more", "y"), Duration::ZERO).expect("delivered");
                     s.updates(&host);
                     s.idle_line(b"DONE", &host);
                 }

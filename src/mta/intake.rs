@@ -15,12 +15,14 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::queue::Outcome;
 use super::{MailHost, domain_of};
 use crate::message::{ReceivedInfo, has_header, received_header, summarize};
 use crate::scenario::SimDuration;
 use crate::smtp::reply::Reply;
 use crate::smtp::server::{Accepted, HopInfo};
 use crate::smtp::session::{Envelope, Policy, RcptVerdict, Role};
+use crate::trace::Kind;
 
 /// The policy of one SMTP connection to a host.
 pub(super) struct HostPolicy {
@@ -110,16 +112,32 @@ impl MailHost {
 
         let (local, remote): (Vec<String>, Vec<String>) =
             envelope.recipients.into_iter().partition(|r| self.is_postmaster(r) || self.is_final_for(&domain_of(r)));
-        for recipient in &local {
-            // The policy already checked these users exist.
-            if let super::queue::Outcome::Permanent(failure) = self.deliver_local(envelope.from.as_deref(), recipient, &data, message.clone()) {
-                return Accepted { result: Err(Reply::new(550, (5, 1, 1), failure.diagnostic)), message };
+        // Local recipients first, straight into their mailboxes. One that
+        // cannot be stored now (a full or broken disk) is retried from the
+        // queue if some copy was delivered; if none was, the client hears
+        // 451 and keeps the message itself (RFC 5321 §4.2.5: a 250 is a
+        // promise, so it is only given for what is safe).
+        let (mut delivered, mut retry, mut last_error) = (0, Vec::new(), String::new());
+        for recipient in local {
+            match self.deliver_local(envelope.from.as_deref(), &recipient, &data, message.clone()) {
+                Outcome::Accepted => delivered += 1,
+                Outcome::Temporary(reason) => {
+                    last_error = reason;
+                    retry.push(recipient);
+                }
+                // The policy already checked these users exist.
+                Outcome::Permanent(failure) => return Accepted { result: Err(Reply::new(550, (5, 1, 1), failure.diagnostic)), message },
             }
         }
-        if remote.is_empty() {
+        if delivered == 0 && !retry.is_empty() && remote.is_empty() {
+            self.emit(Kind::Note, format!("{} answers 451: {last_error}", self.name), None, message.clone());
+            return Accepted { result: Err(Reply::new(451, (4, 3, 0), "Temporary storage failure, please try again later")), message };
+        }
+        let pending: Vec<String> = retry.into_iter().chain(remote).collect();
+        if pending.is_empty() {
             return Accepted { result: Ok(id), message };
         }
-        let id = self.enqueue_as(id, envelope.from, remote, data, message.clone());
+        let id = self.enqueue_as(id, envelope.from, pending, data, message.clone());
         Accepted { result: Ok(id), message }
     }
 }

@@ -8,7 +8,9 @@ use crate::trace::{Kind, MessageRef, human_bytes};
 
 impl MailHost {
     /// Puts a message into `recipient`'s mailbox here, with the
-    /// `Return-Path:` header of final delivery (RFC 5321 §4.4).
+    /// `Return-Path:` header of final delivery (RFC 5321 §4.4). With
+    /// `--data`, `Accepted` means the message is on disk; a failure to
+    /// save it is `Temporary`, so it is tried again and never lost.
     pub(super) fn deliver_local(&self, from: Option<&str>, recipient: &str, data: &[u8], message: Option<MessageRef>) -> Outcome {
         let recipient = super::accounts::canonical(recipient);
         if !self.accounts.exists(&recipient) && !self.is_postmaster(&recipient) {
@@ -20,7 +22,10 @@ impl MailHost {
         raw.extend_from_slice(return_path.as_bytes());
         raw.extend_from_slice(data);
         let bytes = raw.len() as u64;
-        self.store.deliver(&recipient, raw, self.net.now());
+        if let Err(err) = self.store.deliver(&recipient, raw, self.net.now()) {
+            // Not on disk, so not delivered: the sender will try again.
+            return Outcome::Temporary(format!("{} cannot store the message for {recipient}: {err}", self.name));
+        }
         self.emit(
             Kind::Delivered { mailbox: recipient.clone(), bytes },
             format!("the message lands in {recipient}'s mailbox on {} ({})", self.name, human_bytes(bytes)),

@@ -245,8 +245,8 @@ mod tests {
         let mut first: Option<Vec<u8>> = None;
         for chunk in [1, 2, 4, 8, 64, 512] {
             let host = Host { store: Store::new(1_700_000_000) };
-            host.store.deliver("bob@example.org", b"Subject: one\r\n\r\n.dot\r\nbody\r\n".to_vec(), Duration::ZERO);
-            host.store.deliver("bob@example.org", b"Subject: two\r\n\r\nfirst\r\nsecond\r\n".to_vec(), Duration::ZERO);
+            host.store.deliver("bob@example.org", b"Subject: one\r\n\r\n.dot\r\nbody\r\n".to_vec(), Duration::ZERO).expect("delivered");
+            host.store.deliver("bob@example.org", b"Subject: two\r\n\r\nfirst\r\nsecond\r\n".to_vec(), Duration::ZERO).expect("delivered");
             let out = converse(&host, &net, input, chunk).await;
             let text = String::from_utf8_lossy(&out);
             assert!(text.contains("+OK 2 59\r\n"), "{text}");
@@ -265,7 +265,7 @@ mod tests {
     async fn dele_then_quit_removes_and_the_trace_tells_the_story() {
         let net = net();
         let host = Host { store: Store::new(0) };
-        host.store.deliver("bob@example.org", b"Subject: one\r\n\r\nbody\r\n".to_vec(), Duration::ZERO);
+        host.store.deliver("bob@example.org", b"Subject: one\r\n\r\nbody\r\n".to_vec(), Duration::ZERO).expect("delivered");
         let out = converse(&host, &net, b"USER bob@example.org\r\nPASS builder\r\nDELE 1\r\nQUIT\r\n", 512).await;
         assert!(String::from_utf8_lossy(&out).contains("(1 message deleted)"));
         assert!(host.store.inbox("bob@example.org").is_empty());
@@ -281,7 +281,7 @@ mod tests {
     async fn a_dropped_connection_deletes_nothing_and_unlocks() {
         let net = net();
         let host = Host { store: Store::new(0) };
-        host.store.deliver("bob@example.org", b"Subject: one\r\n\r\nbody\r\n".to_vec(), Duration::ZERO);
+        host.store.deliver("bob@example.org", b"Subject: one\r\n\r\nbody\r\n".to_vec(), Duration::ZERO).expect("delivered");
         // No QUIT: the client just goes away after DELE.
         let out = converse(&host, &net, b"USER bob@example.org\r\nPASS builder\r\nDELE 1\r\n", 512).await;
         assert!(String::from_utf8_lossy(&out).ends_with("+OK message 1 deleted\r\n"));
@@ -294,7 +294,7 @@ mod tests {
     async fn shutdown_says_so_and_deletes_nothing() {
         let net = net();
         let host = Host { store: Store::new(0) };
-        host.store.deliver("bob@example.org", b"x\r\n".to_vec(), Duration::ZERO);
+        host.store.deliver("bob@example.org", b"x\r\n".to_vec(), Duration::ZERO).expect("delivered");
         let (mut client, server) = tokio::io::duplex(1 << 16);
         let (stop_tx, stop) = watch::channel(false);
         let task = async {

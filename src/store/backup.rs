@@ -225,8 +225,8 @@ mod tests {
         let store = Store::new(1_764_000_000);
         maildir::attach(&store, &data.join("mx1.example.org"), "mx1.example.org", None).unwrap();
         let user = "bob@example.org";
-        store.deliver(user, b"Return-Path: <a@b.c>\r\nSubject: one\r\n\r\nFrom me\r\n".to_vec(), Duration::from_secs(60));
-        store.deliver(user, b"Subject: two\r\n\r\n.\r\n".to_vec(), Duration::from_secs(120));
+        store.deliver(user, b"Return-Path: <a@b.c>\r\nSubject: one\r\n\r\nFrom me\r\n".to_vec(), Duration::from_secs(60)).expect("delivered");
+        store.deliver(user, b"Subject: two\r\n\r\n.\r\n".to_vec(), Duration::from_secs(120)).expect("delivered");
         store.set_flags(user, INBOX, &[2], FlagChange::Add, &BTreeSet::from([Flag::Seen, Flag::Keyword("$Label1".into())])).unwrap();
         store.create(user, "Sent").unwrap();
         store.append(user, "Sent", b"Subject: sent\r\n\r\nx\r\n".to_vec(), BTreeSet::from([Flag::Seen]), Duration::ZERO).unwrap();

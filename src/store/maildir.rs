@@ -45,6 +45,8 @@ pub const KEYWORDS: &str = "mailflow-keywords";
 pub const SUBSCRIPTIONS: &str = "subscriptions";
 /// Keywords a file name can carry: the letters a to z.
 pub const MAX_KEYWORDS: usize = 26;
+/// The longest file (or folder) name Linux file systems take, in bytes.
+pub const MAX_FILE_NAME: usize = 255;
 
 /// The folder's directory inside the Maildir: "" for INBOX, Maildir++
 /// `.Name` for others, with "/" as the hierarchy step (`Archive/2024` →
@@ -366,28 +368,47 @@ impl MaildirWriter {
 
     /// Writes what changed since the last sync: new messages (through
     /// `tmp/`), renames for changed flags, removals, folders, metadata.
+    /// Stops at the first failure (backups use this).
     pub fn sync(&mut self, account: &AccountSnapshot) -> io::Result<()> {
+        match self.sync_each(account).into_iter().next() {
+            Some((_, err)) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    /// Like [`sync`](Self::sync), but every folder is tried, whatever
+    /// happens to the others; returns each failure with its folder (`None`:
+    /// the Maildir's own files). Everything written is durable (fsync of
+    /// the file and of its directory) when this returns.
+    pub fn sync_each(&mut self, account: &AccountSnapshot) -> Vec<(Option<String>, io::Error)> {
+        let mut failures = Vec::new();
         let mut live = HashSet::new();
         for mailbox in &account.mailboxes {
             live.insert(mailbox.name.clone());
-            self.sync_folder(mailbox)?;
+            if let Err(err) = self.sync_folder(mailbox) {
+                failures.push((Some(mailbox.name.clone()), err));
+            }
         }
         let gone: Vec<String> = self.index.folders.keys().filter(|name| !live.contains(*name)).cloned().collect();
         for name in gone {
-            if name != INBOX {
-                let dir = self.path.join(folder_dir(&name));
-                if dir.exists() {
-                    fs::remove_dir_all(&dir)?;
-                }
+            let dir = self.path.join(folder_dir(&name));
+            if name != INBOX
+                && dir.exists()
+                && let Err(err) = fs::remove_dir_all(&dir).and_then(|()| sync_dir(&self.path))
+            {
+                failures.push((Some(name), err));
+                continue;
             }
             self.index.folders.remove(&name);
         }
         if self.index.subscriptions.as_ref() != Some(&account.subscriptions) {
             let text: String = account.subscriptions.iter().map(|s| format!("{s}\n")).collect();
-            write_atomic(&self.path, SUBSCRIPTIONS, text.as_bytes())?;
-            self.index.subscriptions = Some(account.subscriptions.clone());
+            match write_atomic(&self.path, SUBSCRIPTIONS, text.as_bytes()) {
+                Ok(()) => self.index.subscriptions = Some(account.subscriptions.clone()),
+                Err(err) => failures.push((None, err)),
+            }
         }
-        Ok(())
+        failures
     }
 
     fn sync_folder(&mut self, mailbox: &Snapshot) -> io::Result<()> {
@@ -395,9 +416,10 @@ impl MaildirWriter {
         let current = self.index.folders.get(&mailbox.name).is_some_and(|d| d.uid_validity == mailbox.uid_validity);
         if !current {
             // A new folder, or one deleted and created again: its old files
-            // belong to another UIDVALIDITY.
-            let old = self.index.folders.remove(&mailbox.name).unwrap_or_default();
-            for file in old.files.values() {
+            // belong to another UIDVALIDITY. The index changes only once
+            // the folder is really there.
+            let old = self.index.folders.get(&mailbox.name);
+            for file in old.map(|o| o.files.values().cloned().collect::<Vec<_>>()).unwrap_or_default() {
                 remove_if_there(&dir.join(file))?;
             }
             for sub in ["cur", "new", "tmp"] {
@@ -407,6 +429,9 @@ impl MaildirWriter {
                 // Maildir++ marks a folder with this empty file.
                 fs::write(dir.join("maildirfolder"), b"")?;
             }
+            sync_dir(&dir)?;
+            sync_dir(&self.path)?;
+            let old = self.index.folders.remove(&mailbox.name).unwrap_or_default();
             let fresh = FolderDisk { uid_validity: mailbox.uid_validity, keywords: old.keywords, keywords_file: old.keywords_file, ..FolderDisk::default() };
             self.index.folders.insert(mailbox.name.clone(), fresh);
         }
@@ -433,6 +458,9 @@ impl MaildirWriter {
             disk.keywords_file = keywords_file;
         }
         let mut present = HashSet::with_capacity(mailbox.messages.len());
+        // Directories whose entries changed: fsync'd once at the end, so
+        // a rename or a removal survives a crash too.
+        let mut touched_dirs = BTreeSet::new();
         for message in &mailbox.messages {
             present.insert(message.uid);
             let want = format!("cur/{}", file_name(message, &disk.keywords));
@@ -441,22 +469,31 @@ impl MaildirWriter {
                 Some(have) => {
                     // Only the flags changed: a rename, the content stays.
                     fs::rename(dir.join(have), dir.join(&want))?;
+                    touched_dirs.insert(dir.join(have).parent().map(Path::to_path_buf).unwrap_or_else(|| dir.clone()));
+                    touched_dirs.insert(dir.join("cur"));
                     disk.files.insert(message.uid, want);
                 }
                 None => {
-                    let name = file_name(message, &disk.keywords);
-                    let tmp = dir.join("tmp").join(&name);
-                    fs::write(&tmp, message.raw.as_slice())?;
+                    // maildir(5): write into tmp/, flush it to the disk,
+                    // then rename into place (atomic: never half a message).
+                    let tmp = dir.join("tmp").join(file_name(message, &disk.keywords));
+                    write_durably(&tmp, message.raw.as_slice())?;
                     fs::rename(&tmp, dir.join(&want))?;
+                    touched_dirs.insert(dir.join("cur"));
                     disk.files.insert(message.uid, want);
                 }
             }
         }
         let removed: Vec<u32> = disk.files.keys().filter(|uid| !present.contains(uid)).copied().collect();
         for uid in removed {
-            if let Some(file) = disk.files.remove(&uid) {
-                remove_if_there(&dir.join(file))?;
+            if let Some(file) = disk.files.get(&uid).cloned() {
+                remove_if_there(&dir.join(&file))?;
+                touched_dirs.insert(dir.join(&file).parent().map(Path::to_path_buf).unwrap_or_else(|| dir.clone()));
+                disk.files.remove(&uid);
             }
+        }
+        for touched in &touched_dirs {
+            sync_dir(touched)?;
         }
         let uidlist = format_uidlist(mailbox.uid_validity, mailbox.uid_next);
         if disk.uidlist != uidlist {
@@ -476,12 +513,27 @@ fn remove_if_there(path: &Path) -> io::Result<()> {
 }
 
 /// Writes a small file through a temporary name, so it is never seen half
-/// written.
+/// written, and durably.
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{name}.tmp"));
-    fs::write(&tmp, bytes)?;
-    fs::rename(&tmp, dir.join(name))
+    write_durably(&tmp, bytes)?;
+    fs::rename(&tmp, dir.join(name))?;
+    sync_dir(dir)
+}
+
+/// Writes a file and waits until its bytes are on the disk (fsync).
+fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut file = fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Waits until a directory's entries (a new name, a rename, a removal) are
+/// on the disk: a file's own fsync does not cover its name (fsync(2)).
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
 }
 
 /// The [`Persist`] hook of one host: `<root>/<user>/Maildir` per user.
@@ -490,6 +542,9 @@ pub struct HostMaildirs {
     // A plain mutex: saves already run one at a time under the store's
     // lock; this one only guards the writers' indexes.
     writers: Mutex<HashMap<String, MaildirWriter>>,
+    /// Failures already reported ("user/folder: error"), so a folder that
+    /// stays broken is one event, not one per later save.
+    reported: Mutex<HashSet<String>>,
     trace: Option<Trace>,
     host: String,
 }
@@ -508,22 +563,31 @@ impl HostMaildirs {
 }
 
 impl Persist for HostMaildirs {
-    fn save(&self, user: &str, account: &AccountSnapshot) {
+    fn save(&self, user: &str, account: &AccountSnapshot, touched: &[String]) -> Result<(), String> {
         let mut writers = self.writers.lock().unwrap_or_else(|e| e.into_inner());
         let writer = writers.entry(user.to_string()).or_insert_with(|| MaildirWriter::new(Self::maildir(&self.root, user), DiskIndex::default()));
-        if let Err(err) = writer.sync(account) {
-            let path = writer.path().display().to_string();
-            tracing::warn!(%path, %err, "cannot save a mailbox");
-            if let Some(trace) = &self.trace {
-                trace.emit(Draft::new(
-                    &self.host,
-                    &self.host,
-                    Protocol::Sim,
-                    Kind::Failure { reason: err.to_string() },
-                    format!("{} cannot save {user}'s mailbox to {path}: {err}", self.host),
-                ));
+        let path = writer.path().display().to_string();
+        let failures = writer.sync_each(account);
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.is_empty() {
+            reported.retain(|r| !r.starts_with(&format!("{user}/")));
+        }
+        let mut fatal = Vec::new();
+        for (folder, err) in failures {
+            let what = folder.as_deref().unwrap_or("the Maildir's own files");
+            // Only the folders this change touched decide its fate.
+            if folder.as_ref().is_none_or(|f| touched.contains(f)) {
+                fatal.push(format!("{what}: {err}"));
+            }
+            if reported.insert(format!("{user}/{what}: {err}")) {
+                tracing::warn!(%path, folder = %what, %err, "cannot save a mailbox");
+                if let Some(trace) = &self.trace {
+                    let summary = format!("{} cannot save {what} of {user}'s mailbox to {path}: {err}", self.host);
+                    trace.emit(Draft::new(&self.host, &self.host, Protocol::Sim, Kind::Failure { reason: err.to_string() }, summary));
+                }
             }
         }
+        if fatal.is_empty() { Ok(()) } else { Err(fatal.join("; ")) }
     }
 }
 
@@ -545,7 +609,7 @@ pub fn attach(store: &Store, root: &Path, host: &str, trace: Option<Trace>) -> i
         loaded.push(user);
     }
     loaded.sort();
-    let persist = HostMaildirs { root: root.to_path_buf(), writers: Mutex::new(writers), trace, host: host.to_string() };
+    let persist = HostMaildirs { root: root.to_path_buf(), writers: Mutex::new(writers), reported: Mutex::default(), trace, host: host.to_string() };
     store.set_persist(Arc::new(persist));
     Ok(loaded)
 }
@@ -604,8 +668,8 @@ mod tests {
         let store = Store::new(1_764_130_000);
         let user = "bob@example.org";
         attach(&store, &root, "mx1", None).unwrap();
-        store.deliver(user, b"Subject: one\r\n\r\nfirst\r\n".to_vec(), Duration::from_secs(5));
-        store.deliver(user, b"Subject: two\r\n\r\nsecond\r\n".to_vec(), Duration::from_secs(9));
+        store.deliver(user, b"Subject: one\r\n\r\nfirst\r\n".to_vec(), Duration::from_secs(5)).expect("delivered");
+        store.deliver(user, b"Subject: two\r\n\r\nsecond\r\n".to_vec(), Duration::from_secs(9)).expect("delivered");
         store.set_flags(user, INBOX, &[1], FlagChange::Add, &BTreeSet::from([Flag::Seen, Flag::Keyword("$Junk".into())])).unwrap();
         store.create(user, "Archive/2024").unwrap();
         store.copy(user, INBOX, &[2], "Archive/2024").unwrap();

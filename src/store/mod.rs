@@ -102,7 +102,7 @@ pub struct Snapshot {
     pub messages: Vec<Message>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Mailbox {
     uid_validity: u32,
     uid_next: u32,
@@ -131,6 +131,14 @@ pub enum StoreError {
     NoUser,
     #[error("bad mailbox name")]
     BadName,
+    /// The name's stored form (a Maildir folder name) would pass the file
+    /// system's 255-byte limit (IMAP answers `NO [LIMIT]`, RFC 5530).
+    #[error("mailbox name too long to be stored")]
+    NameTooLong,
+    /// The change could not be written to disk, so it was not made (IMAP
+    /// `NO [SERVERBUG]`, SMTP `451 4.3.0`): the client may try again.
+    #[error("cannot save the change: {0}")]
+    Storage(String),
 }
 
 /// Everything of one user's account at one moment, for saving and loading.
@@ -143,9 +151,14 @@ pub struct AccountSnapshot {
 
 /// Where a store's changes are written (e.g. a Maildir per user on disk).
 pub trait Persist: Send + Sync + std::fmt::Debug {
-    /// `user`'s whole account right after a change. Called with the store
-    /// locked, so saves happen in the order of the changes.
-    fn save(&self, user: &str, account: &AccountSnapshot);
+    /// Writes `user`'s whole account right after a change, durably: when
+    /// this returns `Ok` the change survives a crash. Called with the store
+    /// locked, so saves happen in the order of the changes. `touched` names
+    /// the mailboxes the change touched: `Err` if one of them (or the
+    /// subscription list) could not be saved — then the store undoes the
+    /// change. A failure in another folder is reported but fails nothing,
+    /// so one broken folder never stops mail arriving in the others.
+    fn save(&self, user: &str, account: &AccountSnapshot, touched: &[String]) -> Result<(), String>;
 }
 
 /// The mailboxes of one host. Cheap to clone; safe to share between the
@@ -258,15 +271,37 @@ impl Store {
         });
     }
 
-    /// Runs `f` on `user`'s account, then announces a change if `f` says so.
-    fn with_account<T>(&self, user: &str, f: impl FnOnce(&mut Account, &Store) -> Result<(T, bool), StoreError>) -> Result<T, StoreError> {
+    /// Runs `f` on `user`'s account. If `f` says it changed something, the
+    /// change is saved first (with `--data`), and only then announced to
+    /// the sessions watching. A change that cannot be saved is undone — the
+    /// `touched` mailboxes are put back as they were — and reported as
+    /// [`StoreError::Storage`]: nobody was told of it, and the client hears
+    /// a temporary error, so nothing is acknowledged that is not on disk.
+    fn with_account<T>(&self, user: &str, touched: &[&str], f: impl FnOnce(&mut Account, &Store) -> Result<(T, bool), StoreError>) -> Result<T, StoreError> {
         self.ensure_user(user);
         let mut users = self.lock();
         let account = users.get_mut(&key(user)).ok_or(StoreError::NoUser)?;
+        let touched: Vec<String> = touched.iter().map(|name| mailbox_key(name)).collect();
+        // Only with a disk to fail: a copy of what the change may touch.
+        let before = self.persist.get().map(|_| {
+            let mailboxes: Vec<(String, Option<Mailbox>)> = touched.iter().map(|name| (name.clone(), account.mailboxes.get(name).cloned())).collect();
+            (mailboxes, account.subscriptions.clone())
+        });
         let (value, changed) = f(account, self)?;
         if changed {
+            if let Err(err) = self.save(user, account, &touched) {
+                if let Some((mailboxes, subscriptions)) = before {
+                    for (name, mailbox) in mailboxes {
+                        match mailbox {
+                            Some(mailbox) => account.mailboxes.insert(name, mailbox),
+                            None => account.mailboxes.remove(&name),
+                        };
+                    }
+                    account.subscriptions = subscriptions;
+                }
+                return Err(StoreError::Storage(err));
+            }
             account.version.send_modify(|v| *v += 1);
-            self.save(user, account);
             let user = key(user);
             for (_, _, callback) in self.observers.lock().unwrap_or_else(|e| e.into_inner()).iter().filter(|(u, _, _)| *u == user) {
                 (callback.0)();
@@ -289,9 +324,10 @@ impl Store {
     }
 
     /// Hands the account to the persistence hook, if there is one.
-    fn save(&self, user: &str, account: &Account) {
-        if let Some(persist) = self.persist.get() {
-            persist.save(&key(user), &account_snapshot(account));
+    fn save(&self, user: &str, account: &Account, touched: &[String]) -> Result<(), String> {
+        match self.persist.get() {
+            Some(persist) => persist.save(&key(user), &account_snapshot(account), touched),
+            None => Ok(()),
         }
     }
 
@@ -337,16 +373,17 @@ impl Store {
         self.lock().get(&key(user)).map(account_snapshot).unwrap_or_default()
     }
 
-    /// Puts a message into `user`'s INBOX; returns its UID.
-    pub fn deliver(&self, user: &str, raw: Vec<u8>, arrived: Duration) -> u32 {
-        self.append(user, INBOX, raw, BTreeSet::new(), arrived).map(|(_, uid)| uid).unwrap_or(0)
+    /// Puts a message into `user`'s INBOX; returns its UID. With `--data`
+    /// the message is on disk when this returns `Ok`.
+    pub fn deliver(&self, user: &str, raw: Vec<u8>, arrived: Duration) -> Result<u32, StoreError> {
+        self.append(user, INBOX, raw, BTreeSet::new(), arrived).map(|(_, uid)| uid)
     }
 
     /// Adds a message to a mailbox (delivery, IMAP APPEND, COPY); returns
     /// the mailbox's UIDVALIDITY and the new UID.
     pub fn append(&self, user: &str, mailbox: &str, raw: Vec<u8>, flags: BTreeSet<Flag>, arrived: Duration) -> Result<(u32, u32), StoreError> {
         let internal_date = self.epoch + arrived.as_secs() as i64;
-        self.with_account(user, |account, _| {
+        self.with_account(user, &[mailbox], |account, _| {
             let mailbox = account.mailboxes.get_mut(&mailbox_key(mailbox)).ok_or(StoreError::NoMailbox)?;
             let uid = mailbox.uid_next;
             mailbox.uid_next += 1;
@@ -362,7 +399,7 @@ impl Store {
 
     /// A mailbox's current state.
     pub fn snapshot(&self, user: &str, mailbox: &str) -> Result<Snapshot, StoreError> {
-        self.with_account(user, |account, _| {
+        self.with_account(user, &[], |account, _| {
             let name = mailbox_key(mailbox);
             let mb = account.mailboxes.get(&name).ok_or(StoreError::NoMailbox)?;
             Ok((Snapshot { name, uid_validity: mb.uid_validity, uid_next: mb.uid_next, messages: mb.messages.clone() }, false))
@@ -378,7 +415,7 @@ impl Store {
         change: FlagChange,
         flags: &BTreeSet<Flag>,
     ) -> Result<Vec<(u32, BTreeSet<Flag>)>, StoreError> {
-        self.with_account(user, |account, _| {
+        self.with_account(user, &[mailbox], |account, _| {
             let mb = account.mailboxes.get_mut(&mailbox_key(mailbox)).ok_or(StoreError::NoMailbox)?;
             let mut changed = Vec::new();
             for message in mb.messages.iter_mut().filter(|m| uids.contains(&m.uid)) {
@@ -400,7 +437,7 @@ impl Store {
     /// Removes messages for good: those with `uids` (POP3 QUIT), or every
     /// message flagged \Deleted (IMAP EXPUNGE/CLOSE). Returns removed UIDs.
     pub fn expunge(&self, user: &str, mailbox: &str, uids: Option<&[u32]>) -> Result<Vec<u32>, StoreError> {
-        self.with_account(user, |account, _| {
+        self.with_account(user, &[mailbox], |account, _| {
             let mb = account.mailboxes.get_mut(&mailbox_key(mailbox)).ok_or(StoreError::NoMailbox)?;
             let mut removed = Vec::new();
             mb.messages.retain(|m| {
@@ -437,7 +474,7 @@ impl Store {
     /// Copies messages to another mailbox (IMAP COPY); returns the target's
     /// UIDVALIDITY and (old UID, new UID) pairs.
     pub fn copy(&self, user: &str, from: &str, uids: &[u32], to: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
-        self.with_account(user, |account, _| {
+        self.with_account(user, &[to], |account, _| {
             let source: Vec<Message> =
                 account.mailboxes.get(&mailbox_key(from)).ok_or(StoreError::NoMailbox)?.messages.iter().filter(|m| uids.contains(&m.uid)).cloned().collect();
             let target = account.mailboxes.get_mut(&mailbox_key(to)).ok_or(StoreError::NoMailbox)?;
@@ -456,10 +493,8 @@ impl Store {
 
     /// Creates a mailbox (IMAP CREATE).
     pub fn create(&self, user: &str, name: &str) -> Result<(), StoreError> {
-        if name.is_empty() || name.len() > 200 || name.contains(['\r', '\n', '*', '%']) {
-            return Err(StoreError::BadName);
-        }
-        self.with_account(user, |account, store| {
+        check_name(name)?;
+        self.with_account(user, &[name], |account, store| {
             let name = mailbox_key(name);
             if account.mailboxes.contains_key(&name) {
                 return Err(StoreError::Exists);
@@ -471,7 +506,7 @@ impl Store {
 
     /// Deletes a mailbox and its messages (IMAP DELETE).
     pub fn delete(&self, user: &str, name: &str) -> Result<(), StoreError> {
-        self.with_account(user, |account, _| {
+        self.with_account(user, &[name], |account, _| {
             let name = mailbox_key(name);
             if name == INBOX {
                 return Err(StoreError::Inbox);
@@ -485,10 +520,8 @@ impl Store {
     /// Renames a mailbox (IMAP RENAME). Renaming INBOX moves its messages
     /// to the new name and leaves INBOX empty (RFC 3501 §6.3.5).
     pub fn rename(&self, user: &str, from: &str, to: &str) -> Result<(), StoreError> {
-        if to.is_empty() || to.len() > 200 || to.contains(['\r', '\n', '*', '%']) {
-            return Err(StoreError::BadName);
-        }
-        self.with_account(user, |account, store| {
+        check_name(to)?;
+        self.with_account(user, &[from, to], |account, store| {
             let (from, to) = (mailbox_key(from), mailbox_key(to));
             if account.mailboxes.contains_key(&to) {
                 return Err(StoreError::Exists);
@@ -512,25 +545,19 @@ impl Store {
 
     /// The user's mailbox names, INBOX first.
     pub fn list(&self, user: &str) -> Vec<String> {
-        self.with_account(user, |account, _| Ok((account.mailboxes.keys().cloned().collect::<Vec<_>>(), false))).unwrap_or_default()
+        self.with_account(user, &[], |account, _| Ok((account.mailboxes.keys().cloned().collect::<Vec<_>>(), false))).unwrap_or_default()
     }
 
     pub fn subscribe(&self, user: &str, name: &str, subscribed: bool) -> Result<(), StoreError> {
-        self.with_account(user, |account, store| {
+        self.with_account(user, &[], |account, _| {
             let name = mailbox_key(name);
-            if subscribed {
-                account.subscriptions.insert(name);
-            } else {
-                account.subscriptions.remove(&name);
-            }
-            // Not a change sessions need to hear about, but one to keep.
-            store.save(user, account);
-            Ok(((), false))
+            let changed = if subscribed { account.subscriptions.insert(name) } else { account.subscriptions.remove(&name) };
+            Ok(((), changed))
         })
     }
 
     pub fn subscriptions(&self, user: &str) -> Vec<String> {
-        self.with_account(user, |account, _| Ok((account.subscriptions.iter().cloned().collect::<Vec<_>>(), false))).unwrap_or_default()
+        self.with_account(user, &[], |account, _| Ok((account.subscriptions.iter().cloned().collect::<Vec<_>>(), false))).unwrap_or_default()
     }
 
     /// Follows changes to any of `user`'s mailboxes (new mail, flags,
@@ -564,6 +591,19 @@ impl Store {
     }
 }
 
+/// A name a mailbox may have: not empty, no wildcards or line breaks, at
+/// most 200 bytes, and short enough as a Maildir folder name (each "." or
+/// "%" is stored as three bytes) for the 255-byte limit of file names.
+fn check_name(name: &str) -> Result<(), StoreError> {
+    if name.is_empty() || name.len() > 200 || name.contains(['\r', '\n', '*', '%']) {
+        return Err(StoreError::BadName);
+    }
+    if maildir::folder_dir(name).len() > maildir::MAX_FILE_NAME {
+        return Err(StoreError::NameTooLong);
+    }
+    Ok(())
+}
+
 fn account_snapshot(account: &Account) -> AccountSnapshot {
     AccountSnapshot {
         mailboxes: account
@@ -592,9 +632,9 @@ mod tests {
         let store = Store::new(1_700_000_000);
         let a = store.deliver("Bob@example.org", b"one".to_vec(), Duration::ZERO);
         let b = store.deliver("bob@example.org", b"two".to_vec(), Duration::from_secs(60));
-        assert_eq!((a, b), (1, 2));
+        assert_eq!((a, b), (Ok(1), Ok(2)));
         store.expunge("bob@example.org", INBOX, Some(&[2])).unwrap();
-        assert_eq!(store.deliver("bob@example.org", b"three".to_vec(), Duration::ZERO), 3);
+        assert_eq!(store.deliver("bob@example.org", b"three".to_vec(), Duration::ZERO), Ok(3));
         let inbox = store.snapshot("bob@example.org", "inbox").unwrap();
         assert_eq!(inbox.messages.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 3]);
         assert_eq!(inbox.uid_next, 4);
@@ -605,7 +645,7 @@ mod tests {
     fn flags_copy_expunge_and_folders() {
         let store = Store::default();
         let user = "bob@example.org";
-        store.deliver(user, b"hello".to_vec(), Duration::ZERO);
+        store.deliver(user, b"hello".to_vec(), Duration::ZERO).expect("delivered");
         let mut version = store.watch(user);
         version.borrow_and_update();
         let changed = store.set_flags(user, INBOX, &[1], FlagChange::Add, &BTreeSet::from([Flag::Seen, Flag::Deleted])).unwrap();
@@ -630,5 +670,38 @@ mod tests {
         assert!(store.lock_maildrop("BOB@example.org").is_none());
         drop(first);
         assert!(store.lock_maildrop("bob@example.org").is_some());
+    }
+
+    /// A disk on which one folder cannot be written.
+    #[derive(Debug)]
+    struct BrokenFolder(&'static str);
+
+    impl Persist for BrokenFolder {
+        fn save(&self, _user: &str, _account: &AccountSnapshot, touched: &[String]) -> Result<(), String> {
+            if touched.iter().any(|t| t == self.0) { Err("disk full".into()) } else { Ok(()) }
+        }
+    }
+
+    #[test]
+    fn a_change_that_cannot_be_saved_is_undone_and_never_announced() {
+        let (store, bob) = (Store::new(0), "bob@example.org");
+        store.ensure_user(bob);
+        store.create(bob, "Work").expect("created");
+        store.deliver(bob, b"first".to_vec(), Duration::ZERO).expect("delivered");
+        store.set_persist(Arc::new(BrokenFolder("Work")));
+        let version = store.watch(bob);
+        let before = *version.borrow();
+        let refused = store.append(bob, "Work", b"lost?".to_vec(), BTreeSet::new(), Duration::ZERO);
+        assert_eq!(refused, Err(StoreError::Storage("disk full".into())));
+        assert!(store.snapshot(bob, "Work").expect("Work").messages.is_empty(), "not half made");
+        assert!(store.copy(bob, INBOX, &[1], "Work").is_err());
+        assert!(store.rename(bob, "Work", "Play").is_err());
+        assert_eq!(store.list(bob), ["INBOX", "Work"], "the rename was undone");
+        assert_eq!(*version.borrow(), before, "no session heard of a change that did not happen");
+        // Another folder's trouble does not stop INBOX.
+        assert_eq!(store.deliver(bob, b"second".to_vec(), Duration::ZERO), Ok(2));
+        // 90 dots would be 270 bytes on disk (each "." is stored as "%2E").
+        assert_eq!(store.create(bob, &".".repeat(90)), Err(StoreError::NameTooLong));
+        assert_eq!(store.create(bob, &".".repeat(80)), Ok(()));
     }
 }
