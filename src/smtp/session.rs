@@ -137,14 +137,33 @@ pub enum DataStep {
     Reply(Reply),
 }
 
+/// Where one connection is in the dialogue (RFC 5321 §4.1.4 gives the order of commands).
+/// Each state carries the data that exists only in it, so a state that makes no sense cannot
+/// be written down: there is no transaction before EHLO, no message text outside DATA, and
+/// no way to forget the EHLO name in the middle of a login.
 #[derive(Debug)]
-enum Phase {
-    Command,
-    Auth(AuthStep),
-    Data,
-    /// Waiting for `message_stored`.
-    Storing,
+enum State {
+    /// Connected (or just switched to TLS, RFC 3207 §4.2): the client must say EHLO or HELO.
+    Fresh,
+    /// After EHLO/HELO: commands are read; `txn` is the mail transaction, once MAIL started one.
+    Greeted { hello: Hello, txn: Option<Transaction> },
+    /// In an AUTH exchange (RFC 4954 §4): the next line answers a `334` challenge. AUTH is never
+    /// allowed inside a transaction, so there is none to keep.
+    Auth { hello: Hello, step: AuthStep },
+    /// After `354`: the I/O layer reads the message text, then calls `data_finished`.
+    Data { hello: Hello, txn: Transaction },
+    /// The message was handed over; waiting for `message_stored` to say whether it is safe.
+    Storing { hello: Hello },
+    /// QUIT, too many errors, a timeout or shutdown: nothing more is read.
     Closed,
+}
+
+/// What the client said in EHLO/HELO.
+#[derive(Debug)]
+struct Hello {
+    name: String,
+    /// EHLO rather than HELO: only then may the client use extensions (MAIL parameters, AUTH).
+    extended: bool,
 }
 
 #[derive(Debug)]
@@ -152,6 +171,12 @@ enum AuthStep {
     Plain,
     LoginUser,
     LoginPassword { user: String },
+}
+
+/// How one line of an AUTH exchange ended: with a final reply, or with the next challenge.
+enum AuthOutcome {
+    Done(Reply),
+    Next(AuthStep, Reply),
 }
 
 /// One mail transaction: MAIL, then RCPTs, then DATA (RFC 5321 §3.3).
@@ -162,15 +187,14 @@ struct Transaction {
     rcpt_tried: bool,
 }
 
+/// One connection. What depends on the dialogue's step lives in `state`; what holds for the
+/// whole connection (TLS, the logged-in user, the error count) are plain fields.
 #[derive(Debug)]
 pub struct Session {
     config: SessionConfig,
-    phase: Phase,
-    /// The EHLO/HELO name, and whether it was EHLO (only then are extensions allowed).
-    helo: Option<(String, bool)>,
+    state: State,
     tls: bool,
     user: Option<String>,
-    txn: Option<Transaction>,
     errors: usize,
 }
 
@@ -184,7 +208,7 @@ fn bad_sequence(text: &str) -> Reply {
 
 impl Session {
     pub fn new(config: SessionConfig) -> Self {
-        Self { config, phase: Phase::Command, helo: None, tls: false, user: None, txn: None, errors: 0 }
+        Self { config, state: State::Fresh, tls: false, user: None, errors: 0 }
     }
 
     pub fn config(&self) -> &SessionConfig {
@@ -197,7 +221,7 @@ impl Session {
         self.tls
     }
     pub fn is_closed(&self) -> bool {
-        matches!(self.phase, Phase::Closed)
+        matches!(self.state, State::Closed)
     }
 
     /// The first thing a server says when a client connects.
@@ -207,9 +231,9 @@ impl Session {
 
     /// What the next line is. Between `DataStep::Accept` and `message_stored` nothing is read.
     pub fn expecting(&self) -> Expect {
-        match self.phase {
-            Phase::Auth(_) => Expect::AuthResponse,
-            Phase::Data => Expect::DataBody,
+        match self.state {
+            State::Auth { .. } => Expect::AuthResponse,
+            State::Data { .. } => Expect::DataBody,
             _ => Expect::Command,
         }
     }
@@ -217,41 +241,53 @@ impl Session {
     /// Handles one line from the client: a command, or an AUTH response when `expecting()`
     /// says so.
     pub fn command(&mut self, line: &[u8], policy: &dyn Policy) -> Step {
-        match std::mem::replace(&mut self.phase, Phase::Command) {
-            Phase::Command => self.dispatch(line, policy),
-            Phase::Auth(step) => {
-                let reply = self.auth_response(step, line, policy);
+        // The state is taken out and the next one put back: each arm owns what it moves on.
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Auth { hello, step } => {
+                let reply = match self.auth_response(step, line, policy) {
+                    AuthOutcome::Next(step, challenge) => {
+                        self.state = State::Auth { hello, step };
+                        challenge
+                    }
+                    AuthOutcome::Done(reply) => {
+                        self.state = State::Greeted { hello, txn: None };
+                        reply
+                    }
+                };
                 self.finish(reply)
             }
-            Phase::Closed => {
-                self.phase = Phase::Closed;
-                Step::Close(Reply::new(421, (4, 7, 0), "Connection is closing"))
-            }
+            State::Closed => Step::Close(Reply::new(421, (4, 7, 0), "Connection is closing")),
             // Only a buggy I/O layer gets here; not the client's fault, so not counted.
-            other => {
-                self.phase = other;
+            state @ (State::Data { .. } | State::Storing { .. }) => {
+                self.state = state;
                 Step::Reply(bad_sequence("Bad sequence: the message is still in progress"))
+            }
+            state @ (State::Fresh | State::Greeted { .. }) => {
+                self.state = state;
+                self.dispatch(line, policy)
             }
         }
     }
 
     /// The client sent a line longer than `expecting().line_limit()`; the I/O layer dropped it.
     pub fn line_too_long(&mut self) -> Step {
-        if matches!(self.phase, Phase::Auth(_)) {
-            self.phase = Phase::Command; // an unreadable AUTH response ends the exchange
-        }
+        // An unreadable AUTH response ends the exchange.
+        self.state = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Auth { hello, .. } => State::Greeted { hello, txn: None },
+            state => state,
+        };
         self.finish(Reply::new(500, (5, 5, 2), "Line too long"))
     }
 
     /// The server is stopping: say so before closing (RFC 5321 §3.8).
     pub fn shutdown(&mut self) -> Reply {
-        self.phase = Phase::Closed;
+        self.state = State::Closed;
         Reply::new(421, (4, 3, 2), format!("{} Service shutting down", self.config.hostname))
     }
 
     /// The client was silent too long (RFC 5321 §4.5.3.2).
     pub fn timeout(&mut self) -> Reply {
-        self.phase = Phase::Closed;
+        self.state = State::Closed;
         Reply::new(421, (4, 4, 2), format!("{} Idle timeout", self.config.hostname))
     }
 
@@ -264,24 +300,27 @@ impl Session {
 
     /// The DATA body has been read; see `DataOutcome`.
     pub fn data_finished(&mut self, outcome: DataOutcome) -> DataStep {
-        if !matches!(self.phase, Phase::Data) {
-            return DataStep::Reply(bad_sequence("Bad sequence: no DATA in progress"));
-        }
-        self.phase = Phase::Command;
-        let txn = self.txn.take(); // whatever happens, this transaction is over
-        match (outcome, txn) {
-            (DataOutcome::Complete(data), Some(txn)) if data.len() <= self.config.max_message_size => {
-                self.phase = Phase::Storing;
-                DataStep::Accept(Envelope {
-                    helo: self.helo.as_ref().map(|(name, _)| name.clone()).unwrap_or_default(),
-                    from: txn.from,
-                    recipients: txn.recipients,
-                    data,
-                    authenticated_user: self.user.clone(),
+        let (hello, txn) = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Data { hello, txn } => (hello, txn),
+            state => {
+                self.state = state;
+                return DataStep::Reply(bad_sequence("Bad sequence: no DATA in progress"));
+            }
+        };
+        // Whatever happens, this transaction is over.
+        match outcome {
+            DataOutcome::Complete(data) if data.len() <= self.config.max_message_size => {
+                let envelope = Envelope { helo: hello.name.clone(), from: txn.from, recipients: txn.recipients, data, authenticated_user: self.user.clone() };
+                self.state = State::Storing { hello };
+                DataStep::Accept(envelope)
+            }
+            outcome => {
+                self.state = State::Greeted { hello, txn: None };
+                DataStep::Reply(match outcome {
+                    DataOutcome::LineTooLong => Reply::new(500, (5, 5, 2), "Line too long"),
+                    _ => Reply::new(552, (5, 3, 4), "Message size exceeds fixed maximum message size"),
                 })
             }
-            (DataOutcome::LineTooLong, _) => DataStep::Reply(Reply::new(500, (5, 5, 2), "Line too long")),
-            _ => DataStep::Reply(Reply::new(552, (5, 3, 4), "Message size exceeds fixed maximum message size")),
         }
     }
 
@@ -289,10 +328,13 @@ impl Session {
     /// e.g. 451 4.3.0).
     /// Only now does the client hear 250: once it has, the server is responsible for the message.
     pub fn message_stored(&mut self, result: Result<String, Reply>) -> Reply {
-        if !matches!(self.phase, Phase::Storing) {
-            return bad_sequence("Bad sequence: no message waiting to be stored");
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Storing { hello } => self.state = State::Greeted { hello, txn: None },
+            state => {
+                self.state = state;
+                return bad_sequence("Bad sequence: no message waiting to be stored");
+            }
         }
-        self.phase = Phase::Command;
         match result {
             Ok(id) => ok(&format!("OK queued as {id}")),
             Err(reply) => reply,
@@ -305,7 +347,7 @@ impl Session {
         if reply.is_permanent() {
             self.errors += 1;
             if self.errors >= self.config.max_errors {
-                self.phase = Phase::Closed;
+                self.state = State::Closed;
                 return Step::Close(Reply::new(421, (4, 7, 0), format!("{} Too many errors, closing", self.config.hostname)));
             }
         }
@@ -313,9 +355,10 @@ impl Session {
     }
 
     fn reset_connection(&mut self) {
-        (self.helo, self.user, self.txn, self.phase) = (None, None, None, Phase::Command);
+        (self.state, self.user) = (State::Fresh, None);
     }
 
+    /// A command in the `Fresh` or `Greeted` state.
     fn dispatch(&mut self, line: &[u8], policy: &dyn Policy) -> Step {
         let cmd = match command::parse(line) {
             Ok(cmd) => cmd,
@@ -323,21 +366,23 @@ impl Session {
         };
         let reply = match cmd {
             Command::Quit => {
-                self.phase = Phase::Closed;
+                self.state = State::Closed;
                 return Step::Close(Reply::new(221, (2, 0, 0), format!("{} Bye", self.config.hostname)));
             }
             Command::StartTls => match self.starttls() {
                 Ok(reply) => return Step::StartTls(reply),
                 Err(reply) => reply,
             },
-            Command::Ehlo(domain) => self.hello(domain, true),
-            Command::Helo(domain) => self.hello(domain, false),
+            Command::Ehlo(name) => self.hello(name, true),
+            Command::Helo(name) => self.hello(name, false),
             Command::Mail { from, params } => self.mail(from, params),
             Command::Rcpt { to } => self.rcpt(to, policy),
             Command::Data => self.data(),
             Command::Auth { mechanism, initial } => self.auth(&mechanism, initial, policy),
             Command::Rset => {
-                self.txn = None;
+                if let State::Greeted { txn, .. } = &mut self.state {
+                    *txn = None;
+                }
                 ok("OK")
             }
             Command::Noop => ok("OK"),
@@ -353,10 +398,10 @@ impl Session {
         self.finish(reply)
     }
 
-    fn hello(&mut self, domain: String, extended: bool) -> Reply {
-        self.txn = None; // RFC 5321 §4.1.4: EHLO/HELO also reset any transaction
-        let greeting = format!("{} greets {domain}", self.config.hostname);
-        self.helo = Some((domain, extended));
+    fn hello(&mut self, name: String, extended: bool) -> Reply {
+        let greeting = format!("{} greets {name}", self.config.hostname);
+        // RFC 5321 §4.1.4: EHLO/HELO also reset any transaction.
+        self.state = State::Greeted { hello: Hello { name, extended }, txn: None };
         if !extended {
             return Reply::bare(250, greeting);
         }
@@ -380,7 +425,7 @@ impl Session {
         if !self.config.tls_available {
             return Err(Reply::new(502, (5, 5, 1), "STARTTLS not available"));
         }
-        if self.helo.is_none() {
+        if let State::Fresh = self.state {
             return Err(bad_sequence("Send EHLO first"));
         }
         self.reset_connection(); // nothing said in plaintext may carry over into TLS
@@ -388,13 +433,13 @@ impl Session {
     }
 
     fn mail(&mut self, from: Option<String>, params: MailParams) -> Reply {
-        let Some((_, extended)) = self.helo else {
+        let State::Greeted { hello, txn } = &mut self.state else {
             return bad_sequence("Send EHLO or HELO first");
         };
-        if self.txn.is_some() {
+        if txn.is_some() {
             return bad_sequence("Nested MAIL command");
         }
-        if !extended && !params.is_empty() {
+        if !hello.extended && !params.is_empty() {
             return Reply::new(555, (5, 5, 4), "MAIL parameters need EHLO, not HELO");
         }
         if self.config.role == Role::Submission && self.user.is_none() {
@@ -413,12 +458,12 @@ impl Session {
             return Reply::new(553, (5, 7, 1), format!("Sender address rejected: not owned by user {user}"));
         }
         let reply = Reply::new(250, (2, 1, 0), format!("Sender <{}> OK", from.as_deref().unwrap_or("")));
-        self.txn = Some(Transaction { from, recipients: Vec::new(), rcpt_tried: false });
+        *txn = Some(Transaction { from, recipients: Vec::new(), rcpt_tried: false });
         reply
     }
 
     fn rcpt(&mut self, to: String, policy: &dyn Policy) -> Reply {
-        let Some(txn) = self.txn.as_mut() else {
+        let State::Greeted { txn: Some(txn), .. } = &mut self.state else {
             return bad_sequence("Need MAIL before RCPT");
         };
         txn.rcpt_tried = true;
@@ -442,75 +487,91 @@ impl Session {
     }
 
     fn data(&mut self) -> Reply {
-        match &self.txn {
-            None => bad_sequence("Need MAIL command"),
-            Some(t) if t.recipients.is_empty() && !t.rcpt_tried => bad_sequence("Need RCPT command"),
-            Some(t) if t.recipients.is_empty() => Reply::new(554, (5, 5, 1), "No valid recipients"),
-            Some(_) => {
-                self.phase = Phase::Data;
-                Reply::bare(354, "End data with <CR><LF>.<CR><LF>")
+        let (state, reply) = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Greeted { hello, txn: Some(txn) } if !txn.recipients.is_empty() => {
+                (State::Data { hello, txn }, Reply::bare(354, "End data with <CR><LF>.<CR><LF>"))
             }
-        }
+            State::Greeted { hello, txn: Some(txn) } => {
+                let reply = if txn.rcpt_tried { Reply::new(554, (5, 5, 1), "No valid recipients") } else { bad_sequence("Need RCPT command") };
+                (State::Greeted { hello, txn: Some(txn) }, reply)
+            }
+            state => (state, bad_sequence("Need MAIL command")),
+        };
+        self.state = state;
+        reply
     }
 
     fn auth(&mut self, mechanism: &str, initial: Option<String>, policy: &dyn Policy) -> Reply {
         if self.config.role != Role::Submission {
             return Reply::new(502, (5, 5, 1), "AUTH not available on this port; use the submission port 587");
         }
-        if !matches!(self.helo, Some((_, true))) {
-            return bad_sequence("Send EHLO first");
-        }
-        if self.user.is_some() {
-            return bad_sequence("Already authenticated");
-        }
-        if self.txn.is_some() {
-            return bad_sequence("AUTH is not allowed during a mail transaction"); // RFC 4954 §4
-        }
+        let hello = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Greeted { hello, txn: None } if hello.extended && self.user.is_none() => hello,
+            state => {
+                let reply = match &state {
+                    State::Greeted { hello, .. } if !hello.extended => bad_sequence("Send EHLO first"),
+                    State::Greeted { .. } if self.user.is_some() => bad_sequence("Already authenticated"),
+                    State::Greeted { .. } => bad_sequence("AUTH is not allowed during a mail transaction"), // RFC 4954 §4
+                    _ => bad_sequence("Send EHLO first"),
+                };
+                self.state = state;
+                return reply;
+            }
+        };
         let step = match mechanism {
             "PLAIN" => AuthStep::Plain,
             "LOGIN" => AuthStep::LoginUser,
-            _ => return Reply::new(504, (5, 5, 4), "Unrecognized authentication type"),
+            _ => {
+                self.state = State::Greeted { hello, txn: None };
+                return Reply::new(504, (5, 5, 4), "Unrecognized authentication type");
+            }
         };
-        match initial {
+        let outcome = match initial {
             Some(response) => self.auth_response(step, response.as_bytes(), policy),
+            // PLAIN sends an empty challenge; LOGIN asks "Username:" in base64.
             None => {
-                // PLAIN sends an empty challenge; LOGIN asks "Username:" in base64.
                 let challenge = if matches!(step, AuthStep::Plain) { "" } else { "VXNlcm5hbWU6" };
-                self.phase = Phase::Auth(step);
-                Reply::bare(334, challenge)
+                AuthOutcome::Next(step, Reply::bare(334, challenge))
+            }
+        };
+        match outcome {
+            AuthOutcome::Next(step, challenge) => {
+                self.state = State::Auth { hello, step };
+                challenge
+            }
+            AuthOutcome::Done(reply) => {
+                self.state = State::Greeted { hello, txn: None };
+                reply
             }
         }
     }
 
-    fn auth_response(&mut self, step: AuthStep, line: &[u8], policy: &dyn Policy) -> Reply {
+    fn auth_response(&mut self, step: AuthStep, line: &[u8], policy: &dyn Policy) -> AuthOutcome {
         let line = line.trim_ascii();
         if line == b"*" {
-            return Reply::new(501, (5, 7, 0), "Authentication cancelled"); // RFC 4954 §4
+            return AuthOutcome::Done(Reply::new(501, (5, 7, 0), "Authentication cancelled")); // RFC 4954 §4
         }
         // "=" is an empty response (RFC 4954 §4).
         let decoded = if line == b"=" { Ok(Vec::new()) } else { BASE64.decode(line) };
         let Some(text) = decoded.ok().and_then(|d| String::from_utf8(d).ok()) else {
-            return Reply::new(501, (5, 5, 2), "Cannot decode response (bad base64)");
+            return AuthOutcome::Done(Reply::new(501, (5, 5, 2), "Cannot decode response (bad base64)"));
         };
-        match step {
+        AuthOutcome::Done(match step {
             AuthStep::Plain => {
                 // RFC 4616: authzid NUL authcid NUL password.
                 let parts: Vec<&str> = text.splitn(4, '\0').collect();
                 let [authzid, user, password] = parts.as_slice() else {
-                    return Reply::new(501, (5, 5, 2), "Malformed PLAIN response");
+                    return AuthOutcome::Done(Reply::new(501, (5, 5, 2), "Malformed PLAIN response"));
                 };
                 if !authzid.is_empty() && authzid != user {
                     // Logging in as one user to act as another is not allowed here.
-                    return Reply::new(535, (5, 7, 8), "Authentication credentials invalid");
+                    return AuthOutcome::Done(Reply::new(535, (5, 7, 8), "Authentication credentials invalid"));
                 }
                 self.login(user, password, policy)
             }
-            AuthStep::LoginUser => {
-                self.phase = Phase::Auth(AuthStep::LoginPassword { user: text });
-                Reply::bare(334, "UGFzc3dvcmQ6") // "Password:"
-            }
+            AuthStep::LoginUser => return AuthOutcome::Next(AuthStep::LoginPassword { user: text }, Reply::bare(334, "UGFzc3dvcmQ6")), // "Password:"
             AuthStep::LoginPassword { user } => self.login(&user, &text, policy),
-        }
+        })
     }
 
     fn login(&mut self, user: &str, password: &str, policy: &dyn Policy) -> Reply {
