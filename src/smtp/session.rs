@@ -588,7 +588,8 @@ impl Session {
 mod tests {
     use super::super::reply::ReplyParser;
     use super::*;
-    use std::collections::VecDeque;
+    use crate::transcripts::{Adapter, Sent, replay};
+    use crate::wire::dot::{Block, Unstuffer};
 
     /// Where the `*.txt` transcripts live, relative to the crate root.
     const TRANSCRIPT_DIR: &str = "tests/transcripts/smtp";
@@ -615,87 +616,80 @@ mod tests {
         reply.to_wire().split_terminator("\r\n").map(String::from).collect()
     }
 
-    /// Replays one transcript. `C:` lines go to the session (or into the DATA body), `S:` lines
-    /// must be prefixes of the server's lines in order, `! key value` configures, `#` comments.
-    fn replay(text: &str) -> Result<(), String> {
-        let mut config = SessionConfig::new("mail.example.org", Role::Relay);
-        let mut session: Option<Session> = None;
-        let mut sent: VecDeque<String> = VecDeque::new();
-        let mut body: Option<Vec<u8>> = None;
-        for (n, raw) in text.lines().enumerate() {
-            let err = |msg: String| Err(format!("line {}: {msg}", n + 1));
-            if raw.trim().is_empty() || raw.starts_with('#') {
-                continue;
-            }
-            if let Some(directive) = raw.strip_prefix("! ") {
-                let (key, value) = directive.split_once(' ').unwrap_or((directive, ""));
-                let number = value.parse::<usize>();
-                match (key, number) {
-                    ("role", _) => config.role = if value == "submission" { Role::Submission } else { Role::Relay },
-                    ("tls", _) => config.tls_available = true,
-                    ("max_recipients", Ok(v)) => config.max_recipients = v,
-                    ("max_message_size", Ok(v)) => config.max_message_size = v,
-                    ("max_errors", Ok(v)) => config.max_errors = v,
-                    _ => return err(format!("bad directive {directive:?}")),
-                }
-                continue;
-            }
-            let s = session.get_or_insert_with(|| {
-                let s = Session::new(config.clone());
-                sent.extend(wire_lines(&s.greeting()));
-                s
-            });
-            if let Some(expected) = raw.strip_prefix("S:").map(str::trim_start) {
-                match sent.pop_front() {
-                    Some(got) if got.starts_with(expected) => {}
-                    got => return err(format!("expected {expected:?}, server sent {got:?}")),
-                }
-            } else if let Some(client) = raw.strip_prefix("C:") {
-                let client = client.strip_prefix(' ').unwrap_or(client);
-                if let Some(buf) = body.as_mut() {
-                    if client != "." {
-                        // Undo dot-stuffing (RFC 5321 §4.5.2) as the I/O layer would.
-                        buf.extend_from_slice(client.strip_prefix('.').unwrap_or(client).as_bytes());
-                        buf.extend_from_slice(b"\r\n");
-                        continue;
-                    }
-                    let data = std::mem::take(buf);
-                    body = None;
-                    let outcome = if data.len() > s.config().max_message_size { DataOutcome::TooLarge } else { DataOutcome::Complete(data) };
-                    let reply = match s.data_finished(outcome) {
-                        DataStep::Accept(envelope) => s.message_stored(Ok(format!("Q{}", envelope.recipients.len()))),
-                        DataStep::Reply(reply) => reply,
-                    };
-                    sent.extend(wire_lines(&reply));
-                    continue;
-                }
-                if s.is_closed() {
-                    return err("client spoke after the connection was closed".into());
-                }
-                let step = s.command(client.as_bytes(), &FakePolicy);
-                sent.extend(wire_lines(step.reply()));
-                if let Step::StartTls(_) = step {
-                    s.tls_started();
-                }
-                if s.expecting() == Expect::DataBody {
-                    body = Some(Vec::new());
-                }
-            } else {
-                return err(format!("unknown line {raw:?}"));
-            }
+    /// The SMTP side of the transcript harness (`crate::transcripts`). Directives:
+    /// `! role relay|submission`, `! tls` (STARTTLS is offered), `! max_recipients N`,
+    /// `! max_message_size N`, `! max_errors N`. After a `354` the `C:` lines are the message
+    /// text up to the line with a single dot, collected the way the server's `Wire::read_block`
+    /// does (the same [`Unstuffer`] and limits), and handed over stored as queue id `Q<n>`.
+    struct SmtpReplay {
+        config: SessionConfig,
+        session: Option<Session>,
+        body: Option<Unstuffer>,
+    }
+
+    impl SmtpReplay {
+        fn new() -> Self {
+            Self { config: SessionConfig::new("mail.example.org", Role::Relay), session: None, body: None }
         }
-        if session.is_none() {
-            return Err("the transcript has no C: or S: lines".into());
+    }
+
+    impl Adapter for SmtpReplay {
+        fn directive(&mut self, key: &str, value: &str, _: &mut Sent) -> Result<(), String> {
+            let number = value.parse::<usize>();
+            match (key, number) {
+                ("role", _) => self.config.role = if value == "submission" { Role::Submission } else { Role::Relay },
+                ("tls", _) => self.config.tls_available = true,
+                ("max_recipients", Ok(v)) => self.config.max_recipients = v,
+                ("max_message_size", Ok(v)) => self.config.max_message_size = v,
+                ("max_errors", Ok(v)) => self.config.max_errors = v,
+                _ => return Err(format!("bad directive {key:?} {value:?}")),
+            }
+            Ok(())
         }
-        if !sent.is_empty() {
-            return Err(format!("server lines the transcript does not check: {sent:?}"));
+
+        fn connect(&mut self, _: usize, sent: &mut Sent) {
+            let session = Session::new(self.config.clone());
+            sent.push(0, &session.greeting().to_wire());
+            self.session = Some(session);
         }
-        Ok(())
+
+        fn client_line(&mut self, _: usize, text: &str, sent: &mut Sent) -> Result<(), String> {
+            let s = self.session.as_mut().ok_or("no session")?;
+            if let Some(body) = self.body.as_mut() {
+                if !body.line(text.as_bytes(), false) {
+                    return Ok(());
+                }
+                let outcome = match self.body.take().map(Unstuffer::finish) {
+                    Some(Block::Complete(data)) => DataOutcome::Complete(data),
+                    Some(Block::LineTooLong) => DataOutcome::LineTooLong,
+                    _ => DataOutcome::TooLarge,
+                };
+                let reply = match s.data_finished(outcome) {
+                    DataStep::Accept(envelope) => s.message_stored(Ok(format!("Q{}", envelope.recipients.len()))),
+                    DataStep::Reply(reply) => reply,
+                };
+                sent.push(0, &reply.to_wire());
+                return Ok(());
+            }
+            let step = s.command(text.as_bytes(), &FakePolicy);
+            sent.push(0, &step.reply().to_wire());
+            if let Step::StartTls(_) = step {
+                s.tls_started();
+            }
+            if s.expecting() == Expect::DataBody {
+                self.body = Some(Unstuffer::new(s.config().max_message_size, TEXT_LINE_MAX));
+            }
+            Ok(())
+        }
+
+        fn is_closed(&self, _: usize) -> bool {
+            self.session.as_ref().is_some_and(Session::is_closed)
+        }
     }
 
     #[test]
     fn transcripts() {
-        crate::transcripts::replay_all(TRANSCRIPT_DIR, 14, replay);
+        crate::transcripts::replay_all(TRANSCRIPT_DIR, 15, |text| replay(text, &mut SmtpReplay::new()).map(drop));
     }
 
     fn code(s: &mut Session, line: &str) -> u16 {
