@@ -18,8 +18,19 @@
 //! What differs is small, and each protocol's session tests supply it as an [`Adapter`]:
 //! which directives exist, how a client connects (its greeting), how a client line reaches
 //! the session (SMTP's DATA body, IMAP's literals), and whether the connection is closed.
+//!
+//! [`through_wire`] re-feeds input through the servers' own line framing (a real [`Wire`]
+//! over an in-memory stream) in pieces of 1, 2, 4 … 512 bytes ([`CHUNK_SIZES`]), so tests
+//! can prove that where TCP happens to cut the bytes never changes what the server does.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::conductor::{Conductor, Pace};
+use crate::trace::{Protocol, Trace};
+use crate::wire::{Endpoints, MessageSlot, Side, Wire};
 
 /// The lines the server sent, per client: a queue the `S:` lines take from, and everything
 /// ever sent (so a test can compare whole conversations).
@@ -163,6 +174,62 @@ pub fn transcripts(folder: &str, at_least: usize) -> Vec<(std::path::PathBuf, St
             (path, text)
         })
         .collect()
+}
+
+// ----- Re-feeding input through the servers' own framing -----
+
+/// Chunk sizes for re-feed tests: a client's bytes arrive in pieces of any size (one byte
+/// at a time from a slow terminal, a whole pipelined batch at once), and the result must
+/// never depend on where the pieces are cut.
+pub const CHUNK_SIZES: [usize; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+
+/// An in-memory connection for a server-side [`Wire`]: each read returns the next piece of
+/// `input`, at most `chunk` bytes, then end of stream; everything written is kept.
+pub struct Chunked {
+    input: Vec<u8>,
+    read: usize,
+    chunk: usize,
+    written: Vec<u8>,
+}
+
+impl tokio::io::AsyncRead for Chunked {
+    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let start = self.read;
+        let end = self.input.len().min(start + self.chunk.min(buf.remaining()));
+        buf.put_slice(&self.input[start..end]);
+        self.read = end;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for Chunked {
+    fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.written.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Runs `serve` on the server end of a [`Wire`] whose client sends `input` in pieces of
+/// `chunk` bytes and then hangs up. Returns what `serve` returned and every byte the server
+/// wrote. The wire is the one the servers use (`Wire::read_line`, `Wire::read_block`), so a
+/// test through it proves the real framing, not a copy of it.
+pub fn through_wire<T>(input: &[u8], chunk: usize, serve: impl AsyncFnOnce(&mut Wire<Chunked>) -> T) -> (T, Vec<u8>) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a test runtime");
+    runtime.block_on(async {
+        let conductor = Conductor::new(Pace::Fast);
+        let trace = Trace::new(conductor.clock().clone());
+        let ends = Endpoints { local: "server".into(), peer: "client".into(), protocol: Protocol::Smtp, side: Side::Server };
+        let stream = Chunked { input: input.to_vec(), read: 0, chunk, written: Vec::new() };
+        let mut wire = Wire::new(stream, ends, trace, conductor, MessageSlot::default(), Duration::from_secs(5));
+        let result = serve(&mut wire).await;
+        (result, wire.into_stream().written)
+    })
 }
 
 #[cfg(test)]

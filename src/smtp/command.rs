@@ -396,10 +396,10 @@ mod tests {
         Command::Mail { from: from.map(String::from), params }
     }
 
-    #[test]
-    fn parses_valid_commands() {
+    /// Lines every server must understand, and what they mean.
+    fn valid_cases() -> Vec<(&'static str, Command)> {
         let p = MailParams::default();
-        let cases: Vec<(&str, Command)> = vec![
+        vec![
             ("EHLO laptop.school.test", Command::Ehlo("laptop.school.test".into())),
             ("ehlo [192.0.2.1]", Command::Ehlo("[192.0.2.1]".into())),
             ("EHLO [IPv6:2001:db8::1]", Command::Ehlo("[IPv6:2001:db8::1]".into())),
@@ -432,14 +432,18 @@ mod tests {
             ("AUTH plain AGFsaWNl", Command::Auth { mechanism: "PLAIN".into(), initial: Some("AGFsaWNl".into()) }),
             ("auth login", Command::Auth { mechanism: "LOGIN".into(), initial: None }),
             ("StartTLS", Command::StartTls),
-        ];
-        for (line, want) in cases {
+        ]
+    }
+
+    #[test]
+    fn parses_valid_commands() {
+        for (line, want) in valid_cases() {
             assert_eq!(parse(line.as_bytes()), Ok(want), "{line}");
         }
     }
 
-    #[test]
-    fn rejects_bad_commands_with_the_right_reply() {
+    /// Bad lines, with the reply code and enhanced code each must get.
+    fn invalid_cases() -> Vec<(Vec<u8>, u16, &'static str)> {
         let long_local = format!("MAIL FROM:<{}@b.c>", "x".repeat(65));
         let long_hello = format!("EHLO {}", "x".repeat(256));
         let cases: Vec<(&[u8], u16, &str)> = vec![
@@ -479,9 +483,39 @@ mod tests {
             (b"AUTH", 501, "5.5.4"),
             (b"AUTH PLAIN a b", 501, "5.5.4"),
         ];
-        for (line, code, enhanced) in cases {
-            let reply = parse(line).expect_err(&String::from_utf8_lossy(line)).reply();
+        cases.into_iter().map(|(line, code, enhanced)| (line.to_vec(), code, enhanced)).collect()
+    }
+
+    #[test]
+    fn rejects_bad_commands_with_the_right_reply() {
+        for (line, code, enhanced) in invalid_cases() {
+            let reply = parse(&line).expect_err(&String::from_utf8_lossy(&line)).reply();
             assert_eq!((reply.code, reply.enhanced.map(|e| e.to_string())), (code, Some(enhanced.into())), "{line:?}");
+        }
+    }
+
+    /// Every table line, sent as one pipelined stream, is re-fed through the server's own
+    /// line reader (`Wire::read_line`) in pieces of 1, 2, 4 … 512 bytes: each line must parse
+    /// exactly as it does alone, whatever the pieces. A bare LF also ends a command, and an
+    /// overlong line is cut and reported (`None`) without swallowing the next one.
+    #[test]
+    fn parses_the_same_in_any_chunking_through_the_servers_framing() {
+        use crate::smtp::session::COMMAND_LINE_MAX;
+        use crate::transcripts::{CHUNK_SIZES, through_wire};
+        let lines: Vec<Vec<u8>> = valid_cases().into_iter().map(|(l, _)| l.as_bytes().to_vec()).chain(invalid_cases().into_iter().map(|(l, ..)| l)).collect();
+        let mut input: Vec<u8> = lines.iter().flat_map(|l| [l.as_slice(), b"\r\n"].concat()).collect();
+        input.extend_from_slice(format!("NOOP\nRSET\r\n{}\r\nQUIT\r\n", "x".repeat(COMMAND_LINE_MAX)).as_bytes());
+        let mut expected: Vec<Option<Result<Command, ParseError>>> = lines.iter().map(|l| Some(parse(l))).collect();
+        expected.extend([Some(Ok(Command::Noop)), Some(Ok(Command::Rset)), None, Some(Ok(Command::Quit))]);
+        for chunk in CHUNK_SIZES {
+            let (got, _) = through_wire(&input, chunk, async |wire| {
+                let mut got = Vec::new();
+                while let Ok(line) = wire.read_line(COMMAND_LINE_MAX).await {
+                    got.push((!line.overlong).then(|| parse(&line.bytes)));
+                }
+                got
+            });
+            assert_eq!(got, expected, "pieces of {chunk}");
         }
     }
 

@@ -588,7 +588,8 @@ impl Session {
 mod tests {
     use super::super::reply::ReplyParser;
     use super::*;
-    use crate::transcripts::{Adapter, Sent, replay};
+    use crate::transcripts::{Adapter, CHUNK_SIZES, Chunked, Sent, replay, through_wire};
+    use crate::wire::Wire;
     use crate::wire::dot::{Block, Unstuffer};
 
     /// Where the `*.txt` transcripts live, relative to the crate root.
@@ -625,11 +626,13 @@ mod tests {
         config: SessionConfig,
         session: Option<Session>,
         body: Option<Unstuffer>,
+        /// Every message handed over, in order.
+        stored: Vec<Envelope>,
     }
 
     impl SmtpReplay {
         fn new() -> Self {
-            Self { config: SessionConfig::new("mail.example.org", Role::Relay), session: None, body: None }
+            Self { config: SessionConfig::new("mail.example.org", Role::Relay), session: None, body: None, stored: Vec::new() }
         }
     }
 
@@ -665,7 +668,11 @@ mod tests {
                     _ => DataOutcome::TooLarge,
                 };
                 let reply = match s.data_finished(outcome) {
-                    DataStep::Accept(envelope) => s.message_stored(Ok(format!("Q{}", envelope.recipients.len()))),
+                    DataStep::Accept(envelope) => {
+                        let reply = s.message_stored(Ok(format!("Q{}", envelope.recipients.len())));
+                        self.stored.push(envelope);
+                        reply
+                    }
                     DataStep::Reply(reply) => reply,
                 };
                 sent.push(0, &reply.to_wire());
@@ -690,6 +697,75 @@ mod tests {
     #[test]
     fn transcripts() {
         crate::transcripts::replay_all(TRANSCRIPT_DIR, 15, |text| replay(text, &mut SmtpReplay::new()).map(drop));
+    }
+
+    /// The server's loop (`server::one_exchange`, without the backend and the trace texts)
+    /// over a real [`Wire`]: lines are cut with the limit `expecting()` names, DATA is read
+    /// with `read_block`; the messages accepted are returned, each "stored" as queue id
+    /// `Q<recipients>`.
+    /// STARTTLS is only noted (`tls_started`): the bytes stay in memory.
+    async fn serve(wire: &mut Wire<Chunked>, mut session: Session) -> Vec<Envelope> {
+        let mut stored = Vec::new();
+        if wire.send(&session.greeting().to_wire(), "").await.is_err() {
+            return stored;
+        }
+        loop {
+            let expecting = session.expecting();
+            let (reply, step) = if expecting == Expect::DataBody {
+                let Ok(block) = wire.read_block(session.config().max_message_size, TEXT_LINE_MAX, |_, _| String::new()).await else {
+                    return stored;
+                };
+                let outcome = match block {
+                    Block::Complete(data) => DataOutcome::Complete(data),
+                    Block::TooLarge => DataOutcome::TooLarge,
+                    Block::LineTooLong => DataOutcome::LineTooLong,
+                };
+                let reply = match session.data_finished(outcome) {
+                    DataStep::Accept(envelope) => {
+                        let reply = session.message_stored(Ok(format!("Q{}", envelope.recipients.len())));
+                        stored.push(envelope);
+                        reply
+                    }
+                    DataStep::Reply(reply) => reply,
+                };
+                (reply, None)
+            } else {
+                let Ok(line) = wire.read_line(expecting.line_limit()).await else {
+                    return stored;
+                };
+                let step = if line.overlong { session.line_too_long() } else { session.command(&line.bytes, &FakePolicy) };
+                (step.reply().clone(), Some(step))
+            };
+            if wire.send(&reply.to_wire(), "").await.is_err() {
+                return stored;
+            }
+            match step {
+                Some(Step::Close(_)) => return stored,
+                Some(Step::StartTls(_)) => session.tls_started(),
+                _ => {}
+            }
+        }
+    }
+
+    /// Each transcript's client bytes, sent as one stream, re-fed through the server's framing
+    /// in pieces of 1, 2, 4 … 512 bytes: the server must say exactly what the line-by-line
+    /// replay said (which the transcript checks), and hand over the same messages, byte for
+    /// byte, whatever the pieces.
+    #[test]
+    fn transcripts_in_any_chunking_through_the_servers_framing() {
+        for (path, text) in crate::transcripts::transcripts(TRANSCRIPT_DIR, 15) {
+            let mut adapter = SmtpReplay::new();
+            let replayed = replay(&text, &mut adapter).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let expected = replayed.into_iter().next().unwrap_or_default();
+            let input: String = text.lines().filter_map(|l| l.strip_prefix("C:")).map(|l| format!("{}\r\n", l.strip_prefix(' ').unwrap_or(l))).collect();
+            for chunk in CHUNK_SIZES {
+                let config = adapter.config.clone();
+                let (stored, written) = through_wire(input.as_bytes(), chunk, async |wire| serve(wire, Session::new(config)).await);
+                let got: Vec<String> = String::from_utf8_lossy(&written).split_terminator("\r\n").map(String::from).collect();
+                assert_eq!(got, expected, "{} in pieces of {chunk}", path.display());
+                assert_eq!(stored, adapter.stored, "{}: the messages, in pieces of {chunk}", path.display());
+            }
+        }
     }
 
     fn code(s: &mut Session, line: &str) -> u16 {
