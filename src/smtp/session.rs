@@ -9,6 +9,11 @@
 //! body has arrived the session hands over an `Envelope`; only after the I/O layer has
 //! stored it does the session produce the final `250`, so nothing accepted is ever lost.
 //! Decisions about users and recipients come from a `Policy`, keeping this file free of I/O.
+//!
+//! Where the dialogue stands is one `State` value whose variants carry their own data
+//! (before EHLO, greeted with an optional transaction, in an AUTH exchange, reading DATA,
+//! storing, closed): each method takes the state out, decides, and puts the next one back, so
+//! a command out of order can only get its `503`, never reach data that does not exist yet.
 
 use super::command::{self, Command, MailParams};
 use super::reply::{EnhancedCode, Reply};
@@ -796,6 +801,29 @@ mod tests {
         let failed = Reply::new(451, (4, 3, 0), "disk full");
         assert_eq!(s.message_stored(Err(failed)).code, 451);
         assert_eq!(code(&mut s, "RCPT TO:<bob@example.org>"), 503);
+    }
+
+    /// The EHLO name is carried through a login and a stored message into the next transaction;
+    /// STARTTLS forgets it and the login (RFC 3207 §4.2).
+    #[test]
+    fn the_hello_name_lives_as_long_as_the_greeted_state() {
+        let config = SessionConfig { tls_available: true, ..SessionConfig::new("msa.test", Role::Submission) };
+        let mut s = Session::new(config);
+        let lines = ["EHLO laptop.test", "AUTH LOGIN", "YWxpY2VAc2Nob29sLnRlc3Q=", "d29uZGVybGFuZA=="];
+        assert_eq!(lines.map(|l| code(&mut s, l)), [250, 334, 334, 235]);
+        assert_eq!(s.expecting(), Expect::Command);
+        for round in 0..2 {
+            let lines = ["MAIL FROM:<alice@school.test>", "RCPT TO:<carol@elsewhere.test>", "DATA"];
+            assert_eq!(lines.map(|l| code(&mut s, l)), [250, 250, 354], "round {round}");
+            let DataStep::Accept(envelope) = s.data_finished(DataOutcome::Complete(b"hi\r\n".to_vec())) else { panic!("not accepted") };
+            assert_eq!((envelope.helo.as_str(), envelope.authenticated_user.as_deref()), ("laptop.test", Some("alice@school.test")));
+            assert_eq!(code(&mut s, "NOOP"), 503, "nothing is read while the message is being stored");
+            assert_eq!(s.message_stored(Ok("Q1".into())).code, 250);
+        }
+        assert!(matches!(s.command(b"STARTTLS", &FakePolicy), Step::StartTls(_)));
+        s.tls_started();
+        assert_eq!(s.authenticated_user(), None);
+        assert_eq!(code(&mut s, "MAIL FROM:<alice@school.test>"), 503);
     }
 
     /// Deterministic xorshift64 (no rand crate needed).
