@@ -9,6 +9,7 @@ use crate::smtp_common;
 use std::sync::Arc;
 
 use mailflow::scenario::Service;
+use mailflow::trace::{Direction, Kind};
 use mailflow::world::World;
 use smtp_common::*;
 
@@ -133,6 +134,42 @@ async fn curl_commands_from_the_banner_deliver() {
     assert_two_hops(&raw);
     assert!(String::from_utf8_lossy(&raw).contains("This message came by curl."));
     assert_secret_hidden(&world);
+    let _ = std::fs::remove_dir_all(dir);
+    world.shutdown().await;
+}
+
+/// curl names itself after the file it uploads (`EHLO tmp_message`): not a
+/// domain, since `_` is not allowed in one, and once refused with 501. The
+/// server accepts it as Postfix does by default, and the story notes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_upload_with_a_file_name_that_is_not_a_domain_delivers() {
+    let curl = tool("curl");
+    let world = quiet_world().await;
+    let submission = addr(&world, "smtp.school.test", Service::Submission);
+    let dir = scratch_dir("curl-helo");
+    let message = "From: alice@school.test\r\nTo: bob@example.org\r\nSubject: Uploaded as tmp_message\r\n\r\nThe EHLO name was a file name.\r\n";
+    std::fs::write(dir.join("tmp_message"), message).expect("write tmp_message");
+    let url = format!("smtp://{}:{}", submission.ip(), submission.port());
+    let args = [
+        url.as_str(),
+        "--mail-from",
+        "alice@school.test",
+        "--mail-rcpt",
+        "bob@example.org",
+        "--user",
+        "alice@school.test:wonderland",
+        "--upload-file",
+        "tmp_message",
+    ];
+    let out = run_tool(&curl, &args, Some(&dir)).await;
+    assert!(out.status.success(), "curl {args:?} failed:\n{}{}\n{}", out.stdout, out.stderr, story(&world));
+    let raw = arrives(&world, "Subject: Uploaded as tmp_message").await;
+    assert_two_hops(&raw);
+    let hello = events(&world)
+        .into_iter()
+        .find(|e| e.to == "smtp.school.test" && matches!(&e.kind, Kind::Line { direction: Direction::ToServer, line } if line == "EHLO tmp_message"));
+    let summary = hello.map(|e| e.summary.clone()).unwrap_or_else(|| panic!("no EHLO tmp_message in the story:\n{}", story(&world)));
+    assert!(summary.contains("Note: that is not a domain name"), "{summary}");
     let _ = std::fs::remove_dir_all(dir);
     world.shutdown().await;
 }

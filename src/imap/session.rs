@@ -1064,7 +1064,7 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 mod tests {
     use super::super::parser::{Assembler, Framing, parse_command};
     use super::*;
-    use std::collections::VecDeque;
+    use crate::transcripts::{Adapter, Sent, replay};
 
     /// bob@example.org/builder and alice@example.org/wonderland have
     /// mailboxes here.
@@ -1097,137 +1097,119 @@ mod tests {
         format!("From: Alice <alice@school.test>\r\nTo: bob@example.org\r\nSubject: {subject}\r\nDate: Thu, 26 Nov 2026 04:16:00 +0000\r\nMessage-ID: <{subject}@school.test>\r\n\r\n{body}\r\n").into_bytes()
     }
 
-    /// One client of a transcript: its session and the lines it was sent
-    /// but the transcript has not checked yet.
+    /// One client of a transcript: its session and the framing of its lines.
     struct Client {
         session: Session,
-        sent: VecDeque<String>,
         assembler: Assembler,
     }
 
-    impl Client {
-        fn new(host: &FakeHost) -> Self {
-            let session = Session::new(host.hostname());
-            let greeting = session.greeting();
-            let mut client = Client { session, sent: VecDeque::new(), assembler: Assembler::new(host.max_message_size()) };
-            client.push(&[greeting]);
-            client
-        }
+    /// What the server sent, as a client reads it.
+    fn wire_text(responses: &[Response]) -> String {
+        responses.iter().map(|r| String::from_utf8_lossy(&r.bytes)).collect()
+    }
 
-        fn push(&mut self, responses: &[Response]) {
-            for r in responses {
-                let text = String::from_utf8_lossy(&r.bytes).into_owned();
-                self.sent.extend(text.split_terminator("\r\n").map(String::from));
-            }
-        }
+    /// The IMAP side of the transcript harness (`crate::transcripts`), for two clients
+    /// (`C1:`/`S1:`, `C2:`/`S2:`) of one host. After a `C:` line that announces a literal,
+    /// `L: text` adds literal bytes (CRLF added) and `B: text` adds them without CRLF; the
+    /// next `C:` line continues the command. Directives: `! deliver SUBJECT` puts a message in
+    /// bob's INBOX, `! updates 2` asks client 2's IDLE for news.
+    struct ImapReplay {
+        host: FakeHost,
+        clients: [Option<Client>; 2],
+        /// The literal being sent: its announced size and the bytes so far.
+        literal: Option<(usize, Vec<u8>)>,
+    }
 
-        /// Feeds one client line the way the server's I/O layer would;
-        /// returns the size of a literal the server now waits for.
-        fn line(&mut self, line: &str, host: &FakeHost) -> Option<usize> {
-            let outcome = match self.session.expecting() {
-                Expect::AuthResponse => self.session.auth_response(line.as_bytes(), host),
-                Expect::IdleDone => self.session.idle_line(line.as_bytes(), host),
-                Expect::Closed => panic!("the client spoke after the connection was closed"),
-                Expect::Command => match self.assembler.line(line.as_bytes()) {
-                    Framing::Complete(bytes) => match parse_command(&bytes) {
-                        Ok(command) => self.session.command(command, host),
-                        Err(error) => self.session.parse_error(error),
-                    },
-                    Framing::Literal { size, synchronizing } => {
-                        if synchronizing {
-                            self.sent.push_back("+ Ready".into());
-                        }
-                        return Some(size);
-                    }
-                    Framing::TooBig { tag, size, synchronizing } => self.session.literal_too_big(tag.as_deref(), size, synchronizing),
-                },
-            };
-            self.push(&outcome.responses);
-            None
+    impl ImapReplay {
+        fn new() -> Self {
+            let host = FakeHost { store: Store::new(1_700_000_000) };
+            host.store.ensure_user("bob@example.org");
+            Self { host, clients: [None, None], literal: None }
         }
     }
 
-    /// Replays one transcript. Lines: `C: text` (or `C1:`/`C2:` for two
-    /// clients), `S: prefix` / `S1:` / `S2:` (the next server line must
-    /// start with it), `L: text` literal bytes (CRLF added) and `B: text`
-    /// (no CRLF) for the last announced literal, `! deliver SUBJECT` puts a message in bob's
-    /// INBOX, `! updates 2` asks client 2's IDLE for news, `#` comments.
-    fn replay(text: &str) -> Result<(), String> {
-        let host = FakeHost { store: Store::new(1_700_000_000) };
-        host.store.ensure_user("bob@example.org");
-        let mut clients: Vec<Client> = vec![Client::new(&host), Client::new(&host)];
-        let mut literal: Option<(usize, Vec<u8>)> = None;
-        for (n, raw) in text.lines().enumerate() {
-            let err = |msg: String| Err(format!("line {}: {msg}", n + 1));
-            if raw.trim().is_empty() || raw.starts_with('#') {
-                continue;
-            }
-            if let Some(directive) = raw.strip_prefix("! ") {
-                let (key, value) = directive.split_once(' ').unwrap_or((directive, ""));
-                match key {
-                    "deliver" => {
-                        host.store.deliver("bob@example.org", message(value, "Hello Bob"), Duration::ZERO).expect("delivered");
-                    }
-                    "updates" => {
-                        let i: usize = value.parse().map_err(|_| format!("line {}: bad client", n + 1))?;
-                        let c = &mut clients[i - 1];
-                        let updates = c.session.updates(&host);
-                        c.push(&updates);
-                    }
-                    _ => return err(format!("bad directive {directive:?}")),
+    impl Adapter for ImapReplay {
+        const CLIENTS: usize = 2;
+
+        fn directive(&mut self, key: &str, value: &str, sent: &mut Sent) -> Result<(), String> {
+            match key {
+                "deliver" => {
+                    self.host.store.deliver("bob@example.org", message(value, "Hello Bob"), Duration::ZERO).expect("delivered");
                 }
-                continue;
+                "updates" => {
+                    let index = value.parse::<usize>().ok().and_then(|i| i.checked_sub(1)).ok_or("bad client")?;
+                    let host = &self.host;
+                    let client = self.clients.get_mut(index).and_then(Option::as_mut).ok_or("client not connected")?;
+                    sent.push(index, &wire_text(&client.session.updates(host)));
+                }
+                _ => return Err(format!("bad directive {key:?}")),
             }
-            let (prefix, rest) = raw.split_once(':').ok_or_else(|| format!("line {}: no prefix", n + 1))?;
-            let rest = rest.strip_prefix(' ').unwrap_or(rest);
-            let index = match &prefix[1..] {
-                "" | "1" => 0,
-                "2" => 1,
-                other => return err(format!("bad client {other:?}")),
+            Ok(())
+        }
+
+        fn connect(&mut self, index: usize, sent: &mut Sent) {
+            let session = Session::new(self.host.hostname());
+            sent.push(index, &wire_text(&[session.greeting()]));
+            if let Some(slot) = self.clients.get_mut(index) {
+                *slot = Some(Client { session, assembler: Assembler::new(self.host.max_message_size()) });
+            }
+        }
+
+        /// Feeds one client line the way the server's I/O layer would.
+        fn client_line(&mut self, index: usize, text: &str, sent: &mut Sent) -> Result<(), String> {
+            let literal = self.literal.take();
+            let host = &self.host;
+            let client = self.clients.get_mut(index).and_then(Option::as_mut).ok_or("client not connected")?;
+            if let Some((size, data)) = literal {
+                // Continuation of a command after its literal.
+                if data.len() != size {
+                    return Err(format!("literal has {} bytes, {size} announced", data.len()));
+                }
+                client.assembler.literal(&data);
+            }
+            let outcome = match client.session.expecting() {
+                Expect::AuthResponse => client.session.auth_response(text.as_bytes(), host),
+                Expect::IdleDone => client.session.idle_line(text.as_bytes(), host),
+                Expect::Closed => return Err("the client spoke after the connection was closed".into()),
+                Expect::Command => match client.assembler.line(text.as_bytes()) {
+                    Framing::Complete(bytes) => match parse_command(&bytes) {
+                        Ok(command) => client.session.command(command, host),
+                        Err(error) => client.session.parse_error(error),
+                    },
+                    Framing::Literal { size, synchronizing } => {
+                        if synchronizing {
+                            sent.push(index, "+ Ready\r\n");
+                        }
+                        self.literal = Some((size, Vec::new()));
+                        return Ok(());
+                    }
+                    Framing::TooBig { tag, size, synchronizing } => client.session.literal_too_big(tag.as_deref(), size, synchronizing),
+                },
             };
-            let client = &mut clients[index];
-            match &prefix[..1] {
-                "S" => match client.sent.pop_front() {
-                    Some(got) if got.starts_with(rest) => {}
-                    got => return err(format!("expected {rest:?}, server sent {got:?}")),
-                },
-                "C" => {
-                    if let Some((size, mut data)) = literal.take() {
-                        // Continuation of a command after its literal.
-                        if data.len() != size {
-                            return err(format!("literal has {} bytes, {size} announced", data.len()));
-                        }
-                        client.assembler.literal(&std::mem::take(&mut data));
-                    }
-                    if let Some(size) = client.line(rest, &host) {
-                        literal = Some((size, Vec::new()));
-                    }
-                }
-                "L" | "B" => match literal.as_mut() {
-                    Some((_, data)) => {
-                        data.extend_from_slice(rest.as_bytes());
-                        if prefix == "L" {
-                            data.extend_from_slice(b"\r\n");
-                        }
-                    }
-                    None => return err("a literal line without an announced literal".into()),
-                },
-                _ => return err(format!("unknown line {raw:?}")),
-            }
+            sent.push(index, &wire_text(&outcome.responses));
+            Ok(())
         }
-        for (i, c) in clients.iter().enumerate() {
-            // The second client only counts if the transcript used it.
-            let unused = i == 1 && c.sent.len() == 1 && c.sent[0].starts_with("* OK [CAPABILITY");
-            if !(c.sent.is_empty() || unused) {
-                return Err(format!("client {} got lines the transcript does not check: {:?}", i + 1, c.sent));
+
+        fn other_line(&mut self, letter: &str, _: usize, text: &str, _: &mut Sent) -> Result<(), String> {
+            let Some((_, data)) = self.literal.as_mut() else {
+                return Err("a literal line without an announced literal".into());
+            };
+            match letter {
+                "L" => data.extend_from_slice(format!("{text}\r\n").as_bytes()),
+                "B" => data.extend_from_slice(text.as_bytes()),
+                _ => return Err(format!("unknown line kind {letter:?}")),
             }
+            Ok(())
         }
-        Ok(())
+
+        fn is_closed(&self, index: usize) -> bool {
+            self.clients.get(index).and_then(Option::as_ref).is_some_and(|c| c.session.expecting() == Expect::Closed)
+        }
     }
 
     #[test]
     fn transcripts() {
-        crate::transcripts::replay_all(TRANSCRIPT_DIR, 8, replay);
+        crate::transcripts::replay_all(TRANSCRIPT_DIR, 8, |text| replay(text, &mut ImapReplay::new()).map(drop));
     }
 
     #[test]

@@ -485,8 +485,9 @@ impl<L> Session<L> {
 mod tests {
     use super::super::command::{COMMAND_LINE_MAX, Input, Receiver, parse};
     use super::*;
+    use crate::transcripts::{Adapter, Sent, replay};
     use std::cell::RefCell;
-    use std::collections::{HashSet, VecDeque};
+    use std::collections::HashSet;
     use std::rc::Rc;
 
     const TRANSCRIPT_DIR: &str = "tests/transcripts/pop3";
@@ -533,95 +534,80 @@ mod tests {
         }
     }
 
-    /// The lines the server sends for a step, as a client would read them.
-    fn wire_lines(step: &Step) -> Vec<String> {
+    /// What the server sends for a step, as a client would read it.
+    fn wire_text(step: &Step) -> String {
         let mut text = step.reply.head_to_wire();
         if let super::super::reply::Body::Message(content) = &step.reply.body {
             text.push_str(&String::from_utf8_lossy(&crate::wire::dot::stuff(content)));
         }
-        text.split_terminator("\r\n").map(String::from).collect()
+        text
     }
 
-    /// Replays one transcript: `C:` lines go to the session through a
-    /// [`Receiver`], `S:` lines must be prefixes of the server's lines in
-    /// order (a bare `S:` is an empty line), `#` comments, and directives:
+    /// The POP3 side of the transcript harness (`crate::transcripts`): `C:` lines go to the
+    /// session through a [`Receiver`], as the server's I/O layer cuts them. Directives:
     /// `! locked USER` (another session holds USER's maildrop),
     /// `! removed 7,9` / `! removed none` (what UPDATE removed so far),
     /// `! closed` (the server has hung up), `! delayed` (the last answer
     /// came after the failure delay).
-    fn replay(text: &str) -> Result<(), String> {
-        let fake = Fake::default();
-        let mut held = Vec::new();
-        let mut session: Option<Session<FakeLock>> = None;
-        let mut sent: VecDeque<String> = VecDeque::new();
-        let mut receiver = Receiver::new(COMMAND_LINE_MAX);
-        let mut last_delay = None;
-        for (n, raw) in text.lines().enumerate() {
-            let err = |msg: String| Err(format!("line {}: {msg}", n + 1));
-            if raw.trim().is_empty() || raw.starts_with('#') {
-                continue;
-            }
-            if let Some(directive) = raw.strip_prefix("! ") {
-                let (key, value) = directive.split_once(' ').unwrap_or((directive, ""));
-                match key {
-                    "locked" => held.push(fake.lock(value).ok_or("already locked")?),
-                    "removed" => {
-                        let want: Vec<u32> = if value == "none" { vec![] } else { value.split(',').filter_map(|v| v.trim().parse().ok()).collect() };
-                        if *fake.removed.borrow() != want {
-                            return err(format!("removed {:?}, expected {want:?}", fake.removed.borrow()));
-                        }
-                    }
-                    "closed" => {
-                        if session.as_ref().is_none_or(|s| s.phase() != Phase::Closed) {
-                            return err("the session is still open".into());
-                        }
-                    }
-                    "delayed" => {
-                        if last_delay.is_none() {
-                            return err("the last answer was not delayed".into());
-                        }
-                    }
-                    _ => return err(format!("bad directive {directive:?}")),
-                }
-                continue;
-            }
-            let s = session.get_or_insert_with(|| {
-                let s = Session::new(SessionConfig::new("mx1.example.org"));
-                sent.extend(wire_lines(&s.greeting()));
-                s
-            });
-            if let Some(expected) = raw.strip_prefix("S:").map(str::trim_start) {
-                match sent.pop_front() {
-                    // A bare "S:" is an empty line, exactly.
-                    Some(got) if got.starts_with(expected) && (!expected.is_empty() || got.is_empty()) => {}
-                    got => return err(format!("expected {expected:?}, server sent {got:?}")),
-                }
-            } else if let Some(client) = raw.strip_prefix("C:") {
-                let client = client.strip_prefix(' ').unwrap_or(client);
-                // `\x00`-style escapes let a transcript send any byte.
-                let bytes = unescape(client);
-                for input in receiver.feed(&[bytes.as_slice(), b"\r\n"].concat()) {
-                    if s.phase() == Phase::Closed {
-                        return err("client spoke after the connection was closed".into());
-                    }
-                    let step = match input {
-                        Input::Line(line) => s.command(parse(&line), &fake),
-                        Input::TooLong => s.line_too_long(),
-                    };
-                    last_delay = step.delay;
-                    sent.extend(wire_lines(&step));
-                }
-            } else {
-                return err(format!("unknown line {raw:?}"));
-            }
+    struct Pop3Replay {
+        fake: Fake,
+        held: Vec<FakeLock>,
+        session: Option<Session<FakeLock>>,
+        receiver: Receiver,
+        last_delay: Option<Duration>,
+    }
+
+    impl Pop3Replay {
+        fn new() -> Self {
+            Self { fake: Fake::default(), held: Vec::new(), session: None, receiver: Receiver::new(COMMAND_LINE_MAX), last_delay: None }
         }
-        if session.is_none() {
-            return Err("the transcript has no C: or S: lines".into());
+    }
+
+    impl Adapter for Pop3Replay {
+        fn directive(&mut self, key: &str, value: &str, _: &mut Sent) -> Result<(), String> {
+            match key {
+                "locked" => self.held.push(self.fake.lock(value).ok_or("already locked")?),
+                "removed" => {
+                    let want: Vec<u32> = if value == "none" { vec![] } else { value.split(',').filter_map(|v| v.trim().parse().ok()).collect() };
+                    if *self.fake.removed.borrow() != want {
+                        return Err(format!("removed {:?}, expected {want:?}", self.fake.removed.borrow()));
+                    }
+                }
+                "closed" if !self.is_closed(0) => return Err("the session is still open".into()),
+                "delayed" if self.last_delay.is_none() => return Err("the last answer was not delayed".into()),
+                "closed" | "delayed" => {}
+                _ => return Err(format!("bad directive {key:?}")),
+            }
+            Ok(())
         }
-        if !sent.is_empty() {
-            return Err(format!("server lines the transcript does not check: {sent:?}"));
+
+        fn connect(&mut self, _: usize, sent: &mut Sent) {
+            let session = Session::new(SessionConfig::new("mx1.example.org"));
+            sent.push(0, &wire_text(&session.greeting()));
+            self.session = Some(session);
         }
-        Ok(())
+
+        fn client_line(&mut self, _: usize, text: &str, sent: &mut Sent) -> Result<(), String> {
+            let s = self.session.as_mut().ok_or("no session")?;
+            // `\x00`-style escapes let a transcript send any byte.
+            let bytes = unescape(text);
+            for input in self.receiver.feed(&[bytes.as_slice(), b"\r\n"].concat()) {
+                if s.phase() == Phase::Closed {
+                    return Err("client spoke after the connection was closed".into());
+                }
+                let step = match input {
+                    Input::Line(line) => s.command(parse(&line), &self.fake),
+                    Input::TooLong => s.line_too_long(),
+                };
+                self.last_delay = step.delay;
+                sent.push(0, &wire_text(&step));
+            }
+            Ok(())
+        }
+
+        fn is_closed(&self, _: usize) -> bool {
+            self.session.as_ref().is_some_and(|s| s.phase() == Phase::Closed)
+        }
     }
 
     /// `\xNN` → byte NN; `{N*c}` → N copies of the character c (for
@@ -657,7 +643,7 @@ mod tests {
 
     #[test]
     fn transcripts() {
-        crate::transcripts::replay_all(TRANSCRIPT_DIR, 10, replay);
+        crate::transcripts::replay_all(TRANSCRIPT_DIR, 10, |text| replay(text, &mut Pop3Replay::new()).map(drop));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! first thing that happens to every line a client sends: the I/O layer cuts the line
 //! (without CRLF), `parse` turns it into a `Command`, and `session.rs` decides what it
 //! means in the current state. Parsing is pure and strict about syntax but liberal where
-//! real clients are sloppy (lower-case verbs, a space after `FROM:`, extra spaces). A bad
+//! real clients are sloppy (lower-case verbs, a space after `FROM:`, extra spaces, an EHLO
+//! name that is not a domain). A bad
 //! line becomes a `ParseError` that already knows which reply the server should send.
 
 use super::reply::Reply;
@@ -152,12 +153,30 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     if head.eq_ignore_ascii_case(prefix) { s.get(prefix.len()..) } else { None }
 }
 
+/// The name a client gives in EHLO/HELO. RFC 5321 §4.1.1.1 asks for its domain or an address
+/// literal, but the name proves nothing (any client can type any name), so refusing a sloppy
+/// one only breaks real clients: curl, for one, sends the name of the file it uploads
+/// (`EHLO tmp_message`). Like Postfix by default (`smtpd_helo_restrictions` empty), we
+/// accept any non-empty name without control characters and let the story say when it is
+/// not a valid domain (see [`hello_name_is_valid`] and [`describe_command`]). Extra words
+/// ("HELO my laptop") are kept, as Postfix does. The name is echoed in the reply and ends up
+/// in the `Received:` header, both ASCII without SMTPUTF8 (RFC 6531, which we do not offer), so
+/// control characters (a tab, a NUL), non-ASCII text and names longer than a domain are refused.
 fn hello_domain(arg: &str) -> Result<String, ParseError> {
-    if is_domain(arg) || is_address_literal(arg) {
-        Ok(arg.to_string())
+    if arg.is_empty() {
+        Err(ParseError::Syntax("EHLO/HELO need a name: your domain, or an address literal like [192.0.2.1]"))
+    } else if !arg.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+        Err(ParseError::Syntax("the EHLO/HELO name must be printable ASCII, without control characters"))
+    } else if arg.len() > MAX_DOMAIN {
+        Err(ParseError::Syntax("the EHLO/HELO name is longer than a domain name may be"))
     } else {
-        Err(ParseError::Syntax("EHLO/HELO need a domain name or an address literal like [192.0.2.1]"))
+        Ok(arg.to_string())
     }
+}
+
+/// Is an EHLO/HELO name what RFC 5321 §4.1.1.1 asks for: a domain or an address literal?
+pub fn hello_name_is_valid(name: &str) -> bool {
+    is_domain(name) || is_address_literal(name)
 }
 
 /// RFC 5321 §4.1.2 `Domain`: dot-separated labels of letters, digits and inner hyphens.
@@ -331,13 +350,22 @@ fn parse_auth(args: &str) -> Result<Command, ParseError> {
     Ok(Command::Auth { mechanism: mechanism.to_ascii_uppercase(), initial })
 }
 
+/// The story's note on an EHLO/HELO name that is not a domain or an address literal.
+fn hello_note(name: &str) -> &'static str {
+    if hello_name_is_valid(name) {
+        ""
+    } else {
+        ". Note: that is not a domain name or an address literal as RFC 5321 §4.1.1.1 asks; \
+         the server accepts it anyway, as Postfix does by default, because the name proves nothing \
+         (curl, for one, sends the name of the file it uploads)"
+    }
+}
+
 /// A short sentence for students explaining what a command asks for.
 pub fn describe_command(cmd: &Command) -> String {
     match cmd {
-        Command::Ehlo(d) => {
-            format!("client says hello as {d} and asks for the server's extensions (ESMTP)")
-        }
-        Command::Helo(d) => format!("client says hello as {d} (plain SMTP, no extensions)"),
+        Command::Ehlo(d) => format!("client says hello as {d} and asks for the server's extensions (ESMTP){}", hello_note(d)),
+        Command::Helo(d) => format!("client says hello as {d} (plain SMTP, no extensions){}", hello_note(d)),
         Command::Mail { from: None, .. } => "client starts a message with the null sender <> (a bounce)".into(),
         Command::Mail { from: Some(f), params } => match params.size {
             Some(n) => format!("client names the envelope sender {f} and announces {n} octets"),
@@ -368,14 +396,19 @@ mod tests {
         Command::Mail { from: from.map(String::from), params }
     }
 
-    #[test]
-    fn parses_valid_commands() {
+    /// Lines every server must understand, and what they mean.
+    fn valid_cases() -> Vec<(&'static str, Command)> {
         let p = MailParams::default();
-        let cases: Vec<(&str, Command)> = vec![
+        vec![
             ("EHLO laptop.school.test", Command::Ehlo("laptop.school.test".into())),
             ("ehlo [192.0.2.1]", Command::Ehlo("[192.0.2.1]".into())),
             ("EHLO [IPv6:2001:db8::1]", Command::Ehlo("[IPv6:2001:db8::1]".into())),
             ("HELO localhost", Command::Helo("localhost".into())),
+            // Not domains, accepted anyway (Postfix's default): curl sends its upload's file name.
+            ("EHLO tmp_message", Command::Ehlo("tmp_message".into())),
+            ("EHLO bad_host!", Command::Ehlo("bad_host!".into())),
+            ("HELO [999.1.1.1]", Command::Helo("[999.1.1.1]".into())),
+            ("HELO my laptop", Command::Helo("my laptop".into())),
             ("MAIL FROM:<Alice@School.TEST>", mail(Some("Alice@school.test"), p.clone())),
             ("mail from: <alice@school.test>", mail(Some("alice@school.test"), p.clone())),
             ("MAIL FROM:<>", mail(None, p.clone())),
@@ -399,15 +432,20 @@ mod tests {
             ("AUTH plain AGFsaWNl", Command::Auth { mechanism: "PLAIN".into(), initial: Some("AGFsaWNl".into()) }),
             ("auth login", Command::Auth { mechanism: "LOGIN".into(), initial: None }),
             ("StartTLS", Command::StartTls),
-        ];
-        for (line, want) in cases {
+        ]
+    }
+
+    #[test]
+    fn parses_valid_commands() {
+        for (line, want) in valid_cases() {
             assert_eq!(parse(line.as_bytes()), Ok(want), "{line}");
         }
     }
 
-    #[test]
-    fn rejects_bad_commands_with_the_right_reply() {
+    /// Bad lines, with the reply code and enhanced code each must get.
+    fn invalid_cases() -> Vec<(Vec<u8>, u16, &'static str)> {
         let long_local = format!("MAIL FROM:<{}@b.c>", "x".repeat(65));
+        let long_hello = format!("EHLO {}", "x".repeat(256));
         let cases: Vec<(&[u8], u16, &str)> = vec![
             (b"", 500, "5.5.2"),
             (b"   ", 500, "5.5.2"),
@@ -416,8 +454,11 @@ mod tests {
             (b"MAIL\tFROM:<a@b.c>", 500, "5.5.1"),
             (b"MAIL FROM:<\xff@x.y>", 501, "5.5.4"),
             (b"EHLO", 501, "5.5.4"),
-            (b"EHLO bad_host!", 501, "5.5.4"),
-            (b"HELO [999.1.1.1]", 501, "5.5.4"),
+            (b"EHLO \t", 501, "5.5.4"),
+            (b"EHLO bad\x00host", 501, "5.5.4"),
+            (b"HELO a\tb", 501, "5.5.4"),
+            (b"EHLO \xc3", 501, "5.5.4"),
+            ("EHLO r\u{e9}seau".as_bytes(), 501, "5.5.4"),
             (b"MAIL TO:<a@b.c>", 501, "5.5.4"),
             (b"MAIL FROM:alice@school.test", 501, "5.1.7"),
             (b"MAIL FROM:<alice>", 501, "5.1.7"),
@@ -426,6 +467,7 @@ mod tests {
             (b"MAIL FROM:<a@b.c>x", 501, "5.1.7"),
             (b"MAIL FROM:<a@-b.c>", 501, "5.1.7"),
             (long_local.as_bytes(), 501, "5.1.7"),
+            (long_hello.as_bytes(), 501, "5.5.4"),
             (b"MAIL FROM:<a@b.c> FOO=1", 555, "5.5.4"),
             (b"MAIL FROM:<a@b.c> SMTPUTF8", 555, "5.5.4"),
             (b"MAIL FROM:<a@b.c> SIZE=abc", 501, "5.5.4"),
@@ -441,9 +483,49 @@ mod tests {
             (b"AUTH", 501, "5.5.4"),
             (b"AUTH PLAIN a b", 501, "5.5.4"),
         ];
-        for (line, code, enhanced) in cases {
-            let reply = parse(line).expect_err(&String::from_utf8_lossy(line)).reply();
+        cases.into_iter().map(|(line, code, enhanced)| (line.to_vec(), code, enhanced)).collect()
+    }
+
+    #[test]
+    fn rejects_bad_commands_with_the_right_reply() {
+        for (line, code, enhanced) in invalid_cases() {
+            let reply = parse(&line).expect_err(&String::from_utf8_lossy(&line)).reply();
             assert_eq!((reply.code, reply.enhanced.map(|e| e.to_string())), (code, Some(enhanced.into())), "{line:?}");
+        }
+    }
+
+    /// Every table line, sent as one pipelined stream, is re-fed through the server's own
+    /// line reader (`Wire::read_line`) in pieces of 1, 2, 4 … 512 bytes: each line must parse
+    /// exactly as it does alone, whatever the pieces. A bare LF also ends a command, and an
+    /// overlong line is cut and reported (`None`) without swallowing the next one.
+    #[test]
+    fn parses_the_same_in_any_chunking_through_the_servers_framing() {
+        use crate::smtp::session::COMMAND_LINE_MAX;
+        use crate::transcripts::{CHUNK_SIZES, through_wire};
+        let lines: Vec<Vec<u8>> = valid_cases().into_iter().map(|(l, _)| l.as_bytes().to_vec()).chain(invalid_cases().into_iter().map(|(l, ..)| l)).collect();
+        let mut input: Vec<u8> = lines.iter().flat_map(|l| [l.as_slice(), b"\r\n"].concat()).collect();
+        input.extend_from_slice(format!("NOOP\nRSET\r\n{}\r\nQUIT\r\n", "x".repeat(COMMAND_LINE_MAX)).as_bytes());
+        let mut expected: Vec<Option<Result<Command, ParseError>>> = lines.iter().map(|l| Some(parse(l))).collect();
+        expected.extend([Some(Ok(Command::Noop)), Some(Ok(Command::Rset)), None, Some(Ok(Command::Quit))]);
+        for chunk in CHUNK_SIZES {
+            let (got, _) = through_wire(&input, chunk, async |wire| {
+                let mut got = Vec::new();
+                while let Ok(line) = wire.read_line(COMMAND_LINE_MAX).await {
+                    got.push((!line.overlong).then(|| parse(&line.bytes)));
+                }
+                got
+            });
+            assert_eq!(got, expected, "pieces of {chunk}");
+        }
+    }
+
+    #[test]
+    fn hello_names_that_are_not_domains_get_a_note() {
+        let described = |line: &str| describe_command(&parse(line.as_bytes()).unwrap());
+        assert_eq!(described("EHLO mx.school.test"), "client says hello as mx.school.test and asks for the server's extensions (ESMTP)");
+        assert_eq!(described("HELO [192.0.2.1]"), "client says hello as [192.0.2.1] (plain SMTP, no extensions)");
+        for line in ["EHLO tmp_message", "HELO my laptop", "EHLO [999.1.1.1]"] {
+            assert!(described(line).contains("Note: that is not a domain name or an address literal"), "{line}");
         }
     }
 

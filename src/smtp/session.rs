@@ -9,6 +9,11 @@
 //! body has arrived the session hands over an `Envelope`; only after the I/O layer has
 //! stored it does the session produce the final `250`, so nothing accepted is ever lost.
 //! Decisions about users and recipients come from a `Policy`, keeping this file free of I/O.
+//!
+//! Where the dialogue stands is one `State` value whose variants carry their own data
+//! (before EHLO, greeted with an optional transaction, in an AUTH exchange, reading DATA,
+//! storing, closed): each method takes the state out, decides, and puts the next one back, so
+//! a command out of order can only get its `503`, never reach data that does not exist yet.
 
 use super::command::{self, Command, MailParams};
 use super::reply::{EnhancedCode, Reply};
@@ -137,14 +142,33 @@ pub enum DataStep {
     Reply(Reply),
 }
 
+/// Where one connection is in the dialogue (RFC 5321 §4.1.4 gives the order of commands).
+/// Each state carries the data that exists only in it, so a state that makes no sense cannot
+/// be written down: there is no transaction before EHLO, no message text outside DATA, and
+/// no way to forget the EHLO name in the middle of a login.
 #[derive(Debug)]
-enum Phase {
-    Command,
-    Auth(AuthStep),
-    Data,
-    /// Waiting for `message_stored`.
-    Storing,
+enum State {
+    /// Connected (or just switched to TLS, RFC 3207 §4.2): the client must say EHLO or HELO.
+    Fresh,
+    /// After EHLO/HELO: commands are read; `txn` is the mail transaction, once MAIL started one.
+    Greeted { hello: Hello, txn: Option<Transaction> },
+    /// In an AUTH exchange (RFC 4954 §4): the next line answers a `334` challenge. AUTH is never
+    /// allowed inside a transaction, so there is none to keep.
+    Auth { hello: Hello, step: AuthStep },
+    /// After `354`: the I/O layer reads the message text, then calls `data_finished`.
+    Data { hello: Hello, txn: Transaction },
+    /// The message was handed over; waiting for `message_stored` to say whether it is safe.
+    Storing { hello: Hello },
+    /// QUIT, too many errors, a timeout or shutdown: nothing more is read.
     Closed,
+}
+
+/// What the client said in EHLO/HELO.
+#[derive(Debug)]
+struct Hello {
+    name: String,
+    /// EHLO rather than HELO: only then may the client use extensions (MAIL parameters, AUTH).
+    extended: bool,
 }
 
 #[derive(Debug)]
@@ -152,6 +176,12 @@ enum AuthStep {
     Plain,
     LoginUser,
     LoginPassword { user: String },
+}
+
+/// How one line of an AUTH exchange ended: with a final reply, or with the next challenge.
+enum AuthOutcome {
+    Done(Reply),
+    Next(AuthStep, Reply),
 }
 
 /// One mail transaction: MAIL, then RCPTs, then DATA (RFC 5321 §3.3).
@@ -162,15 +192,14 @@ struct Transaction {
     rcpt_tried: bool,
 }
 
+/// One connection. What depends on the dialogue's step lives in `state`; what holds for the
+/// whole connection (TLS, the logged-in user, the error count) are plain fields.
 #[derive(Debug)]
 pub struct Session {
     config: SessionConfig,
-    phase: Phase,
-    /// The EHLO/HELO name, and whether it was EHLO (only then are extensions allowed).
-    helo: Option<(String, bool)>,
+    state: State,
     tls: bool,
     user: Option<String>,
-    txn: Option<Transaction>,
     errors: usize,
 }
 
@@ -184,7 +213,7 @@ fn bad_sequence(text: &str) -> Reply {
 
 impl Session {
     pub fn new(config: SessionConfig) -> Self {
-        Self { config, phase: Phase::Command, helo: None, tls: false, user: None, txn: None, errors: 0 }
+        Self { config, state: State::Fresh, tls: false, user: None, errors: 0 }
     }
 
     pub fn config(&self) -> &SessionConfig {
@@ -197,7 +226,7 @@ impl Session {
         self.tls
     }
     pub fn is_closed(&self) -> bool {
-        matches!(self.phase, Phase::Closed)
+        matches!(self.state, State::Closed)
     }
 
     /// The first thing a server says when a client connects.
@@ -207,9 +236,9 @@ impl Session {
 
     /// What the next line is. Between `DataStep::Accept` and `message_stored` nothing is read.
     pub fn expecting(&self) -> Expect {
-        match self.phase {
-            Phase::Auth(_) => Expect::AuthResponse,
-            Phase::Data => Expect::DataBody,
+        match self.state {
+            State::Auth { .. } => Expect::AuthResponse,
+            State::Data { .. } => Expect::DataBody,
             _ => Expect::Command,
         }
     }
@@ -217,41 +246,53 @@ impl Session {
     /// Handles one line from the client: a command, or an AUTH response when `expecting()`
     /// says so.
     pub fn command(&mut self, line: &[u8], policy: &dyn Policy) -> Step {
-        match std::mem::replace(&mut self.phase, Phase::Command) {
-            Phase::Command => self.dispatch(line, policy),
-            Phase::Auth(step) => {
-                let reply = self.auth_response(step, line, policy);
+        // The state is taken out and the next one put back: each arm owns what it moves on.
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Auth { hello, step } => {
+                let reply = match self.auth_response(step, line, policy) {
+                    AuthOutcome::Next(step, challenge) => {
+                        self.state = State::Auth { hello, step };
+                        challenge
+                    }
+                    AuthOutcome::Done(reply) => {
+                        self.state = State::Greeted { hello, txn: None };
+                        reply
+                    }
+                };
                 self.finish(reply)
             }
-            Phase::Closed => {
-                self.phase = Phase::Closed;
-                Step::Close(Reply::new(421, (4, 7, 0), "Connection is closing"))
-            }
+            State::Closed => Step::Close(Reply::new(421, (4, 7, 0), "Connection is closing")),
             // Only a buggy I/O layer gets here; not the client's fault, so not counted.
-            other => {
-                self.phase = other;
+            state @ (State::Data { .. } | State::Storing { .. }) => {
+                self.state = state;
                 Step::Reply(bad_sequence("Bad sequence: the message is still in progress"))
+            }
+            state @ (State::Fresh | State::Greeted { .. }) => {
+                self.state = state;
+                self.dispatch(line, policy)
             }
         }
     }
 
     /// The client sent a line longer than `expecting().line_limit()`; the I/O layer dropped it.
     pub fn line_too_long(&mut self) -> Step {
-        if matches!(self.phase, Phase::Auth(_)) {
-            self.phase = Phase::Command; // an unreadable AUTH response ends the exchange
-        }
+        // An unreadable AUTH response ends the exchange.
+        self.state = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Auth { hello, .. } => State::Greeted { hello, txn: None },
+            state => state,
+        };
         self.finish(Reply::new(500, (5, 5, 2), "Line too long"))
     }
 
     /// The server is stopping: say so before closing (RFC 5321 §3.8).
     pub fn shutdown(&mut self) -> Reply {
-        self.phase = Phase::Closed;
+        self.state = State::Closed;
         Reply::new(421, (4, 3, 2), format!("{} Service shutting down", self.config.hostname))
     }
 
     /// The client was silent too long (RFC 5321 §4.5.3.2).
     pub fn timeout(&mut self) -> Reply {
-        self.phase = Phase::Closed;
+        self.state = State::Closed;
         Reply::new(421, (4, 4, 2), format!("{} Idle timeout", self.config.hostname))
     }
 
@@ -264,24 +305,27 @@ impl Session {
 
     /// The DATA body has been read; see `DataOutcome`.
     pub fn data_finished(&mut self, outcome: DataOutcome) -> DataStep {
-        if !matches!(self.phase, Phase::Data) {
-            return DataStep::Reply(bad_sequence("Bad sequence: no DATA in progress"));
-        }
-        self.phase = Phase::Command;
-        let txn = self.txn.take(); // whatever happens, this transaction is over
-        match (outcome, txn) {
-            (DataOutcome::Complete(data), Some(txn)) if data.len() <= self.config.max_message_size => {
-                self.phase = Phase::Storing;
-                DataStep::Accept(Envelope {
-                    helo: self.helo.as_ref().map(|(name, _)| name.clone()).unwrap_or_default(),
-                    from: txn.from,
-                    recipients: txn.recipients,
-                    data,
-                    authenticated_user: self.user.clone(),
+        let (hello, txn) = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Data { hello, txn } => (hello, txn),
+            state => {
+                self.state = state;
+                return DataStep::Reply(bad_sequence("Bad sequence: no DATA in progress"));
+            }
+        };
+        // Whatever happens, this transaction is over.
+        match outcome {
+            DataOutcome::Complete(data) if data.len() <= self.config.max_message_size => {
+                let envelope = Envelope { helo: hello.name.clone(), from: txn.from, recipients: txn.recipients, data, authenticated_user: self.user.clone() };
+                self.state = State::Storing { hello };
+                DataStep::Accept(envelope)
+            }
+            outcome => {
+                self.state = State::Greeted { hello, txn: None };
+                DataStep::Reply(match outcome {
+                    DataOutcome::LineTooLong => Reply::new(500, (5, 5, 2), "Line too long"),
+                    _ => Reply::new(552, (5, 3, 4), "Message size exceeds fixed maximum message size"),
                 })
             }
-            (DataOutcome::LineTooLong, _) => DataStep::Reply(Reply::new(500, (5, 5, 2), "Line too long")),
-            _ => DataStep::Reply(Reply::new(552, (5, 3, 4), "Message size exceeds fixed maximum message size")),
         }
     }
 
@@ -289,10 +333,13 @@ impl Session {
     /// e.g. 451 4.3.0).
     /// Only now does the client hear 250: once it has, the server is responsible for the message.
     pub fn message_stored(&mut self, result: Result<String, Reply>) -> Reply {
-        if !matches!(self.phase, Phase::Storing) {
-            return bad_sequence("Bad sequence: no message waiting to be stored");
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Storing { hello } => self.state = State::Greeted { hello, txn: None },
+            state => {
+                self.state = state;
+                return bad_sequence("Bad sequence: no message waiting to be stored");
+            }
         }
-        self.phase = Phase::Command;
         match result {
             Ok(id) => ok(&format!("OK queued as {id}")),
             Err(reply) => reply,
@@ -305,7 +352,7 @@ impl Session {
         if reply.is_permanent() {
             self.errors += 1;
             if self.errors >= self.config.max_errors {
-                self.phase = Phase::Closed;
+                self.state = State::Closed;
                 return Step::Close(Reply::new(421, (4, 7, 0), format!("{} Too many errors, closing", self.config.hostname)));
             }
         }
@@ -313,9 +360,10 @@ impl Session {
     }
 
     fn reset_connection(&mut self) {
-        (self.helo, self.user, self.txn, self.phase) = (None, None, None, Phase::Command);
+        (self.state, self.user) = (State::Fresh, None);
     }
 
+    /// A command in the `Fresh` or `Greeted` state.
     fn dispatch(&mut self, line: &[u8], policy: &dyn Policy) -> Step {
         let cmd = match command::parse(line) {
             Ok(cmd) => cmd,
@@ -323,21 +371,23 @@ impl Session {
         };
         let reply = match cmd {
             Command::Quit => {
-                self.phase = Phase::Closed;
+                self.state = State::Closed;
                 return Step::Close(Reply::new(221, (2, 0, 0), format!("{} Bye", self.config.hostname)));
             }
             Command::StartTls => match self.starttls() {
                 Ok(reply) => return Step::StartTls(reply),
                 Err(reply) => reply,
             },
-            Command::Ehlo(domain) => self.hello(domain, true),
-            Command::Helo(domain) => self.hello(domain, false),
+            Command::Ehlo(name) => self.hello(name, true),
+            Command::Helo(name) => self.hello(name, false),
             Command::Mail { from, params } => self.mail(from, params),
             Command::Rcpt { to } => self.rcpt(to, policy),
             Command::Data => self.data(),
             Command::Auth { mechanism, initial } => self.auth(&mechanism, initial, policy),
             Command::Rset => {
-                self.txn = None;
+                if let State::Greeted { txn, .. } = &mut self.state {
+                    *txn = None;
+                }
                 ok("OK")
             }
             Command::Noop => ok("OK"),
@@ -353,10 +403,10 @@ impl Session {
         self.finish(reply)
     }
 
-    fn hello(&mut self, domain: String, extended: bool) -> Reply {
-        self.txn = None; // RFC 5321 §4.1.4: EHLO/HELO also reset any transaction
-        let greeting = format!("{} greets {domain}", self.config.hostname);
-        self.helo = Some((domain, extended));
+    fn hello(&mut self, name: String, extended: bool) -> Reply {
+        let greeting = format!("{} greets {name}", self.config.hostname);
+        // RFC 5321 §4.1.4: EHLO/HELO also reset any transaction.
+        self.state = State::Greeted { hello: Hello { name, extended }, txn: None };
         if !extended {
             return Reply::bare(250, greeting);
         }
@@ -380,7 +430,7 @@ impl Session {
         if !self.config.tls_available {
             return Err(Reply::new(502, (5, 5, 1), "STARTTLS not available"));
         }
-        if self.helo.is_none() {
+        if let State::Fresh = self.state {
             return Err(bad_sequence("Send EHLO first"));
         }
         self.reset_connection(); // nothing said in plaintext may carry over into TLS
@@ -388,13 +438,13 @@ impl Session {
     }
 
     fn mail(&mut self, from: Option<String>, params: MailParams) -> Reply {
-        let Some((_, extended)) = self.helo else {
+        let State::Greeted { hello, txn } = &mut self.state else {
             return bad_sequence("Send EHLO or HELO first");
         };
-        if self.txn.is_some() {
+        if txn.is_some() {
             return bad_sequence("Nested MAIL command");
         }
-        if !extended && !params.is_empty() {
+        if !hello.extended && !params.is_empty() {
             return Reply::new(555, (5, 5, 4), "MAIL parameters need EHLO, not HELO");
         }
         if self.config.role == Role::Submission && self.user.is_none() {
@@ -413,12 +463,12 @@ impl Session {
             return Reply::new(553, (5, 7, 1), format!("Sender address rejected: not owned by user {user}"));
         }
         let reply = Reply::new(250, (2, 1, 0), format!("Sender <{}> OK", from.as_deref().unwrap_or("")));
-        self.txn = Some(Transaction { from, recipients: Vec::new(), rcpt_tried: false });
+        *txn = Some(Transaction { from, recipients: Vec::new(), rcpt_tried: false });
         reply
     }
 
     fn rcpt(&mut self, to: String, policy: &dyn Policy) -> Reply {
-        let Some(txn) = self.txn.as_mut() else {
+        let State::Greeted { txn: Some(txn), .. } = &mut self.state else {
             return bad_sequence("Need MAIL before RCPT");
         };
         txn.rcpt_tried = true;
@@ -442,75 +492,91 @@ impl Session {
     }
 
     fn data(&mut self) -> Reply {
-        match &self.txn {
-            None => bad_sequence("Need MAIL command"),
-            Some(t) if t.recipients.is_empty() && !t.rcpt_tried => bad_sequence("Need RCPT command"),
-            Some(t) if t.recipients.is_empty() => Reply::new(554, (5, 5, 1), "No valid recipients"),
-            Some(_) => {
-                self.phase = Phase::Data;
-                Reply::bare(354, "End data with <CR><LF>.<CR><LF>")
+        let (state, reply) = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Greeted { hello, txn: Some(txn) } if !txn.recipients.is_empty() => {
+                (State::Data { hello, txn }, Reply::bare(354, "End data with <CR><LF>.<CR><LF>"))
             }
-        }
+            State::Greeted { hello, txn: Some(txn) } => {
+                let reply = if txn.rcpt_tried { Reply::new(554, (5, 5, 1), "No valid recipients") } else { bad_sequence("Need RCPT command") };
+                (State::Greeted { hello, txn: Some(txn) }, reply)
+            }
+            state => (state, bad_sequence("Need MAIL command")),
+        };
+        self.state = state;
+        reply
     }
 
     fn auth(&mut self, mechanism: &str, initial: Option<String>, policy: &dyn Policy) -> Reply {
         if self.config.role != Role::Submission {
             return Reply::new(502, (5, 5, 1), "AUTH not available on this port; use the submission port 587");
         }
-        if !matches!(self.helo, Some((_, true))) {
-            return bad_sequence("Send EHLO first");
-        }
-        if self.user.is_some() {
-            return bad_sequence("Already authenticated");
-        }
-        if self.txn.is_some() {
-            return bad_sequence("AUTH is not allowed during a mail transaction"); // RFC 4954 §4
-        }
+        let hello = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Greeted { hello, txn: None } if hello.extended && self.user.is_none() => hello,
+            state => {
+                let reply = match &state {
+                    State::Greeted { hello, .. } if !hello.extended => bad_sequence("Send EHLO first"),
+                    State::Greeted { .. } if self.user.is_some() => bad_sequence("Already authenticated"),
+                    State::Greeted { .. } => bad_sequence("AUTH is not allowed during a mail transaction"), // RFC 4954 §4
+                    _ => bad_sequence("Send EHLO first"),
+                };
+                self.state = state;
+                return reply;
+            }
+        };
         let step = match mechanism {
             "PLAIN" => AuthStep::Plain,
             "LOGIN" => AuthStep::LoginUser,
-            _ => return Reply::new(504, (5, 5, 4), "Unrecognized authentication type"),
+            _ => {
+                self.state = State::Greeted { hello, txn: None };
+                return Reply::new(504, (5, 5, 4), "Unrecognized authentication type");
+            }
         };
-        match initial {
+        let outcome = match initial {
             Some(response) => self.auth_response(step, response.as_bytes(), policy),
+            // PLAIN sends an empty challenge; LOGIN asks "Username:" in base64.
             None => {
-                // PLAIN sends an empty challenge; LOGIN asks "Username:" in base64.
                 let challenge = if matches!(step, AuthStep::Plain) { "" } else { "VXNlcm5hbWU6" };
-                self.phase = Phase::Auth(step);
-                Reply::bare(334, challenge)
+                AuthOutcome::Next(step, Reply::bare(334, challenge))
+            }
+        };
+        match outcome {
+            AuthOutcome::Next(step, challenge) => {
+                self.state = State::Auth { hello, step };
+                challenge
+            }
+            AuthOutcome::Done(reply) => {
+                self.state = State::Greeted { hello, txn: None };
+                reply
             }
         }
     }
 
-    fn auth_response(&mut self, step: AuthStep, line: &[u8], policy: &dyn Policy) -> Reply {
+    fn auth_response(&mut self, step: AuthStep, line: &[u8], policy: &dyn Policy) -> AuthOutcome {
         let line = line.trim_ascii();
         if line == b"*" {
-            return Reply::new(501, (5, 7, 0), "Authentication cancelled"); // RFC 4954 §4
+            return AuthOutcome::Done(Reply::new(501, (5, 7, 0), "Authentication cancelled")); // RFC 4954 §4
         }
         // "=" is an empty response (RFC 4954 §4).
         let decoded = if line == b"=" { Ok(Vec::new()) } else { BASE64.decode(line) };
         let Some(text) = decoded.ok().and_then(|d| String::from_utf8(d).ok()) else {
-            return Reply::new(501, (5, 5, 2), "Cannot decode response (bad base64)");
+            return AuthOutcome::Done(Reply::new(501, (5, 5, 2), "Cannot decode response (bad base64)"));
         };
-        match step {
+        AuthOutcome::Done(match step {
             AuthStep::Plain => {
                 // RFC 4616: authzid NUL authcid NUL password.
                 let parts: Vec<&str> = text.splitn(4, '\0').collect();
                 let [authzid, user, password] = parts.as_slice() else {
-                    return Reply::new(501, (5, 5, 2), "Malformed PLAIN response");
+                    return AuthOutcome::Done(Reply::new(501, (5, 5, 2), "Malformed PLAIN response"));
                 };
                 if !authzid.is_empty() && authzid != user {
                     // Logging in as one user to act as another is not allowed here.
-                    return Reply::new(535, (5, 7, 8), "Authentication credentials invalid");
+                    return AuthOutcome::Done(Reply::new(535, (5, 7, 8), "Authentication credentials invalid"));
                 }
                 self.login(user, password, policy)
             }
-            AuthStep::LoginUser => {
-                self.phase = Phase::Auth(AuthStep::LoginPassword { user: text });
-                Reply::bare(334, "UGFzc3dvcmQ6") // "Password:"
-            }
+            AuthStep::LoginUser => return AuthOutcome::Next(AuthStep::LoginPassword { user: text }, Reply::bare(334, "UGFzc3dvcmQ6")), // "Password:"
             AuthStep::LoginPassword { user } => self.login(&user, &text, policy),
-        }
+        })
     }
 
     fn login(&mut self, user: &str, password: &str, policy: &dyn Policy) -> Reply {
@@ -527,7 +593,9 @@ impl Session {
 mod tests {
     use super::super::reply::ReplyParser;
     use super::*;
-    use std::collections::VecDeque;
+    use crate::transcripts::{Adapter, CHUNK_SIZES, Chunked, Sent, replay, through_wire};
+    use crate::wire::Wire;
+    use crate::wire::dot::{Block, Unstuffer};
 
     /// Where the `*.txt` transcripts live, relative to the crate root.
     const TRANSCRIPT_DIR: &str = "tests/transcripts/smtp";
@@ -554,87 +622,155 @@ mod tests {
         reply.to_wire().split_terminator("\r\n").map(String::from).collect()
     }
 
-    /// Replays one transcript. `C:` lines go to the session (or into the DATA body), `S:` lines
-    /// must be prefixes of the server's lines in order, `! key value` configures, `#` comments.
-    fn replay(text: &str) -> Result<(), String> {
-        let mut config = SessionConfig::new("mail.example.org", Role::Relay);
-        let mut session: Option<Session> = None;
-        let mut sent: VecDeque<String> = VecDeque::new();
-        let mut body: Option<Vec<u8>> = None;
-        for (n, raw) in text.lines().enumerate() {
-            let err = |msg: String| Err(format!("line {}: {msg}", n + 1));
-            if raw.trim().is_empty() || raw.starts_with('#') {
-                continue;
+    /// The SMTP side of the transcript harness (`crate::transcripts`). Directives:
+    /// `! role relay|submission`, `! tls` (STARTTLS is offered), `! max_recipients N`,
+    /// `! max_message_size N`, `! max_errors N`. After a `354` the `C:` lines are the message
+    /// text up to the line with a single dot, collected the way the server's `Wire::read_block`
+    /// does (the same [`Unstuffer`] and limits), and handed over stored as queue id `Q<n>`.
+    struct SmtpReplay {
+        config: SessionConfig,
+        session: Option<Session>,
+        body: Option<Unstuffer>,
+        /// Every message handed over, in order.
+        stored: Vec<Envelope>,
+    }
+
+    impl SmtpReplay {
+        fn new() -> Self {
+            Self { config: SessionConfig::new("mail.example.org", Role::Relay), session: None, body: None, stored: Vec::new() }
+        }
+    }
+
+    impl Adapter for SmtpReplay {
+        fn directive(&mut self, key: &str, value: &str, _: &mut Sent) -> Result<(), String> {
+            let number = value.parse::<usize>();
+            match (key, number) {
+                ("role", _) => self.config.role = if value == "submission" { Role::Submission } else { Role::Relay },
+                ("tls", _) => self.config.tls_available = true,
+                ("max_recipients", Ok(v)) => self.config.max_recipients = v,
+                ("max_message_size", Ok(v)) => self.config.max_message_size = v,
+                ("max_errors", Ok(v)) => self.config.max_errors = v,
+                _ => return Err(format!("bad directive {key:?} {value:?}")),
             }
-            if let Some(directive) = raw.strip_prefix("! ") {
-                let (key, value) = directive.split_once(' ').unwrap_or((directive, ""));
-                let number = value.parse::<usize>();
-                match (key, number) {
-                    ("role", _) => config.role = if value == "submission" { Role::Submission } else { Role::Relay },
-                    ("tls", _) => config.tls_available = true,
-                    ("max_recipients", Ok(v)) => config.max_recipients = v,
-                    ("max_message_size", Ok(v)) => config.max_message_size = v,
-                    ("max_errors", Ok(v)) => config.max_errors = v,
-                    _ => return err(format!("bad directive {directive:?}")),
+            Ok(())
+        }
+
+        fn connect(&mut self, _: usize, sent: &mut Sent) {
+            let session = Session::new(self.config.clone());
+            sent.push(0, &session.greeting().to_wire());
+            self.session = Some(session);
+        }
+
+        fn client_line(&mut self, _: usize, text: &str, sent: &mut Sent) -> Result<(), String> {
+            let s = self.session.as_mut().ok_or("no session")?;
+            if let Some(body) = self.body.as_mut() {
+                if !body.line(text.as_bytes(), false) {
+                    return Ok(());
                 }
-                continue;
-            }
-            let s = session.get_or_insert_with(|| {
-                let s = Session::new(config.clone());
-                sent.extend(wire_lines(&s.greeting()));
-                s
-            });
-            if let Some(expected) = raw.strip_prefix("S:").map(str::trim_start) {
-                match sent.pop_front() {
-                    Some(got) if got.starts_with(expected) => {}
-                    got => return err(format!("expected {expected:?}, server sent {got:?}")),
-                }
-            } else if let Some(client) = raw.strip_prefix("C:") {
-                let client = client.strip_prefix(' ').unwrap_or(client);
-                if let Some(buf) = body.as_mut() {
-                    if client != "." {
-                        // Undo dot-stuffing (RFC 5321 §4.5.2) as the I/O layer would.
-                        buf.extend_from_slice(client.strip_prefix('.').unwrap_or(client).as_bytes());
-                        buf.extend_from_slice(b"\r\n");
-                        continue;
+                let outcome = match self.body.take().map(Unstuffer::finish) {
+                    Some(Block::Complete(data)) => DataOutcome::Complete(data),
+                    Some(Block::LineTooLong) => DataOutcome::LineTooLong,
+                    _ => DataOutcome::TooLarge,
+                };
+                let reply = match s.data_finished(outcome) {
+                    DataStep::Accept(envelope) => {
+                        let reply = s.message_stored(Ok(format!("Q{}", envelope.recipients.len())));
+                        self.stored.push(envelope);
+                        reply
                     }
-                    let data = std::mem::take(buf);
-                    body = None;
-                    let outcome = if data.len() > s.config().max_message_size { DataOutcome::TooLarge } else { DataOutcome::Complete(data) };
-                    let reply = match s.data_finished(outcome) {
-                        DataStep::Accept(envelope) => s.message_stored(Ok(format!("Q{}", envelope.recipients.len()))),
-                        DataStep::Reply(reply) => reply,
-                    };
-                    sent.extend(wire_lines(&reply));
-                    continue;
-                }
-                if s.is_closed() {
-                    return err("client spoke after the connection was closed".into());
-                }
-                let step = s.command(client.as_bytes(), &FakePolicy);
-                sent.extend(wire_lines(step.reply()));
-                if let Step::StartTls(_) = step {
-                    s.tls_started();
-                }
-                if s.expecting() == Expect::DataBody {
-                    body = Some(Vec::new());
-                }
-            } else {
-                return err(format!("unknown line {raw:?}"));
+                    DataStep::Reply(reply) => reply,
+                };
+                sent.push(0, &reply.to_wire());
+                return Ok(());
             }
+            let step = s.command(text.as_bytes(), &FakePolicy);
+            sent.push(0, &step.reply().to_wire());
+            if let Step::StartTls(_) = step {
+                s.tls_started();
+            }
+            if s.expecting() == Expect::DataBody {
+                self.body = Some(Unstuffer::new(s.config().max_message_size, TEXT_LINE_MAX));
+            }
+            Ok(())
         }
-        if session.is_none() {
-            return Err("the transcript has no C: or S: lines".into());
+
+        fn is_closed(&self, _: usize) -> bool {
+            self.session.as_ref().is_some_and(Session::is_closed)
         }
-        if !sent.is_empty() {
-            return Err(format!("server lines the transcript does not check: {sent:?}"));
-        }
-        Ok(())
     }
 
     #[test]
     fn transcripts() {
-        crate::transcripts::replay_all(TRANSCRIPT_DIR, 14, replay);
+        crate::transcripts::replay_all(TRANSCRIPT_DIR, 15, |text| replay(text, &mut SmtpReplay::new()).map(drop));
+    }
+
+    /// The server's loop (`server::one_exchange`, without the backend and the trace texts)
+    /// over a real [`Wire`]: lines are cut with the limit `expecting()` names, DATA is read
+    /// with `read_block`; the messages accepted are returned, each "stored" as queue id
+    /// `Q<recipients>`.
+    /// STARTTLS is only noted (`tls_started`): the bytes stay in memory.
+    async fn serve(wire: &mut Wire<Chunked>, mut session: Session) -> Vec<Envelope> {
+        let mut stored = Vec::new();
+        if wire.send(&session.greeting().to_wire(), "").await.is_err() {
+            return stored;
+        }
+        loop {
+            let expecting = session.expecting();
+            let (reply, step) = if expecting == Expect::DataBody {
+                let Ok(block) = wire.read_block(session.config().max_message_size, TEXT_LINE_MAX, |_, _| String::new()).await else {
+                    return stored;
+                };
+                let outcome = match block {
+                    Block::Complete(data) => DataOutcome::Complete(data),
+                    Block::TooLarge => DataOutcome::TooLarge,
+                    Block::LineTooLong => DataOutcome::LineTooLong,
+                };
+                let reply = match session.data_finished(outcome) {
+                    DataStep::Accept(envelope) => {
+                        let reply = session.message_stored(Ok(format!("Q{}", envelope.recipients.len())));
+                        stored.push(envelope);
+                        reply
+                    }
+                    DataStep::Reply(reply) => reply,
+                };
+                (reply, None)
+            } else {
+                let Ok(line) = wire.read_line(expecting.line_limit()).await else {
+                    return stored;
+                };
+                let step = if line.overlong { session.line_too_long() } else { session.command(&line.bytes, &FakePolicy) };
+                (step.reply().clone(), Some(step))
+            };
+            if wire.send(&reply.to_wire(), "").await.is_err() {
+                return stored;
+            }
+            match step {
+                Some(Step::Close(_)) => return stored,
+                Some(Step::StartTls(_)) => session.tls_started(),
+                _ => {}
+            }
+        }
+    }
+
+    /// Each transcript's client bytes, sent as one stream, re-fed through the server's framing
+    /// in pieces of 1, 2, 4 … 512 bytes: the server must say exactly what the line-by-line
+    /// replay said (which the transcript checks), and hand over the same messages, byte for
+    /// byte, whatever the pieces.
+    #[test]
+    fn transcripts_in_any_chunking_through_the_servers_framing() {
+        for (path, text) in crate::transcripts::transcripts(TRANSCRIPT_DIR, 15) {
+            let mut adapter = SmtpReplay::new();
+            let replayed = replay(&text, &mut adapter).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let expected = replayed.into_iter().next().unwrap_or_default();
+            let input: String = text.lines().filter_map(|l| l.strip_prefix("C:")).map(|l| format!("{}\r\n", l.strip_prefix(' ').unwrap_or(l))).collect();
+            for chunk in CHUNK_SIZES {
+                let config = adapter.config.clone();
+                let (stored, written) = through_wire(input.as_bytes(), chunk, async |wire| serve(wire, Session::new(config)).await);
+                let got: Vec<String> = String::from_utf8_lossy(&written).split_terminator("\r\n").map(String::from).collect();
+                assert_eq!(got, expected, "{} in pieces of {chunk}", path.display());
+                assert_eq!(stored, adapter.stored, "{}: the messages, in pieces of {chunk}", path.display());
+            }
+        }
     }
 
     fn code(s: &mut Session, line: &str) -> u16 {
@@ -665,6 +801,29 @@ mod tests {
         let failed = Reply::new(451, (4, 3, 0), "disk full");
         assert_eq!(s.message_stored(Err(failed)).code, 451);
         assert_eq!(code(&mut s, "RCPT TO:<bob@example.org>"), 503);
+    }
+
+    /// The EHLO name is carried through a login and a stored message into the next transaction;
+    /// STARTTLS forgets it and the login (RFC 3207 §4.2).
+    #[test]
+    fn the_hello_name_lives_as_long_as_the_greeted_state() {
+        let config = SessionConfig { tls_available: true, ..SessionConfig::new("msa.test", Role::Submission) };
+        let mut s = Session::new(config);
+        let lines = ["EHLO laptop.test", "AUTH LOGIN", "YWxpY2VAc2Nob29sLnRlc3Q=", "d29uZGVybGFuZA=="];
+        assert_eq!(lines.map(|l| code(&mut s, l)), [250, 334, 334, 235]);
+        assert_eq!(s.expecting(), Expect::Command);
+        for round in 0..2 {
+            let lines = ["MAIL FROM:<alice@school.test>", "RCPT TO:<carol@elsewhere.test>", "DATA"];
+            assert_eq!(lines.map(|l| code(&mut s, l)), [250, 250, 354], "round {round}");
+            let DataStep::Accept(envelope) = s.data_finished(DataOutcome::Complete(b"hi\r\n".to_vec())) else { panic!("not accepted") };
+            assert_eq!((envelope.helo.as_str(), envelope.authenticated_user.as_deref()), ("laptop.test", Some("alice@school.test")));
+            assert_eq!(code(&mut s, "NOOP"), 503, "nothing is read while the message is being stored");
+            assert_eq!(s.message_stored(Ok("Q1".into())).code, 250);
+        }
+        assert!(matches!(s.command(b"STARTTLS", &FakePolicy), Step::StartTls(_)));
+        s.tls_started();
+        assert_eq!(s.authenticated_user(), None);
+        assert_eq!(code(&mut s, "MAIL FROM:<alice@school.test>"), 503);
     }
 
     /// Deterministic xorshift64 (no rand crate needed).
