@@ -42,6 +42,32 @@ async fn dot_stuffing_round_trips_over_port_25() {
     world.shutdown().await;
 }
 
+/// One transaction, one copy per mailbox: the same address spelled in
+/// other cases (pipelined, as a flood would send them) is one recipient.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_mailbox_gets_one_copy_however_the_address_is_spelled() {
+    let world = start(scenario_with("alice-writes-to-bob", |s| s["steps"] = json!([]))).await;
+    let mx1 = addr(&world, "mx1.example.org", Service::Smtp);
+    let spellings = ["bob@example.org", "BOB@example.org", "Bob@EXAMPLE.ORG", "bOb@Example.Org"];
+    let mut smtp = RawSmtp::connect(mx1).await;
+    smtp.expect("EHLO outside.test", "250").await;
+    let mut batch = String::from("MAIL FROM:<carol@outside.test>\r\n");
+    for to in spellings.iter().cycle().take(40) {
+        batch.push_str(&format!("RCPT TO:<{to}>\r\n"));
+    }
+    batch.push_str("DATA\r\n");
+    smtp.write(batch.as_bytes()).await;
+    for _ in 0..41 {
+        assert_eq!(smtp.reply().await.code, 250);
+    }
+    assert_eq!(smtp.reply().await.code, 354);
+    smtp.write(b"Subject: once\r\n\r\nOne copy, please.\r\n.\r\n").await;
+    assert_eq!(smtp.reply().await.code, 250);
+    smtp.expect("QUIT", "221").await;
+    assert_eq!(inbox(&world, "mx1.example.org", "bob@example.org").len(), 1, "one copy for one mailbox");
+    world.shutdown().await;
+}
+
 const SMTPLIB_8BIT: &str = r#"
 import smtplib, sys
 host, port = sys.argv[1], int(sys.argv[2])

@@ -67,6 +67,18 @@ impl Policy for HostPolicy {
             _ => RcptVerdict::RelayDenied,
         }
     }
+
+    fn mailbox_key(&self, address: &str) -> String {
+        let postmaster = self.host.is_postmaster(address);
+        if postmaster || self.host.is_final_for(&domain_of(address)) {
+            // Our own mailboxes match as our accounts do; every spelling
+            // of postmaster is the one reserved mailbox.
+            if postmaster { "postmaster".to_string() } else { super::accounts::canonical(address) }
+        } else {
+            let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
+            format!("{local}@{}", domain.to_ascii_lowercase())
+        }
+    }
 }
 
 impl MailHost {

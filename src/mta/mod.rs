@@ -121,7 +121,7 @@ impl MailHost {
     /// The largest message this host takes (SMTP SIZE, IMAP APPEND): a
     /// message that could not be delivered cannot be uploaded either.
     pub fn max_message_size(&self) -> usize {
-        self.config.max_message_size.unwrap_or(crate::smtp::session::SessionConfig::new("", crate::smtp::session::Role::Relay).max_message_size)
+        self.config.max_message_size.unwrap_or(crate::smtp::session::DEFAULT_MAX_MESSAGE_SIZE)
     }
 
     /// The shared plumbing (trace, conductor, ports) of this host's world.

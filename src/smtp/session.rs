@@ -24,6 +24,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 pub const COMMAND_LINE_MAX: usize = 512;
 /// RFC 5321 §4.5.3.1.6: a line of message text is at most 1000 octets including CRLF.
 pub const TEXT_LINE_MAX: usize = 1000;
+/// The largest message a server takes unless its scenario says otherwise
+/// (announced as SIZE, RFC 1870; 10 MiB, as many providers' defaults).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 10 * 1024 * 1024;
 /// RFC 4954 §4: lines of an AUTH exchange may be up to 12288 octets.
 pub const AUTH_LINE_MAX: usize = 12288;
 
@@ -47,7 +50,7 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     pub fn new(hostname: impl Into<String>, role: Role) -> Self {
-        let (max_message_size, max_recipients, max_errors) = (10 * 1024 * 1024, 100, 10);
+        let (max_message_size, max_recipients, max_errors) = (DEFAULT_MAX_MESSAGE_SIZE, 100, 10);
         Self { hostname: hostname.into(), role, max_message_size, max_recipients, max_errors, tls_available: false }
     }
 }
@@ -60,6 +63,16 @@ pub trait Policy {
     /// `from` is empty for the null sender `<>`; `to` may be the bare `postmaster`, which
     /// every server must accept (RFC 5321 §4.5.1).
     fn check_recipient(&self, from: &str, to: &str, authenticated: Option<&str>) -> RcptVerdict;
+    /// The mailbox an address names, so that one transaction delivers one
+    /// copy per mailbox however the client spells it. By default only the
+    /// domain is case-insensitive (RFC 5321 §2.4); a host knows how its own
+    /// accounts match and says so.
+    fn mailbox_key(&self, address: &str) -> String {
+        match address.rsplit_once('@') {
+            Some((local, domain)) => format!("{local}@{}", domain.to_ascii_lowercase()),
+            None => address.to_ascii_lowercase(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -472,7 +485,8 @@ impl Session {
             return bad_sequence("Need MAIL before RCPT");
         };
         txn.rcpt_tried = true;
-        if txn.recipients.contains(&to) {
+        let mailbox = policy.mailbox_key(&to);
+        if txn.recipients.iter().any(|r| policy.mailbox_key(r) == mailbox) {
             return Reply::new(250, (2, 1, 5), format!("Recipient <{to}> OK (already listed)"));
         }
         // RFC 5321 §4.5.3.1.10: 452 tells the client to send the rest in another transaction.
