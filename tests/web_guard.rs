@@ -106,7 +106,12 @@ async fn a_page_of_another_site_cannot_steer() {
     let (state, server) = serve("127.0.0.1", Pace::Step, None, Limits::default()).await;
     let evil = ["-H", "Origin: http://evil.example"];
     // The "simple" requests a browser sends cross-site without asking.
-    for (path, body) in [("/api/send", SEND), ("/api/control", r#"{"action": "play"}"#), ("/api/control", r#"{"action": "restart"}"#), ("/api/scenario", r#"{"name": "mx-change"}"#)] {
+    for (path, body) in [
+        ("/api/send", SEND),
+        ("/api/control", r#"{"action": "play"}"#),
+        ("/api/control", r#"{"action": "restart"}"#),
+        ("/api/scenario", r#"{"name": "mx-change"}"#),
+    ] {
         for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json"] {
             let reply = post(&api(&server, path), content_type, body, &evil).await;
             assert_eq!(reply.status, 403, "{path} {content_type}: {reply:?}");
@@ -133,7 +138,8 @@ async fn a_page_of_another_site_cannot_steer() {
 
     // The page itself (same origin) and curl with JSON steer.
     let own = format!("Origin: http://{}", server.addr);
-    let reply = post(&api(&server, "/api/control"), "application/json", r#"{"action": "speed", "speed": 2}"#, &["-H", &own, "-H", "Sec-Fetch-Site: same-origin"]).await;
+    let reply =
+        post(&api(&server, "/api/control"), "application/json", r#"{"action": "speed", "speed": 2}"#, &["-H", &own, "-H", "Sec-Fetch-Site: same-origin"]).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     let reply = post(&api(&server, "/api/control"), "application/json; charset=utf-8", r#"{"action": "play", "speed": 0}"#, &[]).await;
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -168,8 +174,10 @@ async fn a_rebound_dns_name_cannot_steer() {
         let reply = post(&api(&server, "/api/control"), "application/json", r#"{"action": "speed", "speed": 3}"#, &["-H", &host, "-H", &origin]).await;
         assert_eq!(reply.status, 200, "{name}: {reply:?}");
     }
-    // Reading is open whatever the Host.
+    // Reading is open whatever the Host; a rebound page is told it is read-only.
     assert_eq!(curl(&["-H", &host, &api(&server, "/api/topology")]).await.status, 200);
+    assert_eq!(curl(&["-H", &host, &api(&server, "/api/state")]).await.json()["can_control"], false);
+    assert_eq!(curl(&[&api(&server, "/api/state")]).await.json()["can_control"], true);
     server.shutdown().await;
 }
 
@@ -208,7 +216,9 @@ async fn beyond_loopback_only_the_token_steers() {
     // The teacher's page (token in the header) and the teacher's URL
     // (token in the query) steer; the page's own address is a good Host.
     let own = format!("Origin: http://{}", server.addr);
-    let reply = post(&api(&server, "/api/control"), "application/json", r#"{"action": "speed", "speed": 2}"#, &["-H", "Authorization: Bearer teach-7b", "-H", &own]).await;
+    let reply =
+        post(&api(&server, "/api/control"), "application/json", r#"{"action": "speed", "speed": 2}"#, &["-H", "Authorization: Bearer teach-7b", "-H", &own])
+            .await;
     assert_eq!(reply.status, 200, "{reply:?}");
     let reply = post(&api(&server, "/api/control?token=teach-7b"), "application/json", r#"{"action": "play", "speed": 0}"#, &[]).await;
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -282,7 +292,10 @@ async fn the_cli_beyond_loopback_prints_a_generated_teacher_url() {
 
     // A given token is used as is.
     let (mut given, printed) = start_binary(&["demo", "--fast", "--web", "127.0.0.2:0", "--control-token", "class-7b"]).await;
-    assert!(line_value(&printed, "Teacher's page (steers the world; keep this address to yourself): ").is_some_and(|u| u.ends_with("/?token=class-7b")), "{printed}");
+    assert!(
+        line_value(&printed, "Teacher's page (steers the world; keep this address to yourself): ").is_some_and(|u| u.ends_with("/?token=class-7b")),
+        "{printed}"
+    );
     assert!(printed.contains("your --control-token is required"), "{printed}");
     given.kill().await.expect("stop the binary");
 

@@ -132,11 +132,20 @@ pub async fn events(State(state): State<Arc<AppState>>, Query(query): Query<Sinc
 }
 
 /// `GET /api/state`: pause, speed, waiting hops, and whether this viewer
-/// may control.
-pub async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(query): Query<TokenQuery>) -> Json<Value> {
+/// may control: it has the token (if one is needed) and reached the page
+/// by a name the guard accepts (a page on a rebound DNS name is told it is
+/// read-only, as its changes would be refused).
+pub async fn status(
+    State(state): State<Arc<AppState>>,
+    peer: Option<Extension<ConnectInfo<Peer>>>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Json<Value> {
     let session = state.session();
     let mut value = stream::status_value(&session, &state);
-    value["can_control"] = json!(may_control(&state, &headers, &query));
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let good_host = guard::check_host(host, peer.map(|p| p.0.0.local)).is_ok();
+    value["can_control"] = json!(good_host && may_control(&state, &headers, &query));
     value["token_required"] = json!(state.config.control_token.is_some());
     value["file"] = json!(session.file);
     value["title"] = json!(session.world.scenario.title);
