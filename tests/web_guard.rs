@@ -118,6 +118,9 @@ async fn a_page_of_another_site_cannot_steer() {
             assert!(reply.error().contains("a page of http://evil.example, not from this page"), "{}", reply.error());
         }
     }
+    // Any other change, including endpoints added later, passes the same guard.
+    let reply = post(&api(&server, "/api/quiz/reveal"), "text/plain", "{}", &evil).await;
+    assert_eq!(reply.status, 403, "{reply:?}");
     // A sandboxed frame or a file says `Origin: null`; a browser that
     // leaves Origin out still says where the request comes from.
     assert_eq!(post(&api(&server, "/api/control"), "application/json", r#"{"action": "play"}"#, &["-H", "Origin: null"]).await.status, 403);

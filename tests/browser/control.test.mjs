@@ -131,6 +131,10 @@ test('beyond loopback: the generated teacher URL steers, the student page cannot
   await teacher.waitForSelector('#topology g.node');
   await teacher.waitForFunction(() => Number(document.body.dataset.view) >= 2);
   assert.equal(await teacher.$eval('#readonly', (n) => n.hidden), true, 'no read-only banner for the teacher');
+  assert.ok(!teacher.url().includes(token), 'the token leaves the address bar (the projector shows it to the room)');
+  await teacher.reload();
+  await teacher.waitForSelector('#topology g.node');
+  assert.equal(await teacher.$eval('#readonly', (n) => n.hidden), true, 'a reload keeps the teacher\'s controls');
   assert.equal(await teacher.$eval('#restart', (b) => b.disabled), false);
   const total = await teacher.evaluate(() => Number(document.body.dataset.total));
   for (let presses = 0; presses < 20; presses++) {
