@@ -149,10 +149,12 @@ fn split_host(value: &str) -> Option<(String, Option<u16>)> {
 }
 
 /// `localhost` or a loopback address literal: names no other site can
-/// make a browser send us.
+/// make a browser send us. `0.0.0.0` and `[::]` count too: a browser goes
+/// to this very computer for them, and they are what the banner prints
+/// for `--web 0.0.0.0:8025`.
 fn is_loopback_name(host: &str) -> bool {
     let host = host.strip_suffix('.').unwrap_or(host);
-    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback())
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback() || ip.is_unspecified())
 }
 
 fn is_own_address(host: &str, local: Option<SocketAddr>) -> bool {
@@ -373,7 +375,9 @@ mod tests {
 
     #[test]
     fn hosts_that_name_this_server_pass() {
-        for host in ["127.0.0.1:8025", "localhost:8025", "LOCALHOST", "localhost.:8025", "[::1]:8025", "127.9.9.9", "192.168.1.20:8025"] {
+        for host in
+            ["127.0.0.1:8025", "localhost:8025", "LOCALHOST", "localhost.:8025", "[::1]:8025", "127.9.9.9", "192.168.1.20:8025", "0.0.0.0:8025", "[::]:8025"]
+        {
             assert!(check_host(Some(host), local("192.168.1.20:8025")).is_ok(), "{host}");
         }
         assert!(check_host(None, None).is_ok(), "no Host: not a browser");
