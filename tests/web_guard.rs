@@ -229,6 +229,31 @@ async fn beyond_loopback_only_the_token_steers() {
     server.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_the_token_is_slowed_down() {
+    let limits = Limits { wrong_tokens: 3, wrong_token_every: Duration::from_secs(3600), ..Limits::default() };
+    let (state, server) = serve("127.0.0.2", Pace::Step, Some("abc"), limits).await;
+    let url = api(&server, "/api/control");
+    let play = r#"{"action": "play"}"#;
+    for guess in ["aaa", "aab", "aac"] {
+        let reply = post(&url, "application/json", play, &["--interface", "127.0.0.7", "-H", &format!("Authorization: Bearer {guess}")]).await;
+        assert_eq!(reply.status, 403, "{reply:?}");
+    }
+    let reply = post(&url, "application/json", play, &["--interface", "127.0.0.7", "-H", "Authorization: Bearer aad"]).await;
+    assert_eq!(reply.status, 429, "{reply:?}");
+    assert!(reply.error().contains("too many wrong control tokens from 127.0.0.7"), "{}", reply.error());
+    assert!(reply.header("retry-after").is_some());
+    // Its guesses used up, not even the right token is compared...
+    let reply = post(&format!("{url}?token=abc"), "application/json", play, &["--interface", "127.0.0.7"]).await;
+    assert_eq!(reply.status, 429, "{reply:?}");
+    assert!(state.control().paused);
+    // ...while the teacher, at another address, steers.
+    let reply = post(&url, "application/json", play, &["--interface", "127.0.0.8", "-H", "Authorization: Bearer abc"]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(!state.control().paused);
+    server.shutdown().await;
+}
+
 /// Starts the binary with `args`, reads its stdout until the web lines
 /// have been printed; returns (the child, everything printed so far).
 async fn start_binary(args: &[&str]) -> (tokio::process::Child, String) {

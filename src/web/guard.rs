@@ -31,7 +31,10 @@
 //!
 //! Beside these, `/api/send` has a token bucket per client address (`429`
 //! with `Retry-After`, RFC 6585 §4), so a visitor cannot fill the mailboxes
-//! faster than the story can show it, and the live stream takes at most
+//! faster than the story can show it; wrong control tokens have one too
+//! (once a client's guesses are used up, its next token is not even
+//! compared until time refills them), so a short token chosen by hand
+//! cannot be found by a script in the room; and the live stream takes at most
 //! [`Limits::viewers`] WebSockets at once; the next one is closed with code
 //! 1013 "try again later" (RFC 6455 §7.4.1) and the reason as text.
 
@@ -66,6 +69,11 @@ pub struct Limits {
     pub send_burst: u32,
     /// ...and then one more per this much time.
     pub send_every: Duration,
+    /// Wrong control tokens one client address may try at once...
+    pub wrong_tokens: u32,
+    /// ...and then one more per this much time (a short token chosen by
+    /// hand must not be guessable by a script in the room).
+    pub wrong_token_every: Duration,
     /// Live-stream WebSockets open at once, all viewers together.
     pub viewers: usize,
 }
@@ -78,6 +86,8 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(10),
             send_burst: 10,
             send_every: Duration::from_secs(3),
+            wrong_tokens: 20,
+            wrong_token_every: Duration::from_secs(2),
             viewers: 200,
         }
     }
@@ -268,7 +278,15 @@ async fn admit(state: &AppState, request: Request) -> Result<Request, ApiError> 
     check_host(host, local)?;
     check_origin(text(header::ORIGIN), host, parts.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()))?;
     let query = Query::<TokenQuery>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or(TokenQuery { token: None });
+    let client = client_of(parts.extensions.get::<ConnectInfo<Peer>>());
+    let guessing = parts.headers.contains_key(header::AUTHORIZATION) || query.token.is_some();
+    if guessing && let Err(wait) = state.guard.peek_guesses(client) {
+        return Err(too_many_guesses(client, wait));
+    }
     if !may_control(state, &parts.headers, &query) {
+        if guessing && let Err(wait) = state.guard.wrong_token(client) {
+            return Err(too_many_guesses(client, wait));
+        }
         return Err(ApiError::new(StatusCode::FORBIDDEN, "this page is read-only: controlling needs the teacher's token"));
     }
     check_content_type(text(header::CONTENT_TYPE))?;
@@ -284,6 +302,15 @@ async fn admit(state: &AppState, request: Request) -> Result<Request, ApiError> 
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
+fn too_many_guesses(client: Option<IpAddr>, wait: Duration) -> ApiError {
+    let who = client.map(|a| a.to_string()).unwrap_or_else(|| "this client".into());
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many wrong control tokens from {who}; the next one is compared in {} s", wait.as_secs_f64().ceil()),
+    )
+    .retry_after(wait)
+}
+
 /// The client address of a request (for the send limiter); `None` inside
 /// the process (tests that call the router directly).
 pub fn client_of(info: Option<&ConnectInfo<Peer>>) -> Option<IpAddr> {
@@ -296,16 +323,84 @@ struct Bucket {
     at: Instant,
 }
 
-/// The shared state of the limits: send buckets and open viewers.
+/// A token bucket per client address: `burst` at once, then one more per
+/// `every`. Real time, not the simulated clock: it protects the server,
+/// not the story.
+struct Buckets {
+    burst: f64,
+    every: f64,
+    table: Mutex<HashMap<Option<IpAddr>, Bucket>>,
+}
+
+impl Buckets {
+    fn new(burst: u32, every: Duration) -> Buckets {
+        Buckets { burst: f64::from(burst.max(1)), every: every.as_secs_f64().max(1e-9), table: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes one from `client`'s bucket, or says how long to wait.
+    fn take(&self, client: Option<IpAddr>) -> Result<(), Duration> {
+        self.check(client, true)
+    }
+
+    /// Whether `client` has one left, without taking it.
+    fn peek(&self, client: Option<IpAddr>) -> Result<(), Duration> {
+        if !self.table.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&client) {
+            return Ok(()); // a full bucket
+        }
+        self.check(client, false)
+    }
+
+    fn check(&self, client: Option<IpAddr>, take: bool) -> Result<(), Duration> {
+        let now = Instant::now();
+        let (burst, every) = (self.burst, self.every);
+        let refill = |bucket: &mut Bucket| {
+            bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() / every).min(burst);
+            bucket.at = now;
+        };
+        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        if !table.contains_key(&client) && table.len() >= MAX_TRACKED_CLIENTS {
+            // Forget the clients whose bucket has filled up again: they
+            // would start full anyway.
+            table.retain(|_, bucket| {
+                refill(bucket);
+                bucket.tokens < burst
+            });
+            if table.len() >= MAX_TRACKED_CLIENTS {
+                return Err(Duration::from_secs_f64(every));
+            }
+        }
+        let bucket = table.entry(client).or_insert(Bucket { tokens: burst, at: now });
+        refill(bucket);
+        if bucket.tokens >= 1.0 {
+            if take {
+                bucket.tokens -= 1.0;
+            }
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) * every))
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.table.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// The shared state of the limits: send buckets, wrong-token buckets and
+/// open viewers.
 pub struct Guard {
     limits: Limits,
-    senders: Mutex<HashMap<Option<IpAddr>, Bucket>>,
+    sends: Buckets,
+    guesses: Buckets,
     viewers: Arc<AtomicUsize>,
 }
 
 impl Guard {
     pub fn new(limits: Limits) -> Guard {
-        Guard { limits, senders: Mutex::new(HashMap::new()), viewers: Arc::new(AtomicUsize::new(0)) }
+        let sends = Buckets::new(limits.send_burst, limits.send_every);
+        let guesses = Buckets::new(limits.wrong_tokens, limits.wrong_token_every);
+        Guard { limits, sends, guesses, viewers: Arc::new(AtomicUsize::new(0)) }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -314,33 +409,19 @@ impl Guard {
 
     /// Takes one send from `client`'s bucket, or says how long to wait.
     pub fn take_send(&self, client: Option<IpAddr>) -> Result<(), Duration> {
-        let burst = f64::from(self.limits.send_burst.max(1));
-        let every = self.limits.send_every.as_secs_f64().max(f64::MIN_POSITIVE);
-        let now = Instant::now();
-        let refill = |bucket: &mut Bucket| {
-            bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() / every).min(burst);
-            bucket.at = now;
-        };
-        let mut senders = self.senders.lock().unwrap_or_else(|e| e.into_inner());
-        if !senders.contains_key(&client) && senders.len() >= MAX_TRACKED_CLIENTS {
-            // Forget the clients whose bucket has filled up again: they
-            // would start full anyway.
-            senders.retain(|_, bucket| {
-                refill(bucket);
-                bucket.tokens < burst
-            });
-            if senders.len() >= MAX_TRACKED_CLIENTS {
-                return Err(self.limits.send_every);
-            }
-        }
-        let bucket = senders.entry(client).or_insert(Bucket { tokens: burst, at: now });
-        refill(bucket);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) * every))
-        }
+        self.sends.take(client)
+    }
+
+    /// Counts a wrong token from `client`.
+    pub fn wrong_token(&self, client: Option<IpAddr>) -> Result<(), Duration> {
+        self.guesses.take(client)
+    }
+
+    /// Whether `client` may have its token compared at all: once its wrong
+    /// guesses are used up, not even a right one is looked at until time
+    /// has refilled them (else a script would just ignore the refusals).
+    pub fn peek_guesses(&self, client: Option<IpAddr>) -> Result<(), Duration> {
+        self.guesses.peek(client)
     }
 
     /// A place among the live viewers, or `None` when all are taken. The
@@ -450,13 +531,26 @@ mod tests {
     }
 
     #[test]
+    fn wrong_tokens_run_out_and_then_nothing_is_compared() {
+        let guard = Guard::new(Limits { wrong_tokens: 2, wrong_token_every: Duration::from_secs(3600), ..Limits::default() });
+        let student = Some("127.0.0.9".parse().unwrap());
+        assert!(guard.peek_guesses(student).is_ok(), "a newcomer may try");
+        assert!(guard.wrong_token(student).is_ok());
+        assert!(guard.peek_guesses(student).is_ok(), "peeking takes nothing");
+        assert!(guard.peek_guesses(student).is_ok());
+        assert!(guard.wrong_token(student).is_ok());
+        assert!(guard.peek_guesses(student).is_err(), "no guess left: not even compared");
+        assert!(guard.peek_guesses(Some("127.0.0.10".parse().unwrap())).is_ok(), "others are not affected");
+    }
+
+    #[test]
     fn the_send_table_stays_bounded() {
         let guard = Guard::new(Limits { send_burst: 1, send_every: Duration::from_secs(3600), ..Limits::default() });
         for n in 0..MAX_TRACKED_CLIENTS as u32 {
             assert!(guard.take_send(Some(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n)))).is_ok());
         }
         assert!(guard.take_send(Some("192.0.2.1".parse().unwrap())).is_err(), "a full table of busy clients refuses newcomers");
-        assert_eq!(guard.senders.lock().unwrap().len(), MAX_TRACKED_CLIENTS);
+        assert_eq!(guard.sends.len(), MAX_TRACKED_CLIENTS);
     }
 
     #[test]
