@@ -243,9 +243,18 @@ async fn guessing_the_token_is_slowed_down() {
     assert_eq!(reply.status, 429, "{reply:?}");
     assert!(reply.error().contains("too many wrong control tokens from 127.0.0.7"), "{}", reply.error());
     assert!(reply.header("retry-after").is_some());
-    // Its guesses used up, not even the right token is compared...
+    // Its guesses used up, not even the right token is compared, and the
+    // read-only state is no oracle either...
     let reply = post(&format!("{url}?token=abc"), "application/json", play, &["--interface", "127.0.0.7"]).await;
     assert_eq!(reply.status, 429, "{reply:?}");
+    let asked = curl(&["--interface", "127.0.0.7", &api(&server, "/api/state?token=abc")]).await.json();
+    assert_eq!(asked["can_control"], false);
+    // (and asking it counts as guessing: another client runs out there too)
+    for guess in ["x1", "x2", "x3"] {
+        assert_eq!(curl(&["--interface", "127.0.0.9", &api(&server, &format!("/api/state?token={guess}"))]).await.json()["can_control"], false);
+    }
+    assert_eq!(curl(&["--interface", "127.0.0.9", &api(&server, "/api/state?token=abc")]).await.json()["can_control"], false);
+    assert_eq!(curl(&["--interface", "127.0.0.10", &api(&server, "/api/state?token=abc")]).await.json()["can_control"], true);
     assert!(state.control().paused);
     // ...while the teacher, at another address, steers.
     let reply = post(&url, "application/json", play, &["--interface", "127.0.0.8", "-H", "Authorization: Bearer abc"]).await;

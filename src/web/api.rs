@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::guard::{self, Peer, TokenQuery, may_control};
+use super::guard::{self, Peer, TokenQuery};
 use super::state::{AppState, Control, StartError};
 use super::{messages, stream, topology};
 use crate::mua::{Device, compose, submit};
@@ -144,8 +144,8 @@ pub async fn status(
     let session = state.session();
     let mut value = stream::status_value(&session, &state);
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let good_host = guard::check_host(host, peer.map(|p| p.0.0.local)).is_ok();
-    value["can_control"] = json!(good_host && may_control(&state, &headers, &query));
+    let good_host = guard::check_host(host, peer.as_ref().map(|p| p.0.0.local)).is_ok();
+    value["can_control"] = json!(good_host && guard::may_control_counted(&state, guard::client_of(peer.as_ref().map(|p| &p.0)), &headers, &query));
     value["token_required"] = json!(state.config.control_token.is_some());
     value["file"] = json!(session.file);
     value["title"] = json!(session.world.scenario.title);

@@ -129,6 +129,44 @@ pub fn may_control(state: &AppState, headers: &HeaderMap, query: &TokenQuery) ->
     [bearer, query.token.as_deref()].into_iter().flatten().any(|given| same(given.as_bytes(), expected.as_bytes()))
 }
 
+/// What the token of a request allows.
+enum Verdict {
+    Allowed,
+    Refused,
+    /// The client's wrong guesses are used up: its token was not compared.
+    TooManyGuesses(Duration),
+}
+
+/// [`may_control`], counting wrong tokens per client: a request that
+/// carries a token from a client whose guesses are used up is not even
+/// compared. Every place that compares a token goes through here, so the
+/// read-only `GET /api/state?token=...` is no way around the count.
+fn token_verdict(state: &AppState, client: Option<IpAddr>, headers: &HeaderMap, query: &TokenQuery) -> Verdict {
+    if state.config.control_token.is_none() {
+        return Verdict::Allowed;
+    }
+    let guessing = headers.contains_key(header::AUTHORIZATION) || query.token.is_some();
+    if !guessing {
+        return Verdict::Refused;
+    }
+    if let Err(wait) = state.guard.peek_guesses(client) {
+        return Verdict::TooManyGuesses(wait);
+    }
+    if may_control(state, headers, query) {
+        return Verdict::Allowed;
+    }
+    match state.guard.wrong_token(client) {
+        Ok(()) => Verdict::Refused,
+        Err(wait) => Verdict::TooManyGuesses(wait),
+    }
+}
+
+/// Whether `client` may control, for `GET /api/state` (counting wrong
+/// tokens like the guard does).
+pub fn may_control_counted(state: &AppState, client: Option<IpAddr>, headers: &HeaderMap, query: &TokenQuery) -> bool {
+    matches!(token_verdict(state, client, headers, query), Verdict::Allowed)
+}
+
 /// Compares without stopping at the first difference, so the time an
 /// answer takes does not tell how much of a guess was right.
 fn same(a: &[u8], b: &[u8]) -> bool {
@@ -279,15 +317,10 @@ async fn admit(state: &AppState, request: Request) -> Result<Request, ApiError> 
     check_origin(text(header::ORIGIN), host, parts.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()))?;
     let query = Query::<TokenQuery>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or(TokenQuery { token: None });
     let client = client_of(parts.extensions.get::<ConnectInfo<Peer>>());
-    let guessing = parts.headers.contains_key(header::AUTHORIZATION) || query.token.is_some();
-    if guessing && let Err(wait) = state.guard.peek_guesses(client) {
-        return Err(too_many_guesses(client, wait));
-    }
-    if !may_control(state, &parts.headers, &query) {
-        if guessing && let Err(wait) = state.guard.wrong_token(client) {
-            return Err(too_many_guesses(client, wait));
-        }
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "this page is read-only: controlling needs the teacher's token"));
+    match token_verdict(state, client, &parts.headers, &query) {
+        Verdict::Allowed => {}
+        Verdict::Refused => return Err(ApiError::new(StatusCode::FORBIDDEN, "this page is read-only: controlling needs the teacher's token")),
+        Verdict::TooManyGuesses(wait) => return Err(too_many_guesses(client, wait)),
     }
     check_content_type(text(header::CONTENT_TYPE))?;
     let limits = state.guard.limits();
