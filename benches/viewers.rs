@@ -124,7 +124,12 @@ async fn run(viewers: usize, messages: usize) -> bool {
     let scenario = Scenario::parse("bench.json", &text).expect("a valid scenario");
     let seed = now_ms();
     let subnet = format!("127.{}.{}.0/24", 128 + seed % 120, (seed / 7) % 256).parse().expect("a subnet");
-    let config = WebConfig { world: WorldOptions { subnet, ..WorldOptions::default() }, control_token: None, scenarios_dir: "scenarios".into() };
+    let config = WebConfig {
+        world: WorldOptions { subnet, ..WorldOptions::default() },
+        control_token: None,
+        scenarios_dir: "scenarios".into(),
+        limits: Default::default(),
+    };
     let state = AppState::start(config, Control::from_pace(Pace::Step), scenario, "bench.json".into(), text).await.expect("the world starts");
     let server = WebServer::start("127.0.0.1:0".parse().unwrap(), state.clone()).await.expect("the server starts");
     let url = format!("ws://{}/api/stream?since=0", server.addr);

@@ -160,7 +160,8 @@ struct WebArgs {
     open: bool,
     /// Only requests carrying this token (`Authorization: Bearer T` or
     /// `?token=T`) may play, pause, step, restart or compose; everyone else
-    /// watches read-only.
+    /// watches read-only. Served beyond loopback (e.g. --web 0.0.0.0:8025), a token is
+    /// required: one is generated when none is given, printed in the teacher's URL.
     #[arg(long, value_name = "T")]
     control_token: Option<String>,
     /// The folder whose scenarios the page offers.
@@ -364,7 +365,9 @@ async fn print_story(mut events: crate::trace::Subscription) {
 /// printing the story of whichever world runs, until Ctrl-C.
 async fn serve_web(scenario: Scenario, name: &str, text: &str, args: &RunArgs, web: &WebArgs) -> anyhow::Result<ExitCode> {
     let options = args.options();
-    let config = WebConfig { world: options.clone(), control_token: web.control_token.clone(), scenarios_dir: web.scenarios.clone() };
+    // Beyond loopback, a control token is required (generated if not given).
+    let access = crate::web::Access::decide(web.web.map(|addr| addr.ip()), web.control_token.clone())?;
+    let config = WebConfig { world: options.clone(), control_token: access.token.clone(), scenarios_dir: web.scenarios.clone(), limits: Default::default() };
     let state = AppState::start(config, Control::from_pace(options.pace), scenario, name.to_string(), text.to_string())
         .await
         .with_context(|| format!("cannot build the world of {name}"))?;
@@ -391,13 +394,9 @@ async fn serve_web(scenario: Scenario, name: &str, text: &str, args: &RunArgs, w
         anyhow::bail!("cannot serve the web page on {}: {err} (is another mailflow running? try --web 127.0.0.1:PORT)", candidates[0]);
     };
     let url = server.url();
-    let teacher_url = web.control_token.as_ref().map(|t| format!("{url}?token={t}"));
+    let teacher_url = access.teacher_url(&url);
     println!("{}", state.session().world.banner());
-    println!("Web page: {url}");
-    if let Some(teacher_url) = &teacher_url {
-        println!("  read-only for the class; the teacher's page with controls: {teacher_url}");
-    }
-    println!();
+    println!("{}", access.banner(&url));
     if web.open {
         crate::web::open_browser(teacher_url.as_deref().unwrap_or(&url));
     }

@@ -33,4 +33,5 @@ mod style;
 mod trace;
 mod web_api;
 mod web_browser;
+mod web_guard;
 mod web_stream;

@@ -1,21 +1,26 @@
 //! The JSON API the page (and anyone with curl) uses.
 //!
 //! Reading is open to every viewer. Changing things — play, pause, step,
-//! restart, loading a scenario, composing a message — needs the control
-//! token when the server was started with `--control-token`: a class can
-//! watch the teacher's session from their own laptops without a student
-//! pressing "restart" for everyone.
+//! restart, loading a scenario, composing a message — passes
+//! [`super::guard`] first (Host, Origin, the control token, JSON only, a
+//! size limit), so by the time a handler here runs, the request comes from
+//! the teacher's page or the teacher's own tools: a class can watch the
+//! teacher's session from their own laptops without a student pressing
+//! "restart" for everyone.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::guard::{self, Peer, TokenQuery};
 use super::state::{AppState, Control, StartError};
 use super::{messages, stream, topology};
 use crate::mua::{Device, compose, submit};
@@ -23,17 +28,38 @@ use crate::scenario::{Scenario, ScenarioError, SendStep};
 use crate::trace::{Draft, Kind, Protocol};
 
 /// An error answer: a status and a JSON body with at least `error`.
-pub struct ApiError(StatusCode, Value);
+#[derive(Debug)]
+pub struct ApiError(StatusCode, Value, Option<Duration>);
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError(status, json!({ "error": message.into() }))
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError(status, json!({ "error": message.into() }), None)
+    }
+
+    /// Adds `Retry-After` (whole seconds, rounded up).
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        self.2 = Some(wait);
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.0
+    }
+
+    /// The `error` text.
+    pub fn message(&self) -> String {
+        self.1["error"].as_str().unwrap_or_default().to_string()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(self.1)).into_response()
+        let mut response = (self.0, Json(self.1)).into_response();
+        if let Some(wait) = self.2 {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response.headers_mut().insert(header::RETRY_AFTER, seconds.max(1).into());
+        }
+        response
     }
 }
 
@@ -44,7 +70,7 @@ impl From<ScenarioError> for ApiError {
             .iter()
             .map(|p| json!({"file": p.file, "line": p.line, "column": p.column, "path": p.path.to_string(), "message": p.message}))
             .collect();
-        ApiError(StatusCode::UNPROCESSABLE_ENTITY, json!({"error": "the scenario has problems", "problems": problems}))
+        ApiError(StatusCode::UNPROCESSABLE_ENTITY, json!({"error": "the scenario has problems", "problems": problems}), None)
     }
 }
 
@@ -55,32 +81,6 @@ impl From<StartError> for ApiError {
 }
 
 type ApiResult = Result<Response, ApiError>;
-
-#[derive(Deserialize)]
-pub struct TokenQuery {
-    token: Option<String>,
-}
-
-/// Whether a request may control: no token configured, or the right one in
-/// `Authorization: Bearer T` or `?token=T`.
-pub fn may_control(state: &AppState, headers: &HeaderMap, query: &TokenQuery) -> bool {
-    let Some(expected) = &state.config.control_token else { return true };
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
-    [bearer, query.token.as_deref()].into_iter().flatten().any(|given| same(given.as_bytes(), expected.as_bytes()))
-}
-
-/// Compares without stopping at the first difference.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn require_control(state: &AppState, headers: &HeaderMap, query: &TokenQuery) -> Result<(), ApiError> {
-    if may_control(state, headers, query) {
-        Ok(())
-    } else {
-        Err(ApiError::new(StatusCode::FORBIDDEN, "this page is read-only: controlling needs the teacher's token"))
-    }
-}
 
 fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, format!("bad request body: {err}")))
@@ -132,20 +132,44 @@ pub async fn events(State(state): State<Arc<AppState>>, Query(query): Query<Sinc
 }
 
 /// `GET /api/state`: pause, speed, waiting hops, and whether this viewer
-/// may control.
-pub async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(query): Query<TokenQuery>) -> Json<Value> {
+/// may control: it has the token (if one is needed) and reached the page
+/// by a name the guard accepts (a page on a rebound DNS name is told it is
+/// read-only, as its changes would be refused).
+pub async fn status(
+    State(state): State<Arc<AppState>>,
+    peer: Option<Extension<ConnectInfo<Peer>>>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Json<Value> {
     let session = state.session();
     let mut value = stream::status_value(&session, &state);
-    value["can_control"] = json!(may_control(&state, &headers, &query));
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let good_host = guard::check_host(host, peer.as_ref().map(|p| p.0.0.local)).is_ok();
+    value["can_control"] = json!(good_host && guard::may_control_counted(&state, guard::client_of(peer.as_ref().map(|p| &p.0)), &headers, &query));
     value["token_required"] = json!(state.config.control_token.is_some());
     value["file"] = json!(session.file);
     value["title"] = json!(session.world.scenario.title);
     Json(value)
 }
 
-/// `GET /api/stream?since=N&generation=G` (WebSocket).
+/// `GET /api/stream?since=N&generation=G` (WebSocket). Past
+/// [`Limits::viewers`](super::guard::Limits) open streams, the socket is
+/// opened and closed again at once with the reason ([`stream::refuse`]),
+/// which a browser's script can read (an HTTP error it could not).
 pub async fn stream_events(ws: WebSocketUpgrade, State(state): State<Arc<AppState>>, Query(query): Query<SinceQuery>) -> Response {
-    ws.on_upgrade(move |socket| stream::serve(socket, state, query.since, query.generation))
+    // The page sends nothing but pings and close frames: a large frame is
+    // not a viewer's.
+    let ws = ws.max_message_size(stream::MAX_INCOMING).max_frame_size(stream::MAX_INCOMING);
+    match state.guard.viewer() {
+        Some(place) => ws.on_upgrade(move |socket| async move {
+            stream::serve(socket, state, query.since, query.generation).await;
+            drop(place);
+        }),
+        None => {
+            let limit = state.guard.limits().viewers;
+            ws.on_upgrade(move |socket| stream::refuse(socket, limit))
+        }
+    }
 }
 
 /// `GET /api/messages`.
@@ -172,8 +196,7 @@ struct ControlRequest {
 }
 
 /// `POST /api/control`: play, pause, step, speed, restart.
-pub async fn control(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(query): Query<TokenQuery>, body: Bytes) -> ApiResult {
-    require_control(&state, &headers, &query)?;
+pub async fn control(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult {
     let request: ControlRequest = parse_body(&body)?;
     let current = state.control();
     let mut stepped = None;
@@ -216,8 +239,7 @@ struct LoadRequest {
 }
 
 /// `POST /api/scenario`: load a scenario by name or from uploaded text.
-pub async fn load_scenario(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(query): Query<TokenQuery>, body: Bytes) -> ApiResult {
-    require_control(&state, &headers, &query)?;
+pub async fn load_scenario(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult {
     let request: LoadRequest = parse_body(&body)?;
     let (file, text) = match (request.name, request.text) {
         (Some(name), None) => {
@@ -267,8 +289,9 @@ impl Recipients {
 }
 
 /// `POST /api/send`: a device of the scenario writes and submits a message.
-pub async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(query): Query<TokenQuery>, body: Bytes) -> ApiResult {
-    require_control(&state, &headers, &query)?;
+/// Each client address may send [`Limits::send_burst`](super::guard::Limits)
+/// messages at once, then one per `send_every` (`429` and `Retry-After`).
+pub async fn send(State(state): State<Arc<AppState>>, peer: Option<Extension<ConnectInfo<Peer>>>, body: Bytes) -> ApiResult {
     let request: SendRequest = parse_body(&body)?;
     let session = state.session();
     let world = session.world.clone();
@@ -285,6 +308,22 @@ pub async fn send(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(
     if let Some(wrong) = to.iter().find(|a| !crate::scenario::validate::is_address(a)) {
         return Err(bad(format!("{wrong:?} is not a mail address")));
     }
+    // Only a message that would really go out takes from the bucket.
+    let client_address = guard::client_of(peer.as_ref().map(|p| &p.0));
+    state.guard.take_send(client_address).map_err(|wait| {
+        let limits = state.guard.limits();
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many messages from {}: {} at once, then one every {} s; try again in {} s",
+                client_address.map(|a| a.to_string()).unwrap_or_else(|| "this client".into()),
+                limits.send_burst,
+                limits.send_every.as_secs_f64(),
+                wait.as_secs_f64().ceil()
+            ),
+        )
+        .retry_after(wait)
+    })?;
     let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
     let device = Device { name: request.client.clone(), address: node.address.into(), user: client.user.clone(), password };
     let step = SendStep {

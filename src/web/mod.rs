@@ -23,11 +23,19 @@
 //! | `POST /api/scenario`       | `{"name": "..."}` or `{"text": "...", "file": "..."}` |
 //! | `POST /api/send`           | `{"client", "to", "subject", "body"}`             |
 //!
+//! Who may call the `POST`s: [`guard`] stands in front of every request
+//! that is not a `GET` (a page of another site, a rebound DNS name, a
+//! wrong or missing token, a body that is not JSON or too large are all
+//! refused with a clear error), and [`access`] decides, from the address
+//! the page is served on, whether a control token is needed.
+//!
 //! The router is built by [`app`] apart from any socket, so tests drive it
 //! with `tower::ServiceExt::oneshot`.
 
+pub mod access;
 pub mod api;
 pub mod assets;
+pub mod guard;
 pub mod messages;
 pub mod state;
 pub mod stream;
@@ -39,6 +47,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 
+pub use access::{Access, AccessError, beyond_loopback};
+pub use guard::{Limits, Peer};
 pub use state::{AppState, Control, Session, WebConfig};
 
 /// The routes of the web server over `state`.
@@ -55,6 +65,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/control", post(api::control))
         .route("/api/send", post(api::send))
         .fallback(get(api::asset))
+        // Every route, including any added later: a change must pass the
+        // guard whatever handler it is meant for.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::protect))
         .with_state(state)
 }
 
@@ -68,11 +81,21 @@ pub struct WebServer {
 
 impl WebServer {
     /// Listens on `addr` (port 0 picks a free port; read [`WebServer::addr`]).
+    ///
+    /// Refuses (`InvalidInput`) to listen beyond loopback without a control
+    /// token: the room would steer the teacher's world (see [`access`]).
     pub async fn start(addr: SocketAddr, state: Arc<AppState>) -> std::io::Result<WebServer> {
+        if beyond_loopback(addr.ip()) && state.config.control_token.is_none() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} is beyond loopback: serving the page there needs a control token, or everyone who can reach it may steer", addr.ip()),
+            ));
+        }
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let router = app(state.clone());
+        // Each request learns both ends of its connection (guard::Peer).
+        let router = app(state.clone()).into_make_service_with_connect_info::<Peer>();
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {

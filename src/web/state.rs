@@ -23,6 +23,7 @@ use serde::Serialize;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{Mutex, watch};
 
+use super::guard::{Guard, Limits};
 use crate::conductor::Pace;
 use crate::scenario::Scenario;
 use crate::world::{World, WorldError, WorldOptions};
@@ -37,6 +38,8 @@ pub struct WebConfig {
     pub control_token: Option<String>,
     /// Where `POST /api/scenario {"name": ...}` finds scenario files.
     pub scenarios_dir: PathBuf,
+    /// Body sizes, the send rate and the number of live viewers.
+    pub limits: Limits,
 }
 
 /// What the teacher chose: paused or playing, and how fast.
@@ -185,6 +188,8 @@ pub enum StartError {
 /// The web server's shared state.
 pub struct AppState {
     pub config: WebConfig,
+    /// The limits' counters (send buckets, open viewers).
+    pub guard: Guard,
     current: watch::Sender<Arc<Session>>,
     control: watch::Sender<Control>,
     // Only one restart at a time; holds the current world's runtime.
@@ -200,7 +205,8 @@ impl AppState {
         let (current, _) = watch::channel(session);
         let (control, _) = watch::channel(control);
         let (closing, _) = watch::channel(false);
-        Ok(Arc::new(AppState { config, current, control, lifecycle: Mutex::new(Some(runtime)), closing }))
+        let guard = Guard::new(config.limits.clone());
+        Ok(Arc::new(AppState { config, guard, current, control, lifecycle: Mutex::new(Some(runtime)), closing }))
     }
 
     /// The world now running.

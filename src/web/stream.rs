@@ -13,11 +13,14 @@
 //! - `{"type":"events","generation":G,"events":[..]}` — the next events,
 //!   batched when many are ready at once (fast mode makes thousands);
 //! - `{"type":"status","generation":G,"paused":..,"speed":..,"waiting":[..],"events":N}`
-//!   — the conductor's state, whenever pause, speed or the waiting hops change.
+//!   — the conductor's state, whenever pause, speed or the waiting hops change;
+//! - `{"type":"refused","error":".."}` — only when every viewer's place is
+//!   taken; the socket then closes with code 1013 "try again later"
+//!   (RFC 6455 §7.4.1) and the same reason.
 
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::json;
 
@@ -25,6 +28,25 @@ use super::state::{AppState, Session};
 
 /// The most events sent in one frame.
 const BATCH: usize = 512;
+
+/// The largest frame a viewer may send (it has nothing to say but pings).
+pub const MAX_INCOMING: usize = 4096;
+
+/// RFC 6455 §7.4.1: "Try Again Later", the server is overloaded.
+const TRY_AGAIN_LATER: u16 = 1013;
+
+/// Turns a viewer away when all `limit` places are taken: one `refused`
+/// frame with the reason, then a close frame with code 1013 and a short
+/// reason (a close reason holds at most 123 bytes).
+pub async fn refuse(mut socket: WebSocket, limit: usize) {
+    let error = format!("this page already has {limit} live viewers, the most it serves at once; try again in a moment");
+    let frame = json!({"type": "refused", "error": error});
+    let _ = socket.send(Message::Text(frame.to_string().into())).await;
+    let reason = format!("too many viewers ({limit}); try again later");
+    let _ = socket.send(Message::Close(Some(CloseFrame { code: TRY_AGAIN_LATER, reason: reason.into() }))).await;
+    // Wait briefly for the viewer's close frame, as the closing handshake asks.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async { while let Some(Ok(_)) = socket.next().await {} }).await;
+}
 
 /// Serves one viewer until it leaves or the server stops.
 pub async fn serve(socket: WebSocket, state: Arc<AppState>, since: u64, generation: Option<u64>) {

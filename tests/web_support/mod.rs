@@ -30,6 +30,7 @@ pub fn config(token: Option<&str>) -> WebConfig {
         world: WorldOptions { subnet: random_subnet(), network_timeout: Duration::from_secs(5), ..WorldOptions::default() },
         control_token: token.map(str::to_string),
         scenarios_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"),
+        limits: Default::default(),
     }
 }
 

@@ -1,8 +1,16 @@
 // Talking to the mailflow server. The teacher's page carries the control
 // token in its address (?token=...); it is sent with every change request.
 
+// The token then leaves the address bar (kept for this tab only), so a
+// page shown on the projector does not show it to the room.
 const params = new URLSearchParams(window.location.search);
-export const token = params.get('token');
+export const token = params.get('token') || sessionStorage.getItem('mailflow-token');
+if (params.has('token')) {
+  sessionStorage.setItem('mailflow-token', token);
+  params.delete('token');
+  const query = params.toString();
+  history.replaceState(null, '', `${window.location.pathname}${query ? `?${query}` : ''}${window.location.hash}`);
+}
 
 function headers(extra = {}) {
   const h = { ...extra };
