@@ -28,6 +28,7 @@ mod intake;
 mod local;
 pub mod queue;
 mod relay;
+pub mod throttle;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -29,7 +29,8 @@ use tokio::sync::watch;
 use crate::conductor::{Conductor, Pace};
 use crate::dns::{DnsHandler, DnsServer, Lookup, Resolvers, Zones};
 use crate::mta::MailHost;
-use crate::mta::accounts::Accounts;
+use crate::mta::accounts::{Account, Accounts};
+use crate::mta::throttle::Rules;
 use crate::net::Net;
 use crate::scenario::{Scenario, Service};
 use crate::smtp::session::Role as SmtpRole;
@@ -180,7 +181,8 @@ impl World {
                     .users
                     .iter()
                     .filter(|(address, _)| scenario.home_host(address).as_deref() == Some(node.name.as_str()))
-                    .map(|(address, user)| (address.clone(), user.password.clone())),
+                    .map(|(address, user)| (address.clone(), Account { password: user.password.clone(), ..Account::default() })),
+                Rules::default(),
             );
             let lookup = resolvers.for_node(&node.name, IpAddr::V4(node.address));
             let host = MailHost::new(&node.name, IpAddr::V4(node.address), config, accounts, scenario.settings.retry.clone(), net.clone(), lookup);
