@@ -69,11 +69,10 @@ impl Policy for HostPolicy {
     }
 
     fn mailbox_key(&self, address: &str) -> String {
-        let postmaster = self.host.is_postmaster(address);
-        if postmaster || self.host.is_final_for(&domain_of(address)) {
-            // Our own mailboxes match as our accounts do; every spelling
-            // of postmaster is the one reserved mailbox.
-            if postmaster { "postmaster".to_string() } else { super::accounts::canonical(address) }
+        if self.host.is_postmaster(address) || self.host.is_final_for(&domain_of(address)) {
+            // Our own mailboxes match as our accounts do (bare `postmaster`
+            // is a mailbox of its own, as the store keeps it).
+            super::accounts::canonical(address)
         } else {
             let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
             format!("{local}@{}", domain.to_ascii_lowercase())
