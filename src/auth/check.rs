@@ -42,6 +42,9 @@ use serde::Serialize;
 use super::record::{Check, DnsUse, Recorder};
 use crate::dns::Zones;
 
+/// Signatures checked per message (more are ignored, as receivers do).
+pub const MAX_SIGNATURES: usize = 5;
+
 /// The checker of one receiving host could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the authentication checker of {host}: {reason}")]
@@ -164,7 +167,12 @@ impl Checker {
     /// (empty for a bounce). Never fails: a broken message or a silent DNS
     /// shows up as `permerror`/`temperror` results.
     pub async fn verify(&self, message: &[u8], client_ip: IpAddr, helo: &str, mail_from: &str) -> Verdict {
-        let parsed = AuthenticatedMessage::parse(message);
+        let mut parsed = AuthenticatedMessage::parse(message);
+        if let Some(m) = parsed.as_mut() {
+            // Each signature costs a DNS question; a hostile message with
+            // thousands of them must not keep the receiver busy.
+            m.dkim_headers.truncate(MAX_SIGNATURES);
+        }
         let from_domain =
             parsed.as_ref().and_then(|m| m.from.first()).and_then(|f| f.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
         let mail_from_domain = mail_from.rsplit_once('@').map(|(_, d)| d).unwrap_or(helo).to_ascii_lowercase();

@@ -224,6 +224,24 @@ fn garbage_never_panics() {
             let v = lab.checker.verify(input, lab.ip(9), "", "").await;
             assert_eq!(v.disposition, Disposition::None);
         }
+        // Fifty copies of a good signature: only the first few are checked.
+        let signed = lab.keys.sign("school.test", &message("Alice <alice@school.test>", "Hi")).unwrap();
+        let cut = signed.windows(2).position(|w| w == b"\r\n").unwrap();
+        let mut many = Vec::new();
+        let header = {
+            // The signature header runs until the line that starts "From:".
+            let from = signed.windows(7).position(|w| w == b"\r\nFrom:").unwrap() + 2;
+            assert!(from > cut);
+            signed[..from].to_vec()
+        };
+        for _ in 0..50 {
+            many.extend_from_slice(&header);
+        }
+        many.extend_from_slice(&signed[header.len()..]);
+        let v = lab.checker.verify(&many, lab.ip(2), "smtp.school.test", "alice@school.test").await;
+        assert_eq!(v.dkim.len(), check::MAX_SIGNATURES);
+        assert!(v.lookups.iter().filter(|l| l.check == Check::Dkim).count() <= check::MAX_SIGNATURES);
+        assert_eq!(v.dkim_summary(), "pass");
     });
 }
 
