@@ -300,3 +300,37 @@ fn keys_follow_the_scenario_and_are_kept_under_data() {
     assert_eq!(first.records_for("school.test").len(), 1);
     assert!(first.records_for("quiet.test").is_empty());
 }
+
+#[tokio::test]
+async fn a_bounce_is_checked_by_its_helo_name_and_the_verdict_is_json() {
+    let lab = Lab::start().await;
+    // A bounce has MAIL FROM:<>: SPF checks the HELO name instead (RFC 7208 §2.4).
+    let v = lab.checker.verify(&message("MAILER-DAEMON <postmaster@school.test>", "Undeliverable"), lab.ip(2), "school.test", "").await;
+    let s = story(&v);
+    assert_eq!((v.spf.result.as_str(), v.spf.domain.as_str()), ("pass", "school.test"), "{s}");
+    assert!(v.authentication_results.contains("smtp.mailfrom=<>"), "{}", v.authentication_results);
+    assert!(said(&v, &format!("SPF: {} is among the addresses that 'mx' names for school.test", lab.ip(2))), "{s}");
+    // The page's authentication view takes the verdict as it is.
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["disposition"], "none");
+    assert_eq!(json["lookups"][0]["check"], "spf");
+    assert_eq!(json["lookups"][0]["rtype"], "TXT");
+    assert!(json["steps"].as_array().unwrap().len() >= 6);
+}
+
+#[test]
+fn a_scenario_record_at_the_key_name_is_not_overwritten() {
+    let s = Scenario::parse(
+        "own.json",
+        r#"{ "title": "own key", "domains": { "school.test": { "records": [ { "type": "TXT", "name": "mailflow._domainkey", "text": "v=DKIM1; p=" } ] } },
+             "hosts": { "smtp.school.test": { "services": ["smtp"], "domains": ["school.test"] } } }"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let keys = DomainKeys::for_scenario(&s, None).unwrap();
+    let domains: Vec<(String, Vec<RecordSpec>)> = s.domains.iter().map(|(d, z)| (d.clone(), z.records.clone())).collect();
+    let zones = Zones::new(&domains, &[]).unwrap();
+    keys.publish(&zones, &s).unwrap();
+    let listing = format!("{:?}", zones.listing());
+    assert_eq!(listing.matches("mailflow._domainkey.school.test.").count(), 1, "{listing}");
+    assert!(listing.contains("v=DKIM1; p="), "the lesson's revoked key stays: {listing}");
+}
