@@ -230,7 +230,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let mut ok = true;
             for file in files {
                 match Scenario::load(&file) {
-                    Ok(_) => println!("{}: OK", file.display()),
+                    Ok(scenario) => {
+                        println!("{}: OK", file.display());
+                        let text = std::fs::read_to_string(&file).unwrap_or_default();
+                        scenario.warnings(&file.display().to_string(), &text).iter().for_each(|w| println!("{w}"));
+                    }
                     Err(err) => {
                         ok = false;
                         println!("{err}");

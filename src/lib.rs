@@ -10,6 +10,7 @@
 //! [`trace::Event`] → the [`trace::Trace`] keeps and broadcasts it →
 //! terminal printer, `--record` file, the web page ([`web`]).
 
+pub mod auth;
 pub mod calendar;
 pub mod cli;
 pub mod conductor;

@@ -249,6 +249,21 @@ fn root_nxdomain() -> Answer {
     Answer { rcode: ResponseCode::NXDomain, authority: vec![root.soa()], ..Answer::default() }
 }
 
+impl Zones {
+    /// Adds records to `domain`'s zone and keeps the ones it has (the world
+    /// publishes the DKIM public keys it made this way: `auth::DomainKeys`).
+    /// A later [`Zones::replace`] of that domain drops them again.
+    pub fn add(&self, domain: &str, specs: &[RecordSpec]) -> Result<(), ZoneError> {
+        let records = specs.iter().map(|spec| to_record(domain, spec)).collect::<Result<Vec<_>, _>>()?;
+        let origin = name(domain)?;
+        let mut zones = self.zones.write().unwrap_or_else(|e| e.into_inner());
+        let zone = zones.entry(domain.to_string()).or_insert(Zone { origin, serial: 0, records: Vec::new() });
+        zone.records.extend(records);
+        zone.serial += 1;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -113,6 +113,19 @@ impl Scenario {
         if problems.is_empty() { Ok(scenario) } else { Err(ScenarioError { problems }) }
     }
 
+    /// Warnings for a scenario that loaded (see [`validate::warnings`]),
+    /// located in `text` like errors are.
+    pub fn warnings(&self, file: &str, text: &str) -> Vec<Problem> {
+        let locations = Locations::scan(text);
+        validate::warnings(self)
+            .into_iter()
+            .map(|(path, message)| {
+                let pos = locations.find(&path).unwrap_or(Position { line: 0, column: 0 });
+                Problem { file: file.to_string(), line: pos.line, column: pos.column, path, message: format!("warning: {message}") }
+            })
+            .collect()
+    }
+
     /// The JSON Schema of scenario files, for editors.
     pub fn json_schema() -> serde_json::Value {
         serde_json::to_value(schemars::schema_for!(Scenario)).expect("a schema is plain JSON")

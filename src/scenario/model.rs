@@ -99,6 +99,27 @@ pub struct Domain {
     /// automatically; list only what the lesson is about.
     #[serde(default)]
     pub records: Vec<RecordSpec>,
+    /// The DKIM key this domain's mail server signs outgoing mail with
+    /// (RFC 6376): "ed25519" (small and fast, RFC 8463) or "rsa2048" (what
+    /// most of the Internet still uses), or "none" for a domain that does
+    /// not sign. By default a domain whose mailboxes live on a host gets an
+    /// Ed25519 key. The key is made when the world starts (kept under
+    /// `--data`), and its public half is published in DNS as
+    /// `mailflow._domainkey.<domain>` automatically.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dkim: Option<DkimKey>,
+}
+
+/// The kinds of DKIM key a domain can sign with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimKey {
+    /// Ed25519-SHA256 (RFC 8463): a 32-byte public key.
+    Ed25519,
+    /// RSA-SHA256 with a 2048-bit key (RFC 6376, RFC 8301).
+    Rsa2048,
+    /// Do not sign this domain's mail.
+    None,
 }
 
 /// The record types a scenario may publish.

@@ -205,6 +205,13 @@ pub fn check(s: &Scenario) -> Problems {
     out
 }
 
+/// Problems a lesson may have on purpose, reported by `mailflow check` as
+/// warnings: SPF, DKIM and DMARC records receivers could not use (see
+/// `auth::lint`).
+pub fn warnings(s: &Scenario) -> Problems {
+    crate::auth::lint::scenario(s)
+}
+
 /// Is this a plain `local@domain` address?
 pub fn is_address(address: &str) -> bool {
     match address.rsplit_once('@') {
