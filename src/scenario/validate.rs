@@ -56,6 +56,7 @@ pub fn check(s: &Scenario) -> Problems {
                 out.push((path.key("services").index(i), format!("{:?} is listed twice", service.name())));
             }
         }
+        check_tls(s, host, &path, &mut out);
         for (field, list) in [("domains", &host.domains), ("backup_for", &host.backup_for)] {
             for (i, domain) in list.iter().enumerate() {
                 if !s.domains.contains_key(domain) {
@@ -212,6 +213,45 @@ pub fn is_address(address: &str) -> bool {
             !local.is_empty() && local.len() <= 64 && !local.contains(|c: char| c.is_whitespace() || "<>()[]\\,;:\"@".contains(c)) && check_name(domain).is_ok()
         }
         None => false,
+    }
+}
+
+/// TLS settings that contradict each other or the host's services.
+fn check_tls(s: &Scenario, host: &Host, path: &FieldPath, out: &mut Problems) {
+    let world = &s.settings.tls;
+    for (tls, tls_path) in [(Some(world), FieldPath::root().key("settings").key("tls")), (host.tls.as_ref(), path.key("tls"))] {
+        let Some(tls) = tls else { continue };
+        match (tls.policy, tls.plaintext_login) {
+            (Some(TlsPolicy::Required), Some(true)) => out
+                .push((tls_path.key("plaintext_login"), "found true with policy \"required\", expected false (required TLS means no login before it)".into())),
+            (Some(TlsPolicy::Off), Some(false)) => {
+                out.push((tls_path.key("plaintext_login"), "found false with policy \"off\", expected true (without TLS every login is plaintext)".into()))
+            }
+            _ => {}
+        }
+    }
+    if s.settings.tls.certificate.is_some() && std::ptr::eq(host, s.hosts.values().next().unwrap_or(host)) {
+        out.push((
+            FieldPath::root().key("settings").key("tls").key("certificate"),
+            "a broken certificate is set per host, expected it under hosts.<name>.tls".into(),
+        ));
+    }
+    if let Some(i) = host.services.iter().position(|s| *s == Service::Submissions) {
+        out.push((
+            path.key("services").index(i),
+            "\"submissions\" (port 465) is not served yet: SMTP over TLS comes in a later version; use \"submission\"".into(),
+        ));
+    }
+    let (policy, _) = TlsSettings::effective(host.tls.as_ref(), world);
+    if policy == TlsPolicy::Off {
+        for (i, service) in host.services.iter().enumerate() {
+            if service.implicit_tls() {
+                out.push((
+                    path.key("services").index(i),
+                    format!("{:?} speaks TLS from the first byte, but this host's TLS policy is \"off\"", service.name()),
+                ));
+            }
+        }
     }
 }
 

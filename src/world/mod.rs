@@ -32,6 +32,7 @@ use crate::mta::MailHost;
 use crate::net::Net;
 use crate::scenario::{Scenario, Service, validate::home_host};
 use crate::smtp::session::Role as SmtpRole;
+use crate::tls::Offer;
 use crate::trace::{Draft, Kind, Protocol, Trace};
 use crate::wire::Peers;
 
@@ -133,6 +134,8 @@ pub enum WorldError {
     Listen { service: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error("cannot use the mail data folder {path}: {source}")]
     Data { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A running world: addresses, DNS, trace, conductor.
@@ -148,6 +151,8 @@ pub struct World {
     /// The mail servers, by host name.
     pub hosts: IndexMap<String, Arc<MailHost>>,
     pub net: Net,
+    /// The world's CA and host certificates (see `listener::world_tls`).
+    pub tls: Arc<crate::tls::WorldTls>,
     resolvers: Resolvers,
     dns_server: tokio::sync::Mutex<Option<DnsServer>>,
     stop: watch::Sender<bool>,
@@ -171,6 +176,7 @@ impl World {
         let resolvers = Resolvers { dns: dns_server.addr, trace: trace.clone(), conductor: conductor.clone(), timeout: options.network_timeout };
         let net = Net::new(trace.clone(), conductor.clone(), resolvers.clone(), options.port_offset, options.network_timeout);
         let (stop, _) = watch::channel(false);
+        let tls = Arc::new(listener::world_tls(&scenario, &nodes, options.data_dir.as_deref())?);
 
         let mut hosts = IndexMap::new();
         for node in &nodes {
@@ -195,8 +201,9 @@ impl World {
                 let socket = listener::bind(addr).await.map_err(|source| WorldError::Listen { service: service.name(), addr, source })?;
                 let socket = host.is_up().then_some(socket);
                 let (host2, net2, stop2) = (host.clone(), net.clone(), stop.subscribe());
+                let offer = tls.offer(&node.name, service.implicit_tls());
                 listener::spawn(socket, addr, host.watch_up(), stop.subscribe(), move |stream, peer| {
-                    serve(service, host2.clone(), net2.clone(), stream, peer, stop2.clone())
+                    serve(service, host2.clone(), net2.clone(), stream, peer, stop2.clone(), offer.clone())
                 });
             }
             hosts.insert(node.name.clone(), host);
@@ -213,6 +220,7 @@ impl World {
             peers: net.peers.clone(),
             hosts,
             net,
+            tls,
             resolvers,
             dns_server: tokio::sync::Mutex::new(Some(dns_server)),
             stop,
@@ -277,12 +285,15 @@ impl World {
 }
 
 /// Serves one connection to one of a host's services.
-async fn serve(service: Service, host: Arc<MailHost>, net: Net, stream: tokio::net::TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
+/// `offer`: how this listener speaks TLS (see `listener::world_tls`).
+async fn serve(service: Service, host: Arc<MailHost>, net: Net, stream: tokio::net::TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>, offer: Offer) {
     match service {
         Service::Smtp => crate::smtp::server::serve_connection(host, SmtpRole::Relay, net, stream, peer, stop).await,
         Service::Submission => crate::smtp::server::serve_connection(host, SmtpRole::Submission, net, stream, peer, stop).await,
-        Service::Imap => crate::imap::server::serve_connection(host, net, stream, peer, stop).await,
-        Service::Pop3 => crate::pop3::server::serve_connection(host, net, stream, peer, stop).await,
+        Service::Imap | Service::Imaps => crate::imap::server::serve_connection(host, net, stream, peer, stop, offer).await,
+        Service::Pop3 | Service::Pop3s => crate::pop3::server::serve_connection(host, net, stream, peer, stop, offer).await,
+        // SMTP over TLS comes with the SMTP client rework; validation refuses it until then.
+        Service::Submissions => {}
     }
 }
 
