@@ -1358,3 +1358,67 @@ mod tests {
         }
     }
 }
+
+/// STARTTLS and LOGINDISABLED (RFC 3501 §6.2.1, RFC 2595 §3.2), kept apart
+/// from the transcript tests above.
+#[cfg(test)]
+mod tls_tests {
+    use super::super::parser::parse_command;
+    use super::*;
+
+    struct Host(Store);
+
+    impl Backend for Host {
+        fn hostname(&self) -> &str {
+            "mx1.example.org"
+        }
+        fn authenticate(&self, user: &str, password: &str) -> Option<String> {
+            (user == "bob@example.org" && password == "builder").then(|| user.to_string())
+        }
+        fn store(&self) -> &Store {
+            &self.0
+        }
+        fn now(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn max_message_size(&self) -> usize {
+            1 << 20
+        }
+    }
+
+    /// Runs one command; returns everything the server answered.
+    fn say(session: &mut Session, host: &Host, line: &str) -> String {
+        let outcome = session.command(parse_command(line.as_bytes()).unwrap(), host);
+        outcome.responses.iter().map(|r| String::from_utf8_lossy(&r.bytes).into_owned()).collect()
+    }
+
+    #[test]
+    fn passwords_wait_for_tls_where_plaintext_login_is_off() {
+        let host = Host(Store::new(0));
+        let mut session = Session::new("mx1.example.org").with_tls(true, false, false);
+        let greeting = String::from_utf8_lossy(&session.greeting().bytes).into_owned();
+        assert!(greeting.contains("STARTTLS LOGINDISABLED]"), "{greeting}");
+        assert!(say(&mut session, &host, "a1 LOGIN bob@example.org builder").starts_with("a1 NO [PRIVACYREQUIRED]"));
+        assert!(say(&mut session, &host, "a2 AUTHENTICATE PLAIN").starts_with("a2 NO [PRIVACYREQUIRED]"), "no + before TLS either");
+        assert!(session.user().is_none());
+        assert!(say(&mut session, &host, "a3 STARTTLS").starts_with("a3 OK Begin TLS"));
+        assert!(session.take_start_tls() && !session.take_start_tls(), "the upgrade is asked for once");
+        session.tls_started();
+        let capability = say(&mut session, &host, "a4 CAPABILITY");
+        assert!(capability.contains("AUTH=PLAIN") && !capability.contains("STARTTLS") && !capability.contains("LOGINDISABLED"), "{capability}");
+        assert!(say(&mut session, &host, "a5 STARTTLS").starts_with("a5 BAD"), "TLS twice");
+        assert!(say(&mut session, &host, "a6 LOGIN bob@example.org builder").starts_with("a6 OK"));
+        assert!(say(&mut session, &host, "a7 STARTTLS").starts_with("a7 BAD"), "not after login");
+    }
+
+    #[test]
+    fn without_tls_nothing_changes() {
+        let host = Host(Store::new(0));
+        let mut session = Session::new("mx1.example.org");
+        let greeting = String::from_utf8_lossy(&session.greeting().bytes).into_owned();
+        assert!(greeting.contains(&format!("[CAPABILITY {CAPABILITIES}]")), "{greeting}");
+        assert!(say(&mut session, &host, "a1 STARTTLS").starts_with("a1 BAD"));
+        assert!(!session.take_start_tls());
+        assert!(say(&mut session, &host, "a2 LOGIN bob@example.org builder").starts_with("a2 OK"));
+    }
+}

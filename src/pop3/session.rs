@@ -775,6 +775,37 @@ mod tests {
     }
 
     #[test]
+    fn stls_comes_before_any_password_where_plaintext_login_is_off() {
+        let fake = Fake::default();
+        let config = SessionConfig { stls: true, plaintext_login: false, ..SessionConfig::new("mx") };
+        let mut s: Session<FakeLock> = Session::new(config);
+        let capa = s.command(parse(b"CAPA"), &fake).reply.head_to_wire();
+        assert!(capa.contains("STLS\r\n") && !capa.contains("USER\r\n"), "{capa}");
+        for line in [&b"USER bob@example.org"[..], b"PASS builder"] {
+            let step = s.command(parse(line), &fake);
+            assert!(step.reply.status_line().starts_with("-ERR [AUTH] plaintext login is disabled"), "{}", step.reply.status_line());
+        }
+        let step = s.command(parse(b"STLS"), &fake);
+        assert!(step.start_tls && step.reply.status_line() == "+OK begin TLS negotiation");
+        s.tls_started();
+        let capa = s.command(parse(b"CAPA"), &fake).reply.head_to_wire();
+        assert!(!capa.contains("STLS") && capa.contains("USER\r\n"), "{capa}");
+        assert!(!s.command(parse(b"STLS"), &fake).start_tls, "not twice");
+        s.command(parse(b"USER bob@example.org"), &fake);
+        assert!(s.command(parse(b"PASS builder"), &fake).reply.is_ok());
+        assert!(s.command(parse(b"STLS"), &fake).reply.status_line().starts_with("-ERR STLS only before login"));
+    }
+
+    #[test]
+    fn stls_is_refused_where_it_is_not_offered() {
+        let fake = Fake::default();
+        let mut s: Session<FakeLock> = Session::new(SessionConfig::new("mx"));
+        let step = s.command(parse(b"STLS"), &fake);
+        assert!(!step.start_tls && !step.reply.is_ok());
+        assert!(!s.command(parse(b"CAPA"), &fake).reply.head_to_wire().contains("STLS"));
+    }
+
+    #[test]
     fn hostile_input_never_panics() {
         let fake = Fake::default();
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;

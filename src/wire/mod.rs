@@ -150,6 +150,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     /// must not be read as if they came through it (the STARTTLS command
     /// injection attack, CVE-2011-0411).
     fn take_plain(&mut self) -> Result<S, WireError> {
+        if !matches!(self.io.get_ref(), Stream::Plain(_)) {
+            return Err(WireError::Tls("TLS is already on".into()));
+        }
         let io = std::mem::replace(&mut self.io, BufReader::new(Stream::Closed));
         let dropped = io.buffer().len();
         if dropped > 0 && self.ends.side == Side::Server {
@@ -158,7 +161,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         }
         match io.into_inner() {
             Stream::Plain(stream) => Ok(stream),
-            _ => Err(WireError::Tls("TLS is already on".into())),
+            other => {
+                self.io = BufReader::new(other);
+                Err(WireError::Tls("TLS is already on".into()))
+            }
         }
     }
 
@@ -551,6 +557,44 @@ mod tests {
         assert!(matches!(&events[1].kind, Kind::Line { direction: Direction::ToClient, .. }));
         assert!(matches!(&events[2].kind, Kind::Data { lines: 2, .. }));
         assert!(c.trace().is_empty(), "the client side never traces");
+    }
+
+    #[tokio::test]
+    async fn a_wire_upgrades_in_place_and_traces_what_the_eavesdropper_sees() {
+        use crate::tls::{HostPolicy, ServerTls, TlsPolicy, WorldCa};
+        let ca = WorldCa::generate().unwrap();
+        let cert = ca.issue(&["mx1.example.org".into()], &[]).unwrap();
+        let server_tls = ServerTls { config: cert.server_config().unwrap(), cert, policy: HostPolicy { policy: TlsPolicy::Offered, plaintext_login: false } };
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let mut c = wire(client, Side::Client);
+        let mut s = wire(server, Side::Server);
+        // A plaintext exchange first, then both ends upgrade the same connection.
+        c.send("a STARTTLS", "asks").await.unwrap();
+        s.read_line(512).await.unwrap();
+        let config = ca.client_config().unwrap();
+        let (upgraded, client_side) = tokio::join!(s.start_tls_server(&server_tls), c.start_tls_client(config, "mx1.example.org"));
+        upgraded.unwrap();
+        client_side.unwrap();
+        c.send("a LOGIN bob secret-password", "logs in").await.unwrap();
+        let line = s.read_line(512).await.unwrap();
+        assert_eq!(line.bytes, b"a LOGIN bob secret-password");
+        s.trace_received("a LOGIN bob ********", "logs in");
+        let events = s.trace().since(0);
+        let steps: Vec<HandshakeStep> = events.iter().filter_map(|e| if let Kind::TlsHandshake { step, .. } = e.kind { Some(step) } else { None }).collect();
+        assert_eq!(steps, [HandshakeStep::ClientHello, HandshakeStep::Certificate, HandshakeStep::KeysAgreed, HandshakeStep::Finished]);
+        let login = events.last().unwrap();
+        assert!(matches!(&login.kind, Kind::Line { .. }));
+        assert_eq!(login.tls.as_ref().map(|t| t.certificate.as_str()), Some("CN=mx1.example.org, O=mailflow world"));
+        let records: Vec<&crate::trace::TlsRecord> =
+            events.iter().filter_map(|e| if let Kind::TlsRecords { records, .. } = &e.kind { Some(records) } else { None }).flatten().collect();
+        assert!(records.iter().any(|r| r.content_type == "handshake"));
+        assert!(records.iter().any(|r| r.content_type == "application_data" && r.hex.split(' ').count() == 16));
+        assert!(c.trace().is_empty(), "the client side never traces");
+        assert!(c.tls().is_some() && s.tls().is_some());
+        // A second upgrade is refused, and the connection goes on.
+        assert!(matches!(s.start_tls_server(&server_tls).await, Err(WireError::Tls(_))));
+        s.send("a OK", "fine").await.unwrap();
+        assert_eq!(c.read_line(512).await.unwrap().bytes, b"a OK");
     }
 
     #[tokio::test]
