@@ -182,8 +182,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
         let before = buf.filled().len();
         let result = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &result {
-            let new = buf.filled()[before..].to_vec();
-            this.observe(Direction::ToServer, &new);
+            this.observe(Direction::ToServer, &buf.filled()[before..]);
         }
         result
     }
