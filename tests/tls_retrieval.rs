@@ -357,6 +357,42 @@ async fn each_broken_certificate_is_refused_and_traced() {
     }
 }
 
+#[tokio::test]
+async fn idle_over_imaps_hears_new_mail_at_once() {
+    use tokio_rustls::rustls::pki_types::ServerName;
+    let lab = Lab::start("{}").await;
+    let config = lab.world.tls.ca.client_config().expect("a client config");
+    let tcp = TcpStream::connect(lab.addr(Service::Imaps)).await.expect("connect");
+    let name = ServerName::try_from("mx1.example.org").expect("a name");
+    let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.expect("the handshake verifies against the world's CA");
+    let mut imap = BufReader::new(tls);
+    let mut line = String::new();
+    let mut expect = async |imap: &mut BufReader<_>, send: &str, until: &str| -> String {
+        if !send.is_empty() {
+            AsyncWriteExt::write_all(imap.get_mut(), format!("{send}\r\n").as_bytes()).await.expect("write");
+        }
+        let mut seen = String::new();
+        while !seen.contains(until) {
+            line.clear();
+            let n = tokio::time::timeout(crate::common::GENEROUS, imap.read_line(&mut line)).await.expect("an answer").expect("read");
+            assert!(n > 0, "closed early; so far: {seen}");
+            seen.push_str(&line);
+        }
+        seen
+    };
+    expect(&mut imap, "", "mailflow ready").await;
+    expect(&mut imap, "a1 LOGIN bob@example.org builder", "a1 OK").await;
+    expect(&mut imap, "a2 SELECT INBOX", "a2 OK").await;
+    expect(&mut imap, "a3 IDLE", "+ idling").await;
+    let clock = std::time::Duration::ZERO;
+    lab.world.hosts["mx1.example.org"].store.deliver("bob@example.org", b"Subject: news\r\n\r\nhi\r\n".to_vec(), clock);
+    expect(&mut imap, "", "* 2 EXISTS").await;
+    expect(&mut imap, "DONE", "a3 OK").await;
+    let events = lab.world.trace.since(0);
+    let done = events.iter().find(|e| matches!(&e.kind, Kind::Line { line, .. } if line == "DONE")).expect("DONE is traced");
+    assert!(done.tls.is_some(), "every hop of an IMAPS session is marked encrypted");
+}
+
 /// Waits until the trace has an event matching `wanted` (or fails the
 /// test after a generous time).
 async fn wait_for(lab: &Lab, wanted: impl Fn(&mailflow::trace::Event) -> bool) -> mailflow::trace::Event {

@@ -165,6 +165,8 @@ impl World {
         let conductor = Conductor::start(options.pace);
         let trace = Trace::new(conductor.clock().clone());
         let nodes = assign_addresses(&scenario, options.subnet)?;
+        // Certificates before any server starts, so a bad CA folder stops nothing half-way.
+        let tls = Arc::new(listener::world_tls(&scenario, &nodes, options.data_dir.as_deref())?);
         let host_addresses: Vec<(String, IpAddr)> =
             nodes.iter().filter(|n| matches!(n.role, Role::Host { .. })).map(|n| (n.name.clone(), IpAddr::V4(n.address))).collect();
         let domains: Vec<_> = scenario.domains.iter().map(|(d, z)| (d.clone(), z.records.clone())).collect();
@@ -176,7 +178,6 @@ impl World {
         let resolvers = Resolvers { dns: dns_server.addr, trace: trace.clone(), conductor: conductor.clone(), timeout: options.network_timeout };
         let net = Net::new(trace.clone(), conductor.clone(), resolvers.clone(), options.port_offset, options.network_timeout);
         let (stop, _) = watch::channel(false);
-        let tls = Arc::new(listener::world_tls(&scenario, &nodes, options.data_dir.as_deref())?);
 
         let mut hosts = IndexMap::new();
         for node in &nodes {
