@@ -59,6 +59,15 @@ enum Command {
     },
     /// Print a recorded trace (from --record) again.
     Replay { file: PathBuf },
+    /// Write the world's CA certificate (PEM), for mail programs to trust (curl --cacert, openssl -CAfile).
+    Ca {
+        /// The --data folder of the world (its CA is kept in DIR/tls).
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// Write to this file instead of printing.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Back up one user's mail from a --data folder, as mbox or Maildir.
     Export {
         #[command(flatten)]
@@ -248,6 +257,14 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::List { folder } => list(&folder),
+        Command::Ca { data, output } => {
+            let pem = crate::tls::ca_pem(data.as_deref())?;
+            match output {
+                Some(file) => std::fs::write(&file, pem)?,
+                None => print!("{pem}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Replay { file } => {
             let events = crate::trace::record::load(&file)?;
             for event in &events {

@@ -24,6 +24,7 @@ pub mod pop3;
 pub mod scenario;
 pub mod smtp;
 pub mod store;
+pub mod tls;
 pub mod trace;
 #[cfg(test)]
 mod transcripts;

@@ -76,9 +76,9 @@ impl Net {
         message: Option<MessageRef>,
     ) -> std::io::Result<(Wire<TcpStream>, Registration)> {
         let protocol = match service {
-            Service::Smtp | Service::Submission => Protocol::Smtp,
-            Service::Imap => Protocol::Imap,
-            Service::Pop3 => Protocol::Pop3,
+            Service::Smtp | Service::Submission | Service::Submissions => Protocol::Smtp,
+            Service::Imap | Service::Imaps => Protocol::Imap,
+            Service::Pop3 | Service::Pop3s => Protocol::Pop3,
         };
         let target = SocketAddr::new(server.1, self.port(service));
         match self.peers.connect(node, from, target, message.clone(), self.network_timeout).await {

@@ -52,7 +52,7 @@ fn check_reports_problems_and_fails() {
     let bad = bad.to_str().expect("a UTF-8 temp path");
     let output = run_mailflow(&["check", "scenarios/alice-writes-to-bob.json", bad], b"").expect_success(false);
     let expected = format!(
-        "scenarios/alice-writes-to-bob.json: OK\n{bad}:5:44: hosts[\"mx1.example.org\"].services[0]: unknown variant `smpt`, expected one of `smtp`, `submission`, `imap`, `pop3`\n"
+        "scenarios/alice-writes-to-bob.json: OK\n{bad}:5:44: hosts[\"mx1.example.org\"].services[0]: unknown variant `smpt`, expected one of `smtp`, `submission`, `imap`, `pop3`, `submissions`, `imaps`, `pop3s`\n"
     );
     assert_eq!(output.stdout, expected);
 }

@@ -30,6 +30,7 @@ mod smtp_scenarios;
 mod smtp_transcripts;
 mod step;
 mod style;
+mod tls_retrieval;
 mod trace;
 mod web_api;
 mod web_browser;

@@ -277,6 +277,49 @@ const CASES: &[Case] = &[
         path: r#"users["eve@nowhere.test"]"#,
         message: r#"the domain "nowhere.test" is not in `domains`"#,
     },
+    Case {
+        name: "TLS required, yet plaintext logins allowed",
+        text: r#"{
+  "title": "Contradicting TLS",
+  "domains": { "example.org": {} },
+  "hosts": {
+    "mx1.example.org": { "services": ["imap"], "domains": ["example.org"], "tls": { "policy": "required", "plaintext_login": true } }
+  }
+}"#,
+        line: 5,
+        column: 126,
+        path: r#"hosts["mx1.example.org"].tls.plaintext_login"#,
+        message: r#"found true with policy "required", expected false"#,
+    },
+    Case {
+        name: "IMAPS on a host with TLS off",
+        text: r#"{
+  "title": "IMAPS without TLS",
+  "domains": { "example.org": {} },
+  "settings": { "tls": { "policy": "off" } },
+  "hosts": {
+    "mx1.example.org": { "services": ["imap", "imaps"], "domains": ["example.org"] }
+  }
+}"#,
+        line: 6,
+        column: 47,
+        path: r#"hosts["mx1.example.org"].services[1]"#,
+        message: r#""imaps" speaks TLS from the first byte, but this host's TLS policy is "off""#,
+    },
+    Case {
+        name: "submissions (465) before SMTP speaks TLS",
+        text: r#"{
+  "title": "Port 465",
+  "domains": { "example.org": {} },
+  "hosts": {
+    "mx1.example.org": { "services": ["submissions"], "domains": ["example.org"] }
+  }
+}"#,
+        line: 5,
+        column: 39,
+        path: r#"hosts["mx1.example.org"].services[0]"#,
+        message: r#""submissions" (port 465) is not served yet"#,
+    },
 ];
 
 fn problems_of(text: &str) -> Vec<Problem> {

@@ -49,6 +49,7 @@ pub fn describe_command(who: &str, body: &CommandBody) -> String {
     use CommandBody as C;
     match body {
         C::Capability => format!("{who} asks what the server can do"),
+        C::StartTls => format!("{who} asks to encrypt this connection (STARTTLS)"),
         C::Noop => format!("{who} asks: anything new? (NOOP)"),
         C::Logout => format!("{who} says goodbye (LOGOUT)"),
         C::Login { user, .. } => format!("{who} logs in as {user} (password hidden)"),

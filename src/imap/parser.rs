@@ -132,6 +132,8 @@ pub enum CommandBody {
         mailbox: String,
     },
     Idle,
+    /// Switch this connection to TLS (RFC 3501 §6.2.1, RFC 2595).
+    StartTls,
 }
 
 impl CommandBody {
@@ -162,6 +164,7 @@ impl CommandBody {
             CommandBody::Store { .. } => "STORE",
             CommandBody::Copy { .. } => "COPY",
             CommandBody::Idle => "IDLE",
+            CommandBody::StartTls => "STARTTLS",
         }
     }
 }
@@ -751,6 +754,7 @@ impl<'a> Parser<'a> {
             "CLOSE" => CommandBody::Close,
             "EXPUNGE" => CommandBody::Expunge { uids: None },
             "IDLE" => CommandBody::Idle,
+            "STARTTLS" => CommandBody::StartTls,
             "LOGIN" => {
                 self.sp()?;
                 let user = self.astring().map_err(|e| self.expected(e, "expected a user name after LOGIN"))?;
@@ -1176,6 +1180,7 @@ mod tests {
         let table: Vec<(&str, CommandBody)> = vec![
             ("a1 CAPABILITY", C::Capability),
             ("a1 noop", C::Noop),
+            ("t1 STARTTLS", C::StartTls),
             ("x LOGIN bob@example.org builder", C::Login { user: "bob@example.org".into(), password: "builder".into() }),
             ("x LOGIN \"bob\" \"a \\\"b\\\\\"", C::Login { user: "bob".into(), password: "a \"b\\".into() }),
             ("x LOGIN {3}\r\nbob {2+}\r\npw", C::Login { user: "bob".into(), password: "pw".into() }),

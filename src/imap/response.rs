@@ -66,6 +66,10 @@ pub enum Lesson {
     OtherDevice,
     /// IDLE: the server pushes news without being asked.
     Idle,
+    /// STARTTLS: the same connection becomes encrypted (RFC 2595).
+    StartTls,
+    /// A login refused because the connection is not encrypted.
+    LoginDisabled,
 }
 
 impl Lesson {
@@ -85,6 +89,12 @@ impl Lesson {
             }
             Lesson::Idle => {
                 "IDLE (RFC 2177) keeps the connection open so the server can push news the moment it happens, instead of the device asking every few minutes (polling)."
+            }
+            Lesson::StartTls => {
+                "STARTTLS (RFC 2595) turns this very connection into an encrypted one: after the server's OK both sides run a TLS handshake, and every later line — the password, the mail — crosses the wire as ciphertext. Anything the client sent before TLS is forgotten, and it must ask for the capabilities again."
+            }
+            Lesson::LoginDisabled => {
+                "LOGINDISABLED (RFC 3501 §6.2.3): this server refuses passwords on an unencrypted connection, because anyone on the path could read them. The client must say STARTTLS first (or connect to IMAPS, port 993)."
             }
         }
     }

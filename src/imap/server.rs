@@ -13,6 +13,12 @@
 //! mailboxes ([`Store::watch`](crate::store::Store::watch)). A change makes
 //! the session compare its view with the store and push the news — that is
 //! the moment the laptop hears that the phone read a message.
+//!
+//! TLS: on IMAPS (port 993, RFC 8314) the handshake comes before the
+//! greeting; on port 143 the client may say STARTTLS (RFC 3501 §6.2.1),
+//! and after the server's OK the same connection is upgraded in place
+//! ([`Wire::start_tls_server`]). Where the host's policy refuses
+//! passwords before TLS the session announces LOGINDISABLED (RFC 2595 §3.2).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -27,6 +33,7 @@ use super::parser::{Assembler, Framing, MAX_LINE, parse_command};
 use super::response::{Lesson, Response, ResponseKind};
 use super::session::{Backend, Expect, Outcome, Session};
 use crate::net::Net;
+use crate::tls::Offer;
 use crate::trace::{Direction, Draft, Kind, Protocol};
 use crate::wire::{Endpoints, Side, Wire, WireError};
 
@@ -41,6 +48,7 @@ const BATCH_OVER: usize = 10;
 
 /// One connection's state besides the session.
 struct Connection {
+    offer: Offer,
     session: Session,
     assembler: Assembler,
     /// Lessons already explained on this connection.
@@ -52,16 +60,33 @@ struct Connection {
 }
 
 /// Serves one IMAP connection until LOGOUT, an error, or shutdown.
-pub async fn serve_connection<B: Backend + Send + Sync + 'static>(backend: B, net: Net, stream: TcpStream, peer: SocketAddr, mut stop: watch::Receiver<bool>) {
+/// `offer`: STARTTLS, implicit TLS (IMAPS) or none.
+pub async fn serve_connection<B: Backend + Send + Sync + 'static>(
+    backend: B,
+    net: Net,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+    offer: Offer,
+) {
     let _ = stream.set_nodelay(true);
     let (peer_name, slot) = net.peers.identify(peer);
     let host = backend.hostname().to_string();
     let ends = Endpoints { local: host.clone(), peer: peer_name.clone(), protocol: Protocol::Imap, side: Side::Server };
     let mut wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT);
-    wire.emit_from_peer(Kind::Connect, format!("{peer_name} connects to {host} (IMAP, port 143)"));
-    let session = Session::new(host.clone());
+    let implicit = matches!(offer, Offer::Implicit(_));
+    let how = if implicit { "IMAPS, port 993: TLS from the first byte" } else { "IMAP, port 143" };
+    wire.emit_from_peer(Kind::Connect, format!("{peer_name} connects to {host} ({how})"));
+    if let Offer::Implicit(tls) = &offer
+        && wire.start_tls_server(tls).await.is_err()
+    {
+        wire.emit(Kind::Disconnect, format!("{host} hangs up on {peer_name}: no TLS, no IMAPS"));
+        return;
+    }
+    let session = Session::new(host.clone()).with_tls(matches!(offer, Offer::StartTls(_)), implicit, offer.plaintext_login());
     let greeting = session.greeting();
     let mut conn = Connection {
+        offer,
         session,
         assembler: Assembler::new(backend.max_message_size()),
         explained: HashSet::new(),
@@ -94,6 +119,7 @@ pub async fn serve_connection<B: Backend + Send + Sync + 'static>(backend: B, ne
         }
     }
     wire.emit(Kind::Disconnect, format!("{peer_name} and {host} hang up"));
+    wire.close().await;
 }
 
 /// Reads one input (a command, an AUTHENTICATE answer, or what ends an
@@ -121,6 +147,14 @@ where
     }
     let close = outcome.close;
     send_all(wire, conn, outcome.responses).await?;
+    if conn.session.take_start_tls() {
+        // The OK is out: the next bytes on this connection are the
+        // client's TLS hello. A failed handshake ends the connection.
+        let Some(tls) = conn.offer.server().cloned() else { return Ok(false) };
+        wire.start_tls_server(&tls).await?;
+        conn.session.tls_started();
+        conn.assembler.reset();
+    }
     Ok(!close)
 }
 
@@ -306,6 +340,8 @@ fn explain<S: AsyncRead + AsyncWrite + Unpin>(wire: &Wire<S>, conn: &mut Connect
         Lesson::SeenFlag => "reading a message marks it \\Seen, on the server".to_string(),
         Lesson::OtherDevice => format!("how {} learns what other devices did", conn.peer),
         Lesson::Idle => "IDLE: the server pushes news".to_string(),
+        Lesson::StartTls => "STARTTLS: this connection becomes encrypted".to_string(),
+        Lesson::LoginDisabled => "why the server refuses a password before TLS".to_string(),
     };
     wire.trace()
         .emit(Draft::new(&conn.host, &conn.peer, Protocol::Imap, Kind::Note, title).explain(lesson.text()).message(wire.message()).session(wire.session()));

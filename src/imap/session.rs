@@ -133,23 +133,69 @@ enum Pending {
     },
 }
 
+/// TLS on this connection (RFC 3501 §6.2.1, RFC 2595).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TlsState {
+    /// The server can do STARTTLS here.
+    pub offered: bool,
+    /// The connection is encrypted (after STARTTLS, or IMAPS).
+    pub active: bool,
+    /// Logins are allowed before TLS; if not, CAPABILITY says
+    /// LOGINDISABLED and LOGIN gets `NO [PRIVACYREQUIRED]`.
+    pub plaintext_login: bool,
+    /// STARTTLS was accepted: the I/O layer runs the handshake next.
+    upgrade: bool,
+}
+
 #[derive(Debug)]
 pub struct Session {
     hostname: String,
     state: State,
     pending: Pending,
     errors: usize,
+    tls: TlsState,
 }
 
 impl Session {
     pub fn new(hostname: impl Into<String>) -> Self {
-        Session { hostname: hostname.into(), state: State::NotAuthenticated, pending: Pending::None, errors: 0 }
+        let tls = TlsState { offered: false, active: false, plaintext_login: true, upgrade: false };
+        Session { hostname: hostname.into(), state: State::NotAuthenticated, pending: Pending::None, errors: 0, tls }
+    }
+
+    /// Sets what TLS this connection offers (`active`: it is IMAPS).
+    pub fn with_tls(mut self, offered: bool, active: bool, plaintext_login: bool) -> Self {
+        self.tls = TlsState { offered, active, plaintext_login, upgrade: false };
+        self
+    }
+
+    /// True once after STARTTLS was accepted: time for the handshake.
+    pub fn take_start_tls(&mut self) -> bool {
+        std::mem::take(&mut self.tls.upgrade)
+    }
+
+    /// The handshake after STARTTLS succeeded.
+    pub fn tls_started(&mut self) {
+        self.tls.active = true;
+    }
+
+    /// May a client log in now?
+    fn login_allowed(&self) -> bool {
+        self.tls.active || self.tls.plaintext_login
+    }
+
+    /// The capabilities right now: STARTTLS while it can still be used,
+    /// LOGINDISABLED instead of AUTH=PLAIN while passwords are refused.
+    pub fn capabilities(&self) -> String {
+        let base = CAPABILITIES.trim_end_matches(" AUTH=PLAIN");
+        let starttls = if self.tls.offered && !self.tls.active && matches!(self.state, State::NotAuthenticated) { " STARTTLS" } else { "" };
+        let login = if self.login_allowed() { " AUTH=PLAIN" } else { " LOGINDISABLED" };
+        format!("{base}{starttls}{login}")
     }
 
     /// The first thing the server says.
     pub fn greeting(&self) -> Response {
         Response::untagged(
-            format!("OK [CAPABILITY {CAPABILITIES}] {} IMAP4rev1 mailflow ready", self.hostname),
+            format!("OK [CAPABILITY {}] {} IMAP4rev1 mailflow ready", self.capabilities(), self.hostname),
             format!("{} greets: an IMAP4rev1 server, ready for a login", self.hostname),
         )
     }
@@ -273,7 +319,7 @@ impl Session {
     fn check_state(&self, body: &CommandBody) -> Result<(), &'static str> {
         use CommandBody as C;
         let any_state = matches!(body, C::Capability | C::Noop | C::Logout);
-        let login = matches!(body, C::Login { .. } | C::Authenticate { .. });
+        let login = matches!(body, C::Login { .. } | C::Authenticate { .. } | C::StartTls);
         let selected_only = matches!(body, C::Check | C::Close | C::Expunge { .. } | C::Search { .. } | C::Fetch { .. } | C::Store { .. } | C::Copy { .. });
         match &self.state {
             _ if any_state => Ok(()),
@@ -295,9 +341,31 @@ impl Session {
         let user = self.user().unwrap_or_default().to_string();
         let reply = match body {
             C::Capability => {
-                out.push(Response::untagged(format!("CAPABILITY {CAPABILITIES}"), "server lists what it can do: IMAP4rev1, IDLE, LOGIN with PLAIN..."));
+                let summary = match (self.tls.offered && !self.tls.active, self.login_allowed()) {
+                    (true, false) => "server lists what it can do: IMAP4rev1, IDLE, STARTTLS — and LOGINDISABLED: no password before TLS",
+                    (true, true) => "server lists what it can do: IMAP4rev1, IDLE, STARTTLS, LOGIN with PLAIN...",
+                    _ => "server lists what it can do: IMAP4rev1, IDLE, LOGIN with PLAIN...",
+                };
+                out.push(Response::untagged(format!("CAPABILITY {}", self.capabilities()), summary));
                 ok("CAPABILITY completed", "server: that is all I can do".into())
             }
+            C::StartTls if self.tls.active => {
+                Response::tagged(tag, Status::Bad, None, "TLS is already active", "server refuses: this connection is already encrypted")
+            }
+            C::StartTls if !self.tls.offered => Response::tagged(tag, Status::Bad, None, "STARTTLS is not offered here", "server refuses: it offers no TLS"),
+            C::StartTls => {
+                self.tls.upgrade = true;
+                Response::tagged(tag, Status::Ok, None, "Begin TLS negotiation now", "server: fine, let us encrypt — the TLS handshake starts now")
+                    .with_lesson(Lesson::StartTls)
+            }
+            C::Login { .. } | C::Authenticate { .. } if !self.login_allowed() => Response::tagged(
+                tag,
+                Status::No,
+                Some("PRIVACYREQUIRED"),
+                "Plaintext login is disabled: use STARTTLS first",
+                "server refuses: no passwords on an unencrypted connection (LOGINDISABLED); STARTTLS first",
+            )
+            .with_lesson(Lesson::LoginDisabled),
             C::Noop => ok("NOOP completed", "server: nothing else is new".into()),
             C::Check => ok("CHECK completed", "server: all saved".into()),
             C::Logout => {
@@ -1285,5 +1353,69 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+/// STARTTLS and LOGINDISABLED (RFC 3501 §6.2.1, RFC 2595 §3.2), kept apart
+/// from the transcript tests above.
+#[cfg(test)]
+mod tls_tests {
+    use super::super::parser::parse_command;
+    use super::*;
+
+    struct Host(Store);
+
+    impl Backend for Host {
+        fn hostname(&self) -> &str {
+            "mx1.example.org"
+        }
+        fn authenticate(&self, user: &str, password: &str) -> Option<String> {
+            (user == "bob@example.org" && password == "builder").then(|| user.to_string())
+        }
+        fn store(&self) -> &Store {
+            &self.0
+        }
+        fn now(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn max_message_size(&self) -> usize {
+            1 << 20
+        }
+    }
+
+    /// Runs one command; returns everything the server answered.
+    fn say(session: &mut Session, host: &Host, line: &str) -> String {
+        let outcome = session.command(parse_command(line.as_bytes()).unwrap(), host);
+        outcome.responses.iter().map(|r| String::from_utf8_lossy(&r.bytes).into_owned()).collect()
+    }
+
+    #[test]
+    fn passwords_wait_for_tls_where_plaintext_login_is_off() {
+        let host = Host(Store::new(0));
+        let mut session = Session::new("mx1.example.org").with_tls(true, false, false);
+        let greeting = String::from_utf8_lossy(&session.greeting().bytes).into_owned();
+        assert!(greeting.contains("STARTTLS LOGINDISABLED]"), "{greeting}");
+        assert!(say(&mut session, &host, "a1 LOGIN bob@example.org builder").starts_with("a1 NO [PRIVACYREQUIRED]"));
+        assert!(say(&mut session, &host, "a2 AUTHENTICATE PLAIN").starts_with("a2 NO [PRIVACYREQUIRED]"), "no + before TLS either");
+        assert!(session.user().is_none());
+        assert!(say(&mut session, &host, "a3 STARTTLS").starts_with("a3 OK Begin TLS"));
+        assert!(session.take_start_tls() && !session.take_start_tls(), "the upgrade is asked for once");
+        session.tls_started();
+        let capability = say(&mut session, &host, "a4 CAPABILITY");
+        assert!(capability.contains("AUTH=PLAIN") && !capability.contains("STARTTLS") && !capability.contains("LOGINDISABLED"), "{capability}");
+        assert!(say(&mut session, &host, "a5 STARTTLS").starts_with("a5 BAD"), "TLS twice");
+        assert!(say(&mut session, &host, "a6 LOGIN bob@example.org builder").starts_with("a6 OK"));
+        assert!(say(&mut session, &host, "a7 STARTTLS").starts_with("a7 BAD"), "not after login");
+    }
+
+    #[test]
+    fn without_tls_nothing_changes() {
+        let host = Host(Store::new(0));
+        let mut session = Session::new("mx1.example.org");
+        let greeting = String::from_utf8_lossy(&session.greeting().bytes).into_owned();
+        assert!(greeting.contains(&format!("[CAPABILITY {CAPABILITIES}]")), "{greeting}");
+        assert!(say(&mut session, &host, "a1 STARTTLS").starts_with("a1 BAD"));
+        assert!(!session.take_start_tls());
+        assert!(say(&mut session, &host, "a2 LOGIN bob@example.org builder").starts_with("a2 OK"));
     }
 }

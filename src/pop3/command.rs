@@ -48,6 +48,8 @@ pub enum Command {
     Quit,
     /// What the server can do (RFC 2449 §5).
     Capa,
+    /// Switch this connection to TLS (RFC 2595 §4).
+    Stls,
 }
 
 /// Why a line is not a valid command.
@@ -115,6 +117,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "NOOP" => none(Command::Noop),
         "QUIT" => none(Command::Quit),
         "CAPA" => none(Command::Capa),
+        "STLS" => none(Command::Stls),
         "LIST" | "UIDL" => {
             let args = words();
             let msg = match args.as_slice() {
@@ -135,7 +138,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
             [n, k] => Ok(Command::Top { msg: number(n)?, lines: number(k)? }),
             _ => Err(ParseError::Syntax("use TOP message lines, like TOP 1 10")),
         },
-        "APOP" | "AUTH" | "STLS" => Err(ParseError::Unknown(verb)),
+        "APOP" | "AUTH" => Err(ParseError::Unknown(verb)),
         _ => Err(ParseError::Unknown(printable(verb.as_bytes()))),
     }
 }
@@ -171,6 +174,7 @@ pub fn describe_command(command: &Command, who: &str) -> String {
         Command::Noop => format!("{who} checks that the server is still there"),
         Command::Quit => format!("{who} says goodbye"),
         Command::Capa => format!("{who} asks what the server can do"),
+        Command::Stls => format!("{who} asks to encrypt this connection (STLS)"),
     }
 }
 
@@ -289,6 +293,7 @@ mod tests {
             (b"NOOP\r\n", Command::Noop),
             (b"QUIT\r\n", Command::Quit),
             (b"Capa\r\n", Command::Capa),
+            (b"STLS\r\n", Command::Stls),
             (b"RETR 000000001\r\n", Command::Retr(1)),
         ];
         for (line, want) in cases {

@@ -12,6 +12,10 @@
 //! wire keeps at most 255 octets of a line (RFC 2449 §4) and drops the
 //! rest, a silent client is logged out after [`IDLE_TIMEOUT`], and the
 //! session hangs up after repeated errors or three wrong passwords.
+//!
+//! TLS: on POP3S (port 995) the handshake comes before the greeting; on
+//! port 110 the client may say STLS (RFC 2595 §4) and the connection is
+//! upgraded in place after the server's `+OK`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,6 +30,7 @@ use super::reply::Body;
 use super::session::{EXPLAIN_DROPPED, Explain, Maildrops, Session, SessionConfig, Step};
 use crate::message::summarize;
 use crate::net::Net;
+use crate::tls::Offer;
 use crate::trace::human_bytes;
 use crate::trace::{Draft, Kind, Protocol};
 use crate::wire::{Endpoints, MessageSlot, Side, Wire, WireError, dot};
@@ -41,15 +46,16 @@ pub trait Backend: Maildrops<Lock: Send> + Send + Sync + 'static {
 }
 
 /// Serves one POP3 connection until QUIT, an error, or shutdown.
-pub async fn serve_connection<B: Backend>(backend: Arc<B>, net: Net, stream: TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
+/// `offer`: STLS, implicit TLS (POP3S) or none.
+pub async fn serve_connection<B: Backend>(backend: Arc<B>, net: Net, stream: TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>, offer: Offer) {
     let _ = stream.set_nodelay(true);
     let (peer_name, slot) = net.peers.identify(peer);
-    serve(backend.as_ref(), &net, stream, peer_name, slot, stop).await;
+    serve(backend.as_ref(), &net, stream, peer_name, slot, stop, offer).await;
 }
 
 /// The conversation itself, over any byte stream (tests use an in-memory
 /// pipe).
-pub async fn serve<S, B>(backend: &B, net: &Net, stream: S, peer_name: String, slot: MessageSlot, mut stop: watch::Receiver<bool>)
+pub async fn serve<S, B>(backend: &B, net: &Net, stream: S, peer_name: String, slot: MessageSlot, mut stop: watch::Receiver<bool>, offer: Offer)
 where
     S: AsyncRead + AsyncWrite + Unpin,
     B: Backend,
@@ -57,8 +63,20 @@ where
     let host = backend.name().to_string();
     let ends = Endpoints { local: host.clone(), peer: peer_name.clone(), protocol: Protocol::Pop3, side: Side::Server };
     let mut wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT);
-    wire.emit_from_peer(Kind::Connect, format!("{peer_name} connects to {host} to fetch mail (POP3)"));
-    let mut session: Session<B::Lock> = Session::new(SessionConfig::new(host.clone()));
+    let implicit = matches!(offer, Offer::Implicit(_));
+    let how = if implicit { "POP3S, TLS from the first byte" } else { "POP3" };
+    wire.emit_from_peer(Kind::Connect, format!("{peer_name} connects to {host} to fetch mail ({how})"));
+    if let Offer::Implicit(tls) = &offer
+        && wire.start_tls_server(tls).await.is_err()
+    {
+        wire.emit(Kind::Disconnect, format!("{host} hangs up on {peer_name}: no TLS, no POP3S"));
+        return;
+    }
+    let mut config = SessionConfig::new(host.clone());
+    config.stls = matches!(offer, Offer::StartTls(_));
+    config.implicit_tls = implicit;
+    config.plaintext_login = offer.plaintext_login();
+    let mut session: Session<B::Lock> = Session::new(config);
     let greeting = session.greeting();
     if send_step(&mut wire, net, &greeting).await.is_err() {
         return;
@@ -112,6 +130,14 @@ where
         wire.set_message(None);
         if sent.is_err() || step.close {
             break;
+        }
+        if step.start_tls {
+            // The +OK is out: the next bytes are the client's TLS hello.
+            let Some(tls) = offer.server() else { break };
+            if wire.start_tls_server(tls).await.is_err() {
+                break;
+            }
+            session.tls_started();
         }
     }
     // Dropping the session here releases the maildrop lock.
@@ -234,7 +260,7 @@ mod tests {
             client.read_to_end(&mut out).await.unwrap();
             out
         };
-        let (out, ()) = tokio::join!(writer, serve(host, net, server, "bob-laptop".into(), MessageSlot::default(), stop));
+        let (out, ()) = tokio::join!(writer, serve(host, net, server, "bob-laptop".into(), MessageSlot::default(), stop, Offer::None));
         out
     }
 
@@ -311,7 +337,7 @@ mod tests {
             client.read_to_end(&mut seen).await.unwrap();
             seen
         };
-        let (seen, ()) = tokio::join!(task, serve(&host, &net, server, "bob-laptop".into(), MessageSlot::default(), stop));
+        let (seen, ()) = tokio::join!(task, serve(&host, &net, server, "bob-laptop".into(), MessageSlot::default(), stop, Offer::None));
         assert!(String::from_utf8_lossy(&seen).ends_with("-ERR [SYS/TEMP] server shutting down, nothing was deleted\r\n"));
         assert_eq!(host.store.inbox("bob@example.org").len(), 1);
     }

@@ -42,11 +42,27 @@ pub struct SessionConfig {
     pub failure_delay: Duration,
     /// Unknown or misplaced commands allowed before the server hangs up.
     pub max_errors: u32,
+    /// The server can do STLS on this connection (RFC 2595 §4).
+    pub stls: bool,
+    /// USER and PASS are accepted before TLS. If not, they get
+    /// `-ERR [AUTH]` and CAPA leaves out USER until the connection is
+    /// encrypted.
+    pub plaintext_login: bool,
+    /// The connection is encrypted from the start (POP3S, port 995).
+    pub implicit_tls: bool,
 }
 
 impl SessionConfig {
     pub fn new(hostname: impl Into<String>) -> Self {
-        SessionConfig { hostname: hostname.into(), max_auth_failures: 3, failure_delay: Duration::from_secs(2), max_errors: 10 }
+        SessionConfig {
+            hostname: hostname.into(),
+            max_auth_failures: 3,
+            failure_delay: Duration::from_secs(2),
+            max_errors: 10,
+            stls: false,
+            plaintext_login: true,
+            implicit_tls: false,
+        }
     }
 }
 
@@ -114,11 +130,13 @@ pub struct Step {
     pub delay: Option<Duration>,
     /// Close the connection after the answer.
     pub close: bool,
+    /// After the answer, run the TLS handshake (STLS was accepted).
+    pub start_tls: bool,
 }
 
 impl Step {
     fn new(reply: Reply, summary: impl Into<String>) -> Self {
-        Step { reply, summary: summary.into(), explain: None, delay: None, close: false }
+        Step { reply, summary: summary.into(), explain: None, delay: None, close: false, start_tls: false }
     }
 
     fn explain(mut self, text: Explain) -> Self {
@@ -163,6 +181,14 @@ pub const EXPLAIN_IN_USE: Explain = Explain {
     title: "one POP3 session at a time",
     text: "Another POP3 session has this maildrop open and locked. The server refuses a second one so the two cannot fight over the same messages.",
 };
+pub const EXPLAIN_STLS: Explain = Explain {
+    title: "STLS: this connection becomes encrypted",
+    text: "STLS (RFC 2595 §4) turns this very connection into an encrypted one: after the server's +OK both sides run a TLS handshake, and the password and the mail then cross the wire as ciphertext. Anything sent before it is forgotten; the client asks CAPA again.",
+};
+pub const EXPLAIN_TLS_REQUIRED: Explain = Explain {
+    title: "no password before TLS",
+    text: "This server refuses USER and PASS on an unencrypted connection: anyone on the path could read the password. The client must say STLS first (or use POP3S, port 995).",
+};
 pub const EXPLAIN_DROPPED: Explain = Explain {
     title: "no QUIT, no deletion",
     text: "The connection ended without QUIT, so the session never reached the UPDATE state: the messages marked for deletion stay on the server (RFC 1939 §6).",
@@ -174,6 +200,8 @@ pub struct Session<L> {
     config: SessionConfig,
     state: State<L>,
     errors: u32,
+    /// The connection is encrypted (POP3S, or after STLS).
+    tls_active: bool,
 }
 
 /// The octets a message takes on the wire (RFC 1939 §11: sizes are
@@ -224,7 +252,18 @@ fn messages(n: usize) -> String {
 
 impl<L> Session<L> {
     pub fn new(config: SessionConfig) -> Self {
-        Session { config, state: State::Authorization { user: None, failures: 0 }, errors: 0 }
+        let tls_active = config.implicit_tls;
+        Session { config, state: State::Authorization { user: None, failures: 0 }, errors: 0, tls_active }
+    }
+
+    /// The handshake after STLS succeeded.
+    pub fn tls_started(&mut self) {
+        self.tls_active = true;
+    }
+
+    /// May the client send USER and PASS now?
+    fn login_allowed(&self) -> bool {
+        self.tls_active || self.config.plaintext_login
     }
 
     pub fn config(&self) -> &SessionConfig {
@@ -320,13 +359,40 @@ impl<L> Session<L> {
 
     fn capa(&self) -> Step {
         // RFC 2449 §5: what is offered before login is announced after it too.
-        let lines: Vec<String> = ["TOP", "UIDL", "USER", "RESP-CODES", "PIPELINING", "IMPLEMENTATION mailflow"].map(String::from).to_vec();
-        Step::new(Reply::ok("capability list follows").with_lines(lines), "lists what it can do (CAPA, RFC 2449)")
+        let mut lines: Vec<String> = ["TOP", "UIDL"].map(String::from).to_vec();
+        if self.login_allowed() {
+            lines.push("USER".into());
+        }
+        lines.extend(["RESP-CODES", "PIPELINING"].map(String::from));
+        let stls = self.config.stls && !self.tls_active && matches!(self.state, State::Authorization { .. });
+        if stls {
+            lines.push("STLS".into());
+        }
+        lines.push("IMPLEMENTATION mailflow".into());
+        let summary = match (stls, self.login_allowed()) {
+            (true, false) => "lists what it can do (CAPA): STLS, and no USER — no password before TLS",
+            (true, true) => "lists what it can do (CAPA, RFC 2449), STLS among it",
+            _ => "lists what it can do (CAPA, RFC 2449)",
+        };
+        Step::new(Reply::ok("capability list follows").with_lines(lines), summary)
     }
 
     fn authorization<B: Maildrops<Lock = L>>(&mut self, command: Command, user: Option<String>, failures: u32, backend: &B) -> Step {
         self.state = State::Authorization { user: None, failures };
         match command {
+            Command::User(_) | Command::Pass(_) if !self.login_allowed() => Step::new(
+                Reply::err_code(Code::Auth, "plaintext login is disabled: use STLS first"),
+                "refuses: no password on an unencrypted connection; STLS first",
+            )
+            .explain(EXPLAIN_TLS_REQUIRED),
+            Command::Stls if self.tls_active => self.error(Reply::err("TLS is already active")),
+            Command::Stls if !self.config.stls => self.error(Reply::err("STLS is not offered here")),
+            Command::Stls => {
+                // A USER given before TLS is forgotten with everything else.
+                let mut step = Step::new(Reply::ok("begin TLS negotiation"), "agrees: the TLS handshake starts now").explain(EXPLAIN_STLS);
+                step.start_tls = true;
+                step
+            }
             Command::User(name) => {
                 // Same answer whether or not the user exists: no hints for guessers.
                 self.state = State::Authorization { user: Some(name.clone()), failures };
@@ -472,6 +538,7 @@ impl<L> Session<L> {
             }
             Command::Capa => Ok(self.capa()),
             Command::User(_) | Command::Pass(_) => Err(Reply::err("already logged in")),
+            Command::Stls => Err(Reply::err("STLS only before login (RFC 2595 §4)")),
         };
         self.state = State::Transaction { user, lock, maildrop, deleted };
         match result {
@@ -691,6 +758,37 @@ mod tests {
         let mut s: Session<FakeLock> = Session::new(SessionConfig::new("mx"));
         assert_eq!(s.shutdown().reply.status_line(), "-ERR [SYS/TEMP] server shutting down, nothing was deleted");
         assert!(s.command(parse(b"NOOP"), &fake).close);
+    }
+
+    #[test]
+    fn stls_comes_before_any_password_where_plaintext_login_is_off() {
+        let fake = Fake::default();
+        let config = SessionConfig { stls: true, plaintext_login: false, ..SessionConfig::new("mx") };
+        let mut s: Session<FakeLock> = Session::new(config);
+        let capa = s.command(parse(b"CAPA"), &fake).reply.head_to_wire();
+        assert!(capa.contains("STLS\r\n") && !capa.contains("USER\r\n"), "{capa}");
+        for line in [&b"USER bob@example.org"[..], b"PASS builder"] {
+            let step = s.command(parse(line), &fake);
+            assert!(step.reply.status_line().starts_with("-ERR [AUTH] plaintext login is disabled"), "{}", step.reply.status_line());
+        }
+        let step = s.command(parse(b"STLS"), &fake);
+        assert!(step.start_tls && step.reply.status_line() == "+OK begin TLS negotiation");
+        s.tls_started();
+        let capa = s.command(parse(b"CAPA"), &fake).reply.head_to_wire();
+        assert!(!capa.contains("STLS") && capa.contains("USER\r\n"), "{capa}");
+        assert!(!s.command(parse(b"STLS"), &fake).start_tls, "not twice");
+        s.command(parse(b"USER bob@example.org"), &fake);
+        assert!(s.command(parse(b"PASS builder"), &fake).reply.is_ok());
+        assert!(s.command(parse(b"STLS"), &fake).reply.status_line().starts_with("-ERR STLS only before login"));
+    }
+
+    #[test]
+    fn stls_is_refused_where_it_is_not_offered() {
+        let fake = Fake::default();
+        let mut s: Session<FakeLock> = Session::new(SessionConfig::new("mx"));
+        let step = s.command(parse(b"STLS"), &fake);
+        assert!(!step.start_tls && !step.reply.is_ok());
+        assert!(!s.command(parse(b"CAPA"), &fake).reply.head_to_wire().contains("STLS"));
     }
 
     #[test]

@@ -46,6 +46,76 @@ pub struct Scenario {
 pub struct Settings {
     #[serde(default)]
     pub retry: RetrySettings,
+    /// TLS for every host that does not say otherwise.
+    #[serde(default)]
+    pub tls: TlsSettings,
+}
+
+/// Whether a host offers TLS (encryption) to its clients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsPolicy {
+    /// TLS is offered (STARTTLS, and the implicit-TLS ports if listed);
+    /// a client may still talk without it.
+    #[default]
+    Offered,
+    /// Nothing but STARTTLS, CAPABILITY and goodbye before TLS: no login,
+    /// no mail, until the connection is encrypted.
+    Required,
+    /// No TLS at all: everything crosses the wire readable.
+    Off,
+}
+
+/// A certificate with something wrong, for lessons about what a careful
+/// client refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertFault {
+    /// Made out to another name than the host's.
+    WrongName,
+    /// Its validity ended a month ago.
+    Expired,
+    /// Signed by a certificate authority nobody in the world trusts.
+    UnknownCa,
+}
+
+/// TLS settings: world-wide under `settings`, or for one host.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// `offered` (default), `required` or `off`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<TlsPolicy>,
+    /// Allow logins (IMAP LOGIN, POP3 USER/PASS) before TLS, for the "why
+    /// TLS" lesson. With `required` this must stay false, with `off` true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plaintext_login: Option<bool>,
+    /// Present a broken certificate (host only): `wrong_name`, `expired`
+    /// or `unknown_ca`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertFault>,
+}
+
+impl TlsSettings {
+    /// The policy when neither the host nor `settings.tls` sets one.
+    pub const DEFAULT_POLICY: TlsPolicy = TlsPolicy::Offered;
+    /// Whether a host that offers TLS still allows logins before it, when
+    /// nothing says otherwise. True for now, so devices that do not speak
+    /// TLS yet keep working; flip to false once they do (issue 10).
+    pub const DEFAULT_PLAINTEXT_LOGIN: bool = true;
+
+    /// This host's policy and login rule: the host's own settings first,
+    /// then the world's (`settings.tls`), then the defaults above.
+    pub fn effective(host: Option<&TlsSettings>, world: &TlsSettings) -> (TlsPolicy, bool) {
+        let policy = host.and_then(|h| h.policy).or(world.policy).unwrap_or(Self::DEFAULT_POLICY);
+        let plaintext = host.and_then(|h| h.plaintext_login).or(world.plaintext_login);
+        let plaintext = match policy {
+            TlsPolicy::Off => true,
+            TlsPolicy::Required => false,
+            TlsPolicy::Offered => plaintext.unwrap_or(Self::DEFAULT_PLAINTEXT_LOGIN),
+        };
+        (policy, plaintext)
+    }
 }
 
 /// When a server retries a message it could not deliver (temporary
@@ -178,10 +248,16 @@ pub enum Service {
     Imap,
     /// POP3 (port 110): mail is downloaded and usually deleted.
     Pop3,
+    /// Submission over implicit TLS (port 465, RFC 8314).
+    Submissions,
+    /// IMAP over implicit TLS (port 993): encrypted from the first byte.
+    Imaps,
+    /// POP3 over implicit TLS (port 995).
+    Pop3s,
 }
 
 impl Service {
-    pub const ALL: [Service; 4] = [Service::Smtp, Service::Submission, Service::Imap, Service::Pop3];
+    pub const ALL: [Service; 7] = [Service::Smtp, Service::Submission, Service::Imap, Service::Pop3, Service::Submissions, Service::Imaps, Service::Pop3s];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -189,16 +265,37 @@ impl Service {
             Service::Submission => "submission",
             Service::Imap => "imap",
             Service::Pop3 => "pop3",
+            Service::Submissions => "submissions",
+            Service::Imaps => "imaps",
+            Service::Pop3s => "pop3s",
         }
     }
 
-    /// The well-known port (RFC 5321, RFC 6409, RFC 3501, RFC 1939).
+    /// Does this service speak TLS from the first byte (RFC 8314)?
+    pub fn implicit_tls(self) -> bool {
+        matches!(self, Service::Submissions | Service::Imaps | Service::Pop3s)
+    }
+
+    /// The same service without implicit TLS (imaps → imap).
+    pub fn plain(self) -> Service {
+        match self {
+            Service::Submissions => Service::Submission,
+            Service::Imaps => Service::Imap,
+            Service::Pop3s => Service::Pop3,
+            other => other,
+        }
+    }
+
+    /// The well-known port (RFC 5321, RFC 6409, RFC 3501, RFC 1939, RFC 8314).
     pub fn standard_port(self) -> u16 {
         match self {
             Service::Smtp => 25,
             Service::Submission => 587,
             Service::Imap => 143,
             Service::Pop3 => 110,
+            Service::Submissions => 465,
+            Service::Imaps => 993,
+            Service::Pop3s => 995,
         }
     }
 }
@@ -236,6 +333,9 @@ pub struct Host {
     /// Most recipients per message (default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_recipients: Option<usize>,
+    /// TLS on this host's services (overrides `settings.tls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
 }
 
 /// A mail account.

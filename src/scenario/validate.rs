@@ -42,6 +42,7 @@ pub fn check(s: &Scenario) -> Problems {
         }
     }
 
+    check_tls_settings(&s.settings.tls, root.key("settings").key("tls"), true, &mut out);
     let domain_list = quoted(s.domains.keys());
     for (name, host) in &s.hosts {
         let path = root.key("hosts").key(name);
@@ -56,6 +57,7 @@ pub fn check(s: &Scenario) -> Problems {
                 out.push((path.key("services").index(i), format!("{:?} is listed twice", service.name())));
             }
         }
+        check_host_tls(s, host, &path, &mut out);
         for (field, list) in [("domains", &host.domains), ("backup_for", &host.backup_for)] {
             for (i, domain) in list.iter().enumerate() {
                 if !s.domains.contains_key(domain) {
@@ -219,6 +221,46 @@ pub fn is_address(address: &str) -> bool {
             !local.is_empty() && local.len() <= 64 && !local.contains(|c: char| c.is_whitespace() || "<>()[]\\,;:\"@".contains(c)) && check_name(domain).is_ok()
         }
         None => false,
+    }
+}
+
+/// TLS settings that contradict each other (world-wide or one host's).
+fn check_tls_settings(tls: &TlsSettings, path: FieldPath, world: bool, out: &mut Problems) {
+    match (tls.policy, tls.plaintext_login) {
+        (Some(TlsPolicy::Required), Some(true)) => {
+            out.push((path.key("plaintext_login"), "found true with policy \"required\", expected false (required TLS means no login before it)".into()))
+        }
+        (Some(TlsPolicy::Off), Some(false)) => {
+            out.push((path.key("plaintext_login"), "found false with policy \"off\", expected true (without TLS every login is plaintext)".into()))
+        }
+        _ => {}
+    }
+    if world && tls.certificate.is_some() {
+        out.push((path.key("certificate"), "found a broken certificate for every host, expected it under one host's `tls`".into()));
+    }
+}
+
+/// A host's TLS against its services.
+fn check_host_tls(s: &Scenario, host: &Host, path: &FieldPath, out: &mut Problems) {
+    if let Some(tls) = &host.tls {
+        check_tls_settings(tls, path.key("tls"), false, out);
+    }
+    if let Some(i) = host.services.iter().position(|s| *s == Service::Submissions) {
+        out.push((
+            path.key("services").index(i),
+            "\"submissions\" (port 465) is not served yet: SMTP over TLS comes in a later version; use \"submission\"".into(),
+        ));
+    }
+    let (policy, _) = TlsSettings::effective(host.tls.as_ref(), &s.settings.tls);
+    if policy == TlsPolicy::Off {
+        for (i, service) in host.services.iter().enumerate() {
+            if service.implicit_tls() && *service != Service::Submissions {
+                out.push((
+                    path.key("services").index(i),
+                    format!("{:?} speaks TLS from the first byte, but this host's TLS policy is \"off\"", service.name()),
+                ));
+            }
+        }
     }
 }
 

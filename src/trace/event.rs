@@ -12,6 +12,8 @@
 //!  "summary":"smtp.school.test asks DNS: which servers take mail for example.org?"}
 //! ```
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// Which protocol an event belongs to (the colour on screen).
@@ -86,6 +88,49 @@ pub struct MessageRef {
     pub label: String,
 }
 
+/// What protects a hop: present on every event of a connection once TLS
+/// is up (`"tls": {...}`), absent for a plaintext hop — that is how the
+/// page knows where to draw the lock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// "TLSv1.3" or "TLSv1.2".
+    pub version: String,
+    /// e.g. "TLS13_AES_256_GCM_SHA384".
+    pub cipher_suite: String,
+    /// The server certificate's subject, e.g. "CN=mx1.example.org, O=mailflow world".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub certificate: String,
+}
+
+/// The steps of a TLS handshake, as a student follows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandshakeStep {
+    /// The client says hello: the TLS versions and ciphers it knows, and
+    /// which server name it wants.
+    ClientHello,
+    /// The server shows its certificate: who it is, signed by whom.
+    Certificate,
+    /// Both sides have agreed on fresh keys (only they know them).
+    KeysAgreed,
+    /// Done: from now on every byte is encrypted.
+    Finished,
+    /// The handshake broke off (an untrusted certificate, a client that
+    /// spoke plaintext to a TLS port, ...).
+    Failed,
+}
+
+/// One TLS record as an eavesdropper sees it on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsRecord {
+    /// "handshake", "change_cipher_spec", "alert", "application_data".
+    pub content_type: String,
+    /// The record's length (after its 5-byte header).
+    pub length: u16,
+    /// Its first bytes in hex: ciphertext, once the handshake is done.
+    pub hex: String,
+}
+
 /// What happened. Serialized flat into the event with a `kind` tag.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -136,6 +181,27 @@ pub enum Kind {
     Failure { reason: String },
     /// The scenario's steps are done and nothing is pending.
     Finished,
+    /// A step of a TLS handshake (see [`HandshakeStep`]); `detail` names
+    /// what was agreed or shown (versions, certificate, cipher).
+    TlsHandshake {
+        step: HandshakeStep,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
+    },
+    /// The bytes below TLS, as an eavesdropper on the link captures them:
+    /// record headers and the first bytes of each record. Kept short: a
+    /// few records per event and a budget per connection (`more` counts
+    /// the records of this read or write not listed).
+    TlsRecords {
+        direction: Direction,
+        records: Vec<TlsRecord>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        more: u64,
+    },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One numbered event of the trace.
@@ -164,6 +230,9 @@ pub struct Event {
     /// transcript can be shown per session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<u64>,
+    /// Set when the hop is encrypted (see [`TlsInfo`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Arc<TlsInfo>>,
 }
 
 /// An event before the trace numbers and timestamps it.
@@ -177,11 +246,12 @@ pub struct Draft {
     pub explain: Option<String>,
     pub message: Option<MessageRef>,
     pub session: Option<u64>,
+    pub tls: Option<Arc<TlsInfo>>,
 }
 
 impl Draft {
     pub fn new(from: impl Into<String>, to: impl Into<String>, protocol: Protocol, kind: Kind, summary: impl Into<String>) -> Self {
-        Draft { from: from.into(), to: to.into(), protocol, kind, summary: summary.into(), explain: None, message: None, session: None }
+        Draft { from: from.into(), to: to.into(), protocol, kind, summary: summary.into(), explain: None, message: None, session: None, tls: None }
     }
 
     pub fn explain(mut self, text: impl Into<String>) -> Self {
@@ -203,6 +273,12 @@ impl Draft {
 
     pub fn session(mut self, session: u64) -> Self {
         self.session = Some(session);
+        self
+    }
+
+    /// Marks the hop as encrypted (or not, with `None`).
+    pub fn tls(mut self, tls: Option<Arc<TlsInfo>>) -> Self {
+        self.tls = tls;
         self
     }
 }

@@ -95,6 +95,7 @@ impl Trace {
             explain: draft.explain,
             message: draft.message,
             session: draft.session,
+            tls: draft.tls,
         });
         events.push(event.clone());
         let len = events.next_seq();

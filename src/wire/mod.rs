@@ -18,19 +18,26 @@
 //! The protocol code stays in charge of meaning: it parses what
 //! [`Wire::read_line`] returns and hands the wire a one-line summary (with
 //! secrets masked) to trace.
+//!
+//! A wire can start TLS in place ([`Wire::start_tls_server`],
+//! [`Wire::start_tls_client`]): see `tls.rs` for what then changes on the
+//! link, and what an eavesdropper still sees.
 
 pub mod dot;
 pub mod peers;
+pub mod tls;
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
 use crate::conductor::{Conductor, Pace};
-use crate::trace::{Direction, Draft, Kind, MessageRef, Protocol, Trace};
+use crate::trace::{Direction, Draft, HandshakeStep, Kind, MessageRef, Protocol, TlsInfo, Trace};
 pub use dot::{Block, Unstuffer};
 pub use peers::{MessageSlot, PeerInfo, Peers, Registration};
+pub use tls::Stream;
 
 /// Which end of the connection this wire is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +55,8 @@ pub enum WireError {
     Timeout(Duration),
     #[error(transparent)]
     Io(#[from] io::Error),
+    #[error("the TLS handshake failed: {0}")]
+    Tls(String),
 }
 
 /// One line read from the wire, without its line end.
@@ -79,7 +88,9 @@ pub struct Endpoints {
 
 /// One end of a traced, paced connection.
 pub struct Wire<S> {
-    io: BufReader<S>,
+    io: BufReader<Stream<S>>,
+    /// Set once TLS is up: every event of this connection carries it.
+    tls: Option<Arc<TlsInfo>>,
     pub ends: Endpoints,
     session: u64,
     trace: Trace,
@@ -91,7 +102,7 @@ pub struct Wire<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     pub fn new(stream: S, ends: Endpoints, trace: Trace, conductor: Conductor, message: MessageSlot, idle_timeout: Duration) -> Self {
         let session = trace.next_session();
-        Wire { io: BufReader::new(stream), ends, session, trace, conductor, message, idle_timeout }
+        Wire { io: BufReader::new(Stream::Plain(stream)), tls: None, ends, session, trace, conductor, message, idle_timeout }
     }
 
     pub fn session(&self) -> u64 {
@@ -115,11 +126,132 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         !self.io.buffer().is_empty()
     }
 
-    /// Gives back the stream, e.g. to start TLS. Buffered input is dropped
-    /// on purpose: bytes sent before a TLS handshake must not be read as if
-    /// they came after it (the STARTTLS injection attack, CVE-2011-0411).
-    pub fn into_stream(self) -> S {
+    /// Gives back the stream (plain or TLS), e.g. to close it politely.
+    /// Buffered input is dropped.
+    pub fn into_stream(self) -> Stream<S> {
         self.io.into_inner()
+    }
+
+    /// Ends the conversation politely: over TLS a close_notify alert
+    /// first (RFC 8446 §6.1; without it a client cannot tell a finished
+    /// session from a cut connection), then the TCP FIN.
+    pub async fn close(&mut self) {
+        use tokio::io::AsyncWriteExt;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.io.get_mut().shutdown()).await;
+    }
+
+    /// What protects this connection, once TLS is up.
+    pub fn tls(&self) -> Option<&Arc<TlsInfo>> {
+        self.tls.as_ref()
+    }
+
+    /// Takes the plaintext stream out for a TLS handshake. Input already
+    /// buffered is thrown away on purpose: bytes sent before the handshake
+    /// must not be read as if they came through it (the STARTTLS command
+    /// injection attack, CVE-2011-0411).
+    fn take_plain(&mut self) -> Result<S, WireError> {
+        if !matches!(self.io.get_ref(), Stream::Plain(_)) {
+            return Err(WireError::Tls("TLS is already on".into()));
+        }
+        let io = std::mem::replace(&mut self.io, BufReader::new(Stream::Closed));
+        let dropped = io.buffer().len();
+        if dropped > 0 && self.ends.side == Side::Server {
+            let summary = format!("{} sent {dropped} bytes right after asking for TLS: thrown away, not read as if they came encrypted", self.ends.peer);
+            self.emit_from_peer(Kind::Failure { reason: "plaintext injected before the TLS handshake (CVE-2011-0411)".into() }, summary);
+        }
+        match io.into_inner() {
+            Stream::Plain(stream) => Ok(stream),
+            other => {
+                self.io = BufReader::new(other);
+                Err(WireError::Tls("TLS is already on".into()))
+            }
+        }
+    }
+
+    /// The server side of a TLS handshake, now: right after the client
+    /// asked (STARTTLS, STLS) or at once (implicit TLS). Each step is an
+    /// event; so is a failure, with the reason a student can act on.
+    pub async fn start_tls_server(&mut self, tls: &crate::tls::ServerTls) -> Result<(), WireError> {
+        let stream = self.take_plain()?;
+        let recorder = tls::Recorder {
+            trace: self.trace.clone(),
+            server: self.ends.local.clone(),
+            client: self.ends.peer.clone(),
+            protocol: self.ends.protocol,
+            session: self.session,
+            message: self.message.clone(),
+        };
+        let tap = tls::Tap::new(stream, Some(recorder));
+        let acceptor = tokio_rustls::LazyConfigAcceptor::new(tokio_rustls::rustls::server::Acceptor::default(), tap);
+        let (peer, local) = (self.ends.peer.clone(), self.ends.local.clone());
+        let handshake = async {
+            let start = acceptor.await?;
+            let hello = start.client_hello();
+            let asked = hello.server_name().map(|n| format!("asks for {n}")).unwrap_or_else(|| "names no server".into());
+            let suites = hello.cipher_suites().len();
+            let detail = format!("{asked}; offers {suites} cipher suites");
+            self.emit_from_peer(
+                Kind::TlsHandshake { step: HandshakeStep::ClientHello, detail },
+                format!("TLS: {peer} says hello: the TLS versions and {suites} ciphers it knows ({asked})"),
+            );
+            start.into_stream(tls.config.clone()).await
+        };
+        let result = match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, handshake).await {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the client did not finish the handshake in time")),
+        };
+        let stream = match result {
+            Ok(stream) => stream,
+            Err(err) => {
+                let reason = handshake_failure(&err);
+                self.emit(Kind::TlsHandshake { step: HandshakeStep::Failed, detail: err.to_string() }, format!("TLS with {peer} failed: {reason}"));
+                return Err(WireError::Tls(reason));
+            }
+        };
+        let (_, connection) = stream.get_ref();
+        let version = connection.protocol_version().map(|v| version_name(v.as_str().unwrap_or("?"))).unwrap_or_default();
+        let suite = connection.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())).unwrap_or_default();
+        let group = connection.negotiated_key_exchange_group().map(|g| format!("{:?}", g.name())).unwrap_or_default();
+        let cert = &tls.cert;
+        self.emit(
+            Kind::TlsHandshake {
+                step: HandshakeStep::Certificate,
+                detail: format!("{}; issued by {}; valid for {}", cert.subject, cert.issuer, cert.names.join(", ")),
+            },
+            format!("TLS: {local} shows its certificate: {} (signed by {})", cert.subject, cert.issuer),
+        );
+        self.emit(
+            Kind::TlsHandshake { step: HandshakeStep::KeysAgreed, detail: format!("{version}, {suite}, key exchange {group}") },
+            format!("TLS: {local} and {peer} agree on fresh keys ({group}) and a cipher ({suite}); nobody else can compute them"),
+        );
+        self.tls = Some(Arc::new(TlsInfo { version: version.clone(), cipher_suite: suite, certificate: cert.subject.clone() }));
+        self.emit(
+            Kind::TlsHandshake { step: HandshakeStep::Finished, detail: version.clone() },
+            format!("TLS: handshake finished ({version}); from now on every byte between {peer} and {local} is encrypted"),
+        );
+        self.io = BufReader::new(Stream::Server(Box::new(stream)));
+        Ok(())
+    }
+
+    /// The client side of a TLS handshake: checks the server's
+    /// certificate against `config`'s trusted CAs and `server_name`. The
+    /// client side traces nothing (the server does); a failure comes back
+    /// with the reason.
+    pub async fn start_tls_client(&mut self, config: Arc<tokio_rustls::rustls::ClientConfig>, server_name: &str) -> Result<(), WireError> {
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from(server_name.to_string()).map_err(|e| WireError::Tls(e.to_string()))?;
+        let stream = self.take_plain()?;
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let result = match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, connector.connect(name, tls::Tap::new(stream, None))).await {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the server did not finish the handshake in time")),
+        };
+        let stream = result.map_err(|e| WireError::Tls(handshake_failure(&e)))?;
+        let (_, connection) = stream.get_ref();
+        let version = connection.protocol_version().map(|v| version_name(v.as_str().unwrap_or("?"))).unwrap_or_default();
+        let suite = connection.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())).unwrap_or_default();
+        self.tls = Some(Arc::new(TlsInfo { version, cipher_suite: suite, certificate: String::new() }));
+        self.io = BufReader::new(Stream::Client(Box::new(stream)));
+        Ok(())
     }
 
     /// Reads one line of at most `max` octets including CRLF. Bare LF ends
@@ -265,18 +397,60 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     /// Traces anything else about this connection (connect, disconnect,
     /// a failure), from this end.
     pub fn emit(&self, kind: Kind, summary: impl Into<String>) {
-        self.trace.emit(Draft::new(&self.ends.local, &self.ends.peer, self.ends.protocol, kind, summary).message(self.message()).session(self.session));
+        self.trace.emit(
+            Draft::new(&self.ends.local, &self.ends.peer, self.ends.protocol, kind, summary)
+                .message(self.message())
+                .session(self.session)
+                .tls(self.tls.clone()),
+        );
     }
 
     /// Traces something that comes from the peer's side (e.g. its
     /// connection arriving).
     pub fn emit_from_peer(&self, kind: Kind, summary: String) {
-        self.trace.emit(Draft::new(&self.ends.peer, &self.ends.local, self.ends.protocol, kind, summary).message(self.message()).session(self.session));
+        self.trace.emit(
+            Draft::new(&self.ends.peer, &self.ends.local, self.ends.protocol, kind, summary)
+                .message(self.message())
+                .session(self.session)
+                .tls(self.tls.clone()),
+        );
     }
 
     fn emit_to_peer(&self, kind: Kind, summary: String) {
         self.emit(kind, summary)
     }
+}
+
+/// "TLSv1_3" → "TLSv1.3".
+fn version_name(rustls_name: &str) -> String {
+    rustls_name.replace('_', ".")
+}
+
+/// Why a handshake failed, in words a student can act on.
+pub fn handshake_failure(err: &io::Error) -> String {
+    let text = err.to_string();
+    let why = if text.contains("UnknownIssuer") || text.contains("UnknownCA") || text.contains("unknown ca") {
+        "the certificate is signed by a CA the client does not trust"
+    } else if text.contains("NotValidForName") || text.contains("not valid for name") {
+        "the certificate is made out to another name"
+    } else if text.contains("Expired") || text.contains("expired") {
+        "the certificate has expired"
+    } else if text.contains("BadCertificate") || text.contains("CertificateUnknown") || text.contains("bad certificate") {
+        "the client refused the certificate"
+    } else if text.contains("InvalidContentType")
+        || text.contains("corrupt message")
+        || text.contains("HandshakeNotComplete")
+        || text.contains("InvalidMessage")
+    {
+        "the other side does not speak TLS here (plaintext on a TLS port?)"
+    } else if text.contains("timed out") || text.contains("in time") {
+        "no answer in time"
+    } else if err.kind() == io::ErrorKind::UnexpectedEof {
+        "the other side hung up during the handshake"
+    } else {
+        return text;
+    };
+    format!("{why} ({text})")
 }
 
 /// Reads up to and including '\n' into `bytes` (emptied first), keeping
@@ -383,6 +557,44 @@ mod tests {
         assert!(matches!(&events[1].kind, Kind::Line { direction: Direction::ToClient, .. }));
         assert!(matches!(&events[2].kind, Kind::Data { lines: 2, .. }));
         assert!(c.trace().is_empty(), "the client side never traces");
+    }
+
+    #[tokio::test]
+    async fn a_wire_upgrades_in_place_and_traces_what_the_eavesdropper_sees() {
+        use crate::tls::{HostPolicy, ServerTls, TlsPolicy, WorldCa};
+        let ca = WorldCa::generate().unwrap();
+        let cert = ca.issue(&["mx1.example.org".into()], &[]).unwrap();
+        let server_tls = ServerTls { config: cert.server_config().unwrap(), cert, policy: HostPolicy { policy: TlsPolicy::Offered, plaintext_login: false } };
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let mut c = wire(client, Side::Client);
+        let mut s = wire(server, Side::Server);
+        // A plaintext exchange first, then both ends upgrade the same connection.
+        c.send("a STARTTLS", "asks").await.unwrap();
+        s.read_line(512).await.unwrap();
+        let config = ca.client_config().unwrap();
+        let (upgraded, client_side) = tokio::join!(s.start_tls_server(&server_tls), c.start_tls_client(config, "mx1.example.org"));
+        upgraded.unwrap();
+        client_side.unwrap();
+        c.send("a LOGIN bob secret-password", "logs in").await.unwrap();
+        let line = s.read_line(512).await.unwrap();
+        assert_eq!(line.bytes, b"a LOGIN bob secret-password");
+        s.trace_received("a LOGIN bob ********", "logs in");
+        let events = s.trace().since(0);
+        let steps: Vec<HandshakeStep> = events.iter().filter_map(|e| if let Kind::TlsHandshake { step, .. } = e.kind { Some(step) } else { None }).collect();
+        assert_eq!(steps, [HandshakeStep::ClientHello, HandshakeStep::Certificate, HandshakeStep::KeysAgreed, HandshakeStep::Finished]);
+        let login = events.last().unwrap();
+        assert!(matches!(&login.kind, Kind::Line { .. }));
+        assert_eq!(login.tls.as_ref().map(|t| t.certificate.as_str()), Some("CN=mx1.example.org, O=mailflow world"));
+        let records: Vec<&crate::trace::TlsRecord> =
+            events.iter().filter_map(|e| if let Kind::TlsRecords { records, .. } = &e.kind { Some(records) } else { None }).flatten().collect();
+        assert!(records.iter().any(|r| r.content_type == "handshake"));
+        assert!(records.iter().any(|r| r.content_type == "application_data" && r.hex.split(' ').count() == 16));
+        assert!(c.trace().is_empty(), "the client side never traces");
+        assert!(c.tls().is_some() && s.tls().is_some());
+        // A second upgrade is refused, and the connection goes on.
+        assert!(matches!(s.start_tls_server(&server_tls).await, Err(WireError::Tls(_))));
+        s.send("a OK", "fine").await.unwrap();
+        assert_eq!(c.read_line(512).await.unwrap().bytes, b"a OK");
     }
 
     #[tokio::test]

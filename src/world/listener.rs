@@ -2,6 +2,9 @@
 //! while the host is down the socket is closed, so clients get
 //! "connection refused" exactly as from a crashed server; when it comes
 //! back up the socket is opened again.
+//!
+//! Also here: [`world_tls`], which gives each host the TLS its scenario
+//! asks for (policy, login rule, certificate) before its listeners start.
 
 use std::future::Future;
 use std::io;
@@ -9,6 +12,27 @@ use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+use super::{Node, Role};
+use crate::scenario::{Scenario, TlsSettings};
+use crate::tls::{HostPolicy, TlsError, WorldTls};
+
+/// The world's CA (kept in `data_dir/tls` if given) and a certificate for
+/// every host whose TLS policy is not `off`, with the scenario's
+/// world-wide defaults applied to each host.
+pub fn world_tls(scenario: &Scenario, nodes: &[Node], data_dir: Option<&std::path::Path>) -> Result<WorldTls, TlsError> {
+    let hosts: Vec<_> = nodes
+        .iter()
+        .filter(|n| matches!(n.role, Role::Host { .. }))
+        .filter_map(|n| {
+            let config = scenario.hosts.get(&n.name)?;
+            let (policy, plaintext_login) = TlsSettings::effective(config.tls.as_ref(), &scenario.settings.tls);
+            let fault = config.tls.as_ref().and_then(|t| t.certificate);
+            Some((n.name.clone(), std::net::IpAddr::V4(n.address), HostPolicy { policy, plaintext_login }, fault))
+        })
+        .collect();
+    WorldTls::build(data_dir, &hosts)
+}
 
 /// Serves `addr` until `stop` turns true, calling `serve` for each
 /// connection (each in its own task). `listener` is the socket bound at

@@ -34,6 +34,7 @@ use crate::mta::throttle::Rules;
 use crate::net::Net;
 use crate::scenario::{Scenario, Service};
 use crate::smtp::session::Role as SmtpRole;
+use crate::tls::Offer;
 use crate::trace::{Draft, Kind, Protocol, Trace};
 
 /// A block of loopback addresses, e.g. `127.77.0.0/16`.
@@ -134,6 +135,8 @@ pub enum WorldError {
     Listen { service: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error("cannot use the mail data folder {path}: {source}")]
     Data { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A running world: addresses, DNS, trace, conductor.
@@ -148,6 +151,8 @@ pub struct World {
     /// The mail servers, by host name.
     pub hosts: IndexMap<String, Arc<MailHost>>,
     pub net: Net,
+    /// The world's CA and host certificates (see `listener::world_tls`).
+    pub tls: Arc<crate::tls::WorldTls>,
     resolvers: Resolvers,
     dns_server: tokio::sync::Mutex<Option<DnsServer>>,
     stop: watch::Sender<bool>,
@@ -160,6 +165,8 @@ impl World {
         let conductor = Conductor::start(options.pace);
         let trace = Trace::new(conductor.clock().clone());
         let nodes = assign_addresses(&scenario, options.subnet)?;
+        // Certificates before any server starts, so a bad CA folder stops nothing half-way.
+        let tls = Arc::new(listener::world_tls(&scenario, &nodes, options.data_dir.as_deref())?);
         let host_addresses: Vec<(String, IpAddr)> =
             nodes.iter().filter(|n| matches!(n.role, Role::Host { .. })).map(|n| (n.name.clone(), IpAddr::V4(n.address))).collect();
         let domains: Vec<_> = scenario.domains.iter().map(|(d, z)| (d.clone(), z.records.clone())).collect();
@@ -197,8 +204,9 @@ impl World {
                 let socket = listener::bind(addr).await.map_err(|source| WorldError::Listen { service: service.name(), addr, source })?;
                 let socket = host.is_up().then_some(socket);
                 let (host2, net2, stop2) = (host.clone(), net.clone(), stop.subscribe());
+                let offer = tls.offer(&node.name, service.implicit_tls());
                 listener::spawn(socket, addr, host.watch_up(), stop.subscribe(), move |stream, peer| {
-                    serve(service, host2.clone(), net2.clone(), stream, peer, stop2.clone())
+                    serve(service, host2.clone(), net2.clone(), stream, peer, stop2.clone(), offer.clone())
                 });
             }
             hosts.insert(node.name.clone(), host);
@@ -214,6 +222,7 @@ impl World {
             nodes,
             hosts,
             net,
+            tls,
             resolvers,
             dns_server: tokio::sync::Mutex::new(Some(dns_server)),
             stop,
@@ -278,12 +287,15 @@ impl World {
 }
 
 /// Serves one connection to one of a host's services.
-async fn serve(service: Service, host: Arc<MailHost>, net: Net, stream: tokio::net::TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
+/// `offer`: how this listener speaks TLS (see `listener::world_tls`).
+async fn serve(service: Service, host: Arc<MailHost>, net: Net, stream: tokio::net::TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>, offer: Offer) {
     match service {
         Service::Smtp => crate::smtp::server::serve_connection(host, SmtpRole::Relay, net, stream, peer, stop).await,
         Service::Submission => crate::smtp::server::serve_connection(host, SmtpRole::Submission, net, stream, peer, stop).await,
-        Service::Imap => crate::imap::server::serve_connection(host, net, stream, peer, stop).await,
-        Service::Pop3 => crate::pop3::server::serve_connection(host, net, stream, peer, stop).await,
+        Service::Imap | Service::Imaps => crate::imap::server::serve_connection(host, net, stream, peer, stop, offer).await,
+        Service::Pop3 | Service::Pop3s => crate::pop3::server::serve_connection(host, net, stream, peer, stop, offer).await,
+        // SMTP over TLS comes with the SMTP client rework; validation refuses it until then.
+        Service::Submissions => {}
     }
 }
 
