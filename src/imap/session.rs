@@ -22,6 +22,14 @@
 //! is the whole multi-device story: the laptop learns that a message was
 //! read on the phone because the server reports the flag change.
 //!
+//! Keywords (flags a client makes up, like `$Label1`) follow the same
+//! rule: a client may only meet a keyword it was told about in `* FLAGS`
+//! (§7.2.6), so the view remembers which keywords it announced, and
+//! before any FETCH that could show a new one the session sends an updated
+//! `* FLAGS` and `* OK [PERMANENTFLAGS ...]` (§7.1; its `\*` says new
+//! keywords may still be created). The list never shrinks in a session: a
+//! client may still hold a message with a keyword another device removed.
+//!
 //! EXPUNGE is held back during FETCH, STORE, SEARCH and COPY (§7.4.1): a
 //! message number that shifted mid-command would make the client act on
 //! the wrong message.
@@ -43,7 +51,7 @@ use super::mime;
 use super::parser::{Command, CommandBody, FetchItem, ParseError, SearchKey, Section, SectionText, SequenceSet, StatusItem};
 use super::response::{self, Lesson, Response, ResponseKind, Status};
 use crate::message::summarize;
-use crate::store::{Flag, FlagChange, INBOX, Message, Snapshot, Store, StoreError};
+use crate::store::{Flag, FlagChange, INBOX, MAX_KEYWORDS, Message, Snapshot, Store, StoreError};
 
 /// What this server can do, announced in the greeting and by CAPABILITY.
 /// LITERAL+ (RFC 7888): literals without waiting for `+`; SASL-IR (RFC
@@ -55,9 +63,9 @@ pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS AUTH=PLA
 /// sending nonsense is broken or probing.
 pub const MAX_ERRORS: usize = 20;
 
-/// The flags a client may set (announced as FLAGS and PERMANENTFLAGS;
-/// `\*` means keywords of its own are welcome too).
-const SYSTEM_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)";
+/// The system flags a client may set (announced in FLAGS and
+/// PERMANENTFLAGS, followed by the folder's keywords).
+const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
 /// The mail host behind an IMAP server.
 pub trait Backend {
@@ -101,6 +109,46 @@ struct View {
     uid_validity: u32,
     /// Sequence number n is `known[n - 1]`.
     known: Vec<Known>,
+    /// The keywords announced to the client in `* FLAGS` (only grows).
+    keywords: Vec<String>,
+}
+
+impl View {
+    /// Announces keywords of the folder's list the client has not heard
+    /// of yet: an updated `* FLAGS` and PERMANENTFLAGS, which must come
+    /// before any FETCH that shows them (RFC 3501 §7.2.6).
+    fn announce_keywords(&mut self, user: &str, store: &Store, out: &mut Vec<Response>) {
+        let Ok(keywords) = store.keywords(user, &self.mailbox) else { return };
+        let before = self.keywords.len();
+        for k in keywords {
+            if !self.keywords.iter().any(|known| known.eq_ignore_ascii_case(&k)) {
+                self.keywords.push(k);
+            }
+        }
+        if self.keywords.len() > before {
+            let new = self.keywords[before..].join(", ");
+            let [flags, permanent] = flag_responses(&self.keywords, self.read_only);
+            out.push(Response::update(flags, format!("news: a new keyword is in use in this folder: {new}")));
+            out.push(Response::update(permanent, "server: you may set it too".to_string()));
+        }
+    }
+}
+
+/// `FLAGS (...)` and `OK [PERMANENTFLAGS (...)] ...` for a folder with
+/// these keywords. `\*` (clients may make up keywords) only while the
+/// folder can take more; a read-only folder changes nothing (§6.3.2).
+fn flag_responses(keywords: &[String], read_only: bool) -> [String; 2] {
+    let mut all = String::from(SYSTEM_FLAGS);
+    for k in keywords {
+        all.push(' ');
+        all.push_str(k);
+    }
+    let permanent = match (read_only, keywords.len() < MAX_KEYWORDS) {
+        (true, _) => String::new(),
+        (false, true) => format!("{all} \\*"),
+        (false, false) => all.clone(),
+    };
+    [format!("FLAGS ({all})"), format!("OK [PERMANENTFLAGS ({permanent})] Flags permitted")]
 }
 
 #[derive(Debug)]
@@ -376,7 +424,7 @@ impl Session {
                         format!("server: {label} ({}) is stored in {mailbox} as UID {uid}", human_bytes(size)),
                     ),
                     Err(StoreError::NoMailbox) => no(Some("TRYCREATE"), "No such mailbox", format!("server: there is no folder {mailbox} (create it first)")),
-                    Err(e) => no(None, &capitalized(&e), format!("server refuses the upload: {e}")),
+                    Err(e) => no(limit_code(&e), &capitalized(&e), format!("server refuses the upload: {e}")),
                 }
             }
             C::Idle => {
@@ -459,11 +507,18 @@ impl Session {
         let total = snapshot.messages.len();
         let unseen = snapshot.messages.iter().filter(|m| !m.flags.contains(&Flag::Seen)).count();
         let first_unseen = snapshot.messages.iter().position(|m| !m.flags.contains(&Flag::Seen));
-        out.push(Response::untagged(format!("FLAGS {SYSTEM_FLAGS}"), "server: these are the flags a message can have"));
-        out.push(Response::untagged(
-            format!("OK [PERMANENTFLAGS {} Flags permitted", SYSTEM_FLAGS.replace(')', " \\*)]")),
-            "server: you may change them, and invent keywords",
-        ));
+        // Read after the snapshot: the list only grows, so it names every
+        // keyword the snapshot's messages carry.
+        let keywords = store.keywords(&user, mailbox).unwrap_or_default();
+        let [flags, permanent] = flag_responses(&keywords, read_only);
+        let used = if keywords.is_empty() { String::new() } else { format!(", and the keywords used here: {}", keywords.join(", ")) };
+        out.push(Response::untagged(flags, format!("server: these are the flags a message can have{used}")));
+        let may = match (read_only, keywords.len() < MAX_KEYWORDS) {
+            (true, _) => "server: this folder is read-only: no flag changes are kept",
+            (false, true) => "server: you may change them, and invent keywords",
+            (false, false) => "server: you may change them (this folder has all the keywords it can hold)",
+        };
+        out.push(Response::untagged(permanent, may));
         out.push(Response::untagged(format!("{total} EXISTS"), format!("server: {} holds {}", snapshot.name, plural(total, "message"))));
         out.push(Response::untagged("0 RECENT", "server: none is new since the last session (\\Recent is not tracked here)"));
         if let Some(i) = first_unseen {
@@ -481,7 +536,7 @@ impl Session {
             format!("server: the next message to arrive will get UID {}", snapshot.uid_next),
         ));
         let known = snapshot.messages.iter().map(|m| Known { uid: m.uid, flags: m.flags.clone(), gone: false }).collect();
-        let view = View { mailbox: snapshot.name.clone(), read_only, uid_validity: snapshot.uid_validity, known };
+        let view = View { mailbox: snapshot.name.clone(), read_only, uid_validity: snapshot.uid_validity, known, keywords };
         self.state = State::Selected { user, view };
         let (code, mode) = if read_only { ("READ-ONLY", "read-only") } else { ("READ-WRITE", "read-write") };
         let name = if read_only { "EXAMINE" } else { "SELECT" };
@@ -532,6 +587,9 @@ impl Session {
     fn sync(&mut self, store: &Store, expunge_ok: bool, out: &mut Vec<Response>) {
         let Some((user, view)) = self.view() else { return };
         let snapshot = store.snapshot(user, &view.mailbox).ok().filter(|s| s.uid_validity == view.uid_validity);
+        if snapshot.is_some() {
+            view.announce_keywords(user, store, out);
+        }
         let current: HashMap<u32, &Message> = snapshot.iter().flat_map(|s| &s.messages).map(|m| (m.uid, m)).collect();
         for i in (0..view.known.len()).rev() {
             if current.contains_key(&view.known[i].uid) {
@@ -665,6 +723,7 @@ impl Session {
         let marks_seen =
             !view.read_only && items.iter().any(|i| matches!(i, FetchItem::Rfc822 | FetchItem::Rfc822Text | FetchItem::Section { peek: false, .. }));
         let snapshot = store.snapshot(&user, &view.mailbox).map(|s| s.messages).unwrap_or_default();
+        view.announce_keywords(&user, store, out);
         let by_uid: HashMap<u32, &Message> = snapshot.iter().map(|m| (m.uid, m)).collect();
         let mut sent = 0;
         for (seq, uid_value) in targets {
@@ -721,8 +780,17 @@ impl Session {
         }
         let uids: Vec<u32> = targets.iter().map(|&(_, u)| u).collect();
         let wanted: BTreeSet<Flag> = flags.iter().cloned().collect();
-        let _ = store.set_flags(user, &view.mailbox, &uids, change, &wanted);
+        if let Err(StoreError::TooManyKeywords) = store.set_flags(user, &view.mailbox, &uids, change, &wanted) {
+            return Response::tagged(
+                tag,
+                Status::No,
+                Some("LIMIT"),
+                &format!("Too many keywords in this mailbox (at most {MAX_KEYWORDS})"),
+                format!("server refuses: this folder already uses {MAX_KEYWORDS} keywords, the most it can keep"),
+            );
+        }
         let snapshot = store.snapshot(user, &view.mailbox).map(|s| s.messages).unwrap_or_default();
+        view.announce_keywords(user, store, out);
         let by_uid: HashMap<u32, &Message> = snapshot.iter().map(|m| (m.uid, m)).collect();
         for (seq, uid_value) in targets {
             let Some(message) = by_uid.get(&uid_value) else { continue };
@@ -770,7 +838,7 @@ impl Session {
             Err(StoreError::NoMailbox) => {
                 Response::tagged(tag, Status::No, Some("TRYCREATE"), "No such mailbox", format!("server: there is no folder {mailbox} (create it first)"))
             }
-            Err(e) => Response::tagged(tag, Status::No, None, &capitalized(&e), format!("server refuses the copy: {e}")),
+            Err(e) => Response::tagged(tag, Status::No, limit_code(&e), &capitalized(&e), format!("server refuses the copy: {e}")),
         }
     }
 }
@@ -932,6 +1000,11 @@ pub fn plural(n: usize, word: &str) -> String {
 
 fn human_bytes(n: usize) -> String {
     crate::smtp::server::human_bytes(n as u64)
+}
+
+/// `[LIMIT]` (RFC 5530) for a refusal because the folder is full of keywords.
+fn limit_code(error: &StoreError) -> Option<&'static str> {
+    (*error == StoreError::TooManyKeywords).then_some("LIMIT")
 }
 
 fn capitalized(error: &StoreError) -> String {
