@@ -57,6 +57,7 @@ IMAPTEST_MBOX=${IMAPTEST_MBOX:-}
 IMAPTEST_CLIENTS=
 IMAPTEST_SECONDS=
 NO_IMAPTEST=0
+ONLY_IMAPTEST=0
 
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
@@ -79,6 +80,7 @@ Options:
   --imaptest-clients N   imaptest's concurrent sessions (default: --clients)
   --imaptest-seconds S   seconds per imaptest run (default: --seconds)
   --no-imaptest      skip the imaptest part
+  --only-imaptest    skip the load generator: imaptest only
 EOF
 }
 
@@ -98,6 +100,7 @@ while (($#)); do
         --imaptest-clients) IMAPTEST_CLIENTS=$2; shift ;;
         --imaptest-seconds) IMAPTEST_SECONDS=$2; shift ;;
         --no-imaptest) NO_IMAPTEST=1 ;;
+        --only-imaptest) ONLY_IMAPTEST=1 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "retrieval.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -107,6 +110,7 @@ if ((CLIENTS > USERS)); then
     USERS=$CLIENTS
 fi
 IMAPTEST_CLIENTS=${IMAPTEST_CLIENTS:-$CLIENTS}
+((ONLY_IMAPTEST && NO_IMAPTEST)) && { echo "retrieval.sh: --only-imaptest and --no-imaptest leave nothing to run" >&2; exit 2; }
 IMAPTEST_SECONDS=${IMAPTEST_SECONDS:-$SECONDS_PER_RUN}
 [[ $NET =~ ^127\.[0-9]+$ ]] || { echo "retrieval.sh: --net must look like 127.66 (loopback only)" >&2; exit 2; }
 
@@ -585,21 +589,23 @@ fi
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 say "measuring: $CLIENTS clients, $SECONDS_PER_RUN s (+$WARMUP s warm-up) per run, $ROUNDS rounds, $USERS readers x $MESSAGES messages ($MESSAGE_BYTES bytes per mailbox as files); server on ${SERVER_CPU[*]:-any core}, load on ${LOAD_CPU[*]:-any core}; load average before: $LOAD_BEFORE"
-for ((r = 1; r <= ROUNDS; r++)); do
-    # Reverse the order every other round, so drift in the machine's speed
-    # (other work on a shared machine) does not always favour the same one.
-    order=("${SERVERS[@]}")
-    if ((r % 2 == 0)); then
-        order=()
-        for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do order+=("${SERVERS[i]}"); done
-    fi
-    for protocol in imap pop3; do
-        for server in "${order[@]}"; do
-            echo "round $r/$ROUNDS: $protocol $server" >&2
-            run_load "$protocol" "$server"
+if ((!ONLY_IMAPTEST)); then
+    for ((r = 1; r <= ROUNDS; r++)); do
+        # Reverse the order every other round, so drift in the machine's speed
+        # (other work on a shared machine) does not always favour the same one.
+        order=("${SERVERS[@]}")
+        if ((r % 2 == 0)); then
+            order=()
+            for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do order+=("${SERVERS[i]}"); done
+        fi
+        for protocol in imap pop3; do
+            for server in "${order[@]}"; do
+                echo "round $r/$ROUNDS: $protocol $server" >&2
+                run_load "$protocol" "$server"
+            done
         done
     done
-done
+fi
 if ((!NO_IMAPTEST)); then
     say "imaptest ($IMAPTEST, mail from $IMAPTEST_MBOX): $IMAPTEST_CLIENTS sessions, $IMAPTEST_SECONDS s per run, $ROUNDS rounds"
     for ((r = 1; r <= ROUNDS; r++)); do
@@ -617,53 +623,56 @@ fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # -------------------------------------------------------------- table --
-echo
-echo "Retrieval benchmark $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $LOAD_BEFORE before / $LOAD_AFTER after"
-echo "$CLIENTS clients, $USERS readers x $MESSAGES messages, $SECONDS_PER_RUN s per run, median of $ROUNDS rounds; Dovecot $DOVECOT_VERSION"
-printf '%-8s %-17s %11s %13s %12s %7s %8s %8s %12s %9s\n' protocol server sessions/s "fetch msgs/s" "fetch KiB/s" errors "p50 ms" "p95 ms" "CPU ms/sess" "load CPU"
-for protocol in imap pop3; do
-    for server in "${SERVERS[@]}"; do
-        lines=${RESULTS["$protocol $server"]}
-        line=$(median_line "$lines")
-        printf '%-8s %-17s %11s %13s %12.0f %7s %8.2f %8.2f %12.3f %8s%%\n' "$protocol" "$server" \
-            "$(field sessions_per_s "$line")" "$(field fetch_msgs_per_s "$line")" \
-            "$(awk -v b="$(field fetch_bytes_per_s "$line")" 'BEGIN { print b / 1024 }')" \
-            "$(total_errors "$lines")" "$(field p50_ms "$line")" "$(field p95_ms "$line")" \
-            "$(field server_cpu_ms_per_session "$line")" "$(field load_cpu_pct "$line")"
-    done
-done
-if ((!ONLY_DOVECOT)); then
+if ((!ONLY_IMAPTEST)); then
     echo
-    all_met=1
+    echo "Retrieval benchmark $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $LOAD_BEFORE before / $LOAD_AFTER after"
+    echo "$CLIENTS clients, $USERS readers x $MESSAGES messages, $SECONDS_PER_RUN s per run, median of $ROUNDS rounds; Dovecot $DOVECOT_VERSION"
+    printf '%-8s %-17s %11s %13s %12s %7s %8s %8s %12s %9s\n' protocol server sessions/s "fetch msgs/s" "fetch KiB/s" errors "p50 ms" "p95 ms" "CPU ms/sess" "load CPU"
     for protocol in imap pop3; do
         for server in "${SERVERS[@]}"; do
-            [[ $server == mailflow* ]] || continue
-            for base in "${SERVERS[@]}"; do
-                [[ $base == dovecot* ]] || continue
-                mf=$(field sessions_per_s "$(median_line "${RESULTS["$protocol $server"]}")")
-                dc=$(field sessions_per_s "$(median_line "${RESULTS["$protocol $base"]}")")
-                errors=$(total_errors "${RESULTS["$protocol $server"]}")
-                ratio=$(awk -v a="$mf" -v b="$dc" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }')
-                verdict=$(awk -v r="$ratio" -v e="$errors" 'BEGIN { print (r != "inf" && r >= 2 && e == 0) ? "met" : "NOT met" }')
-                if [[ $server == mailflow && $base == dovecot ]]; then
-                    [[ $verdict == met ]] || all_met=0
-                    note="(target >= 2x with 0 errors: $verdict)"
-                else
-                    note=""
-                fi
-                printf 'ratio %-4s sessions/s %-17s / %-14s %7sx %s\n' "$protocol" "$server" "$base" "$ratio" "$note"
-                mfc=$(field server_cpu_ms_per_session "$(median_line "${RESULTS["$protocol $server"]}")")
-                dcc=$(field server_cpu_ms_per_session "$(median_line "${RESULTS["$protocol $base"]}")")
-                printf '      %-4s CPU per session %-17s vs %-14s %6sx less\n' "$protocol" "$server" "$base" \
-                    "$(awk -v a="$mfc" -v b="$dcc" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "inf" }')"
-            done
+            lines=${RESULTS["$protocol $server"]}
+            line=$(median_line "$lines")
+            printf '%-8s %-17s %11s %13s %12.0f %7s %8.2f %8.2f %12.3f %8s%%\n' "$protocol" "$server" \
+                "$(field sessions_per_s "$line")" "$(field fetch_msgs_per_s "$line")" \
+                "$(awk -v b="$(field fetch_bytes_per_s "$line")" 'BEGIN { print b / 1024 }')" \
+                "$(total_errors "$lines")" "$(field p50_ms "$line")" "$(field p95_ms "$line")" \
+                "$(field server_cpu_ms_per_session "$line")" "$(field load_cpu_pct "$line")"
         done
     done
-    ((all_met)) && echo "target (mailflow >= 2x Dovecot, IMAP and POP3, 0 errors): met" \
-        || echo "target (mailflow >= 2x Dovecot, IMAP and POP3, 0 errors): NOT met"
+    if ((!ONLY_DOVECOT)); then
+        echo
+        all_met=1
+        for protocol in imap pop3; do
+            for server in "${SERVERS[@]}"; do
+                [[ $server == mailflow* ]] || continue
+                for base in "${SERVERS[@]}"; do
+                    [[ $base == dovecot* ]] || continue
+                    mf=$(field sessions_per_s "$(median_line "${RESULTS["$protocol $server"]}")")
+                    dc=$(field sessions_per_s "$(median_line "${RESULTS["$protocol $base"]}")")
+                    errors=$(total_errors "${RESULTS["$protocol $server"]}")
+                    ratio=$(awk -v a="$mf" -v b="$dc" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }')
+                    verdict=$(awk -v r="$ratio" -v e="$errors" 'BEGIN { print (r != "inf" && r >= 2 && e == 0) ? "met" : "NOT met" }')
+                    if [[ $server == mailflow && $base == dovecot ]]; then
+                        [[ $verdict == met ]] || all_met=0
+                        note="(target >= 2x with 0 errors: $verdict)"
+                    else
+                        note=""
+                    fi
+                    printf 'ratio %-4s sessions/s %-17s / %-14s %7sx %s\n' "$protocol" "$server" "$base" "$ratio" "$note"
+                    mfc=$(field server_cpu_ms_per_session "$(median_line "${RESULTS["$protocol $server"]}")")
+                    dcc=$(field server_cpu_ms_per_session "$(median_line "${RESULTS["$protocol $base"]}")")
+                    printf '      %-4s CPU per session %-17s vs %-14s %6sx less\n' "$protocol" "$server" "$base" \
+                        "$(awk -v a="$mfc" -v b="$dcc" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "inf" }')"
+                done
+            done
+        done
+        ((all_met)) && echo "target (mailflow >= 2x Dovecot, IMAP and POP3, 0 errors): met" \
+            || echo "target (mailflow >= 2x Dovecot, IMAP and POP3, 0 errors): NOT met"
+    fi
 fi
 if ((!NO_IMAPTEST)); then
     echo
+    ((ONLY_IMAPTEST)) && echo "Retrieval benchmark, imaptest only, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $LOAD_BEFORE before / $LOAD_AFTER after; Dovecot $DOVECOT_VERSION"
     echo "imaptest (Dovecot's IMAP tester, its default random mix, every answer checked): $IMAPTEST_CLIENTS sessions over $USERS readers, $IMAPTEST_SECONDS s per run, median of $ROUNDS rounds"
     printf '%-17s %9s %11s %7s %9s %14s   %s\n' server logins/s commands/s errors warnings "CPU ms/login" "totals of the median round"
     for server in "${SERVERS[@]}"; do
