@@ -1062,9 +1062,13 @@ impl SearchContext<'_> {
             .any(|(_, field)| contains_ignore_case(&field[name.len().min(field.len())..], needle.as_bytes()))
     }
 
+    /// The day written in the Date: header, "disregarding time and
+    /// timezone" (RFC 3501 §6.4.4): 00:30 +0200 on the 25th is the 25th,
+    /// although it is still the 24th in UTC.
     fn sent_day(&self) -> Option<i64> {
         let parsed = MessageParser::new().parse_headers(self.header())?;
-        Some(parsed.date()?.to_timestamp().div_euclid(86_400))
+        let date = parsed.date()?;
+        (1..=12).contains(&date.month).then(|| crate::calendar::days_from_civil(date.year.into(), date.month.into(), date.day.into()))
     }
 
     fn matches(&self, key: &SearchKey) -> bool {
