@@ -652,7 +652,9 @@ impl Session {
     }
 
     /// The messages of the view that `set` names: (sequence number, UID).
-    /// Sequence numbers past the end are an error (BAD).
+    /// Sequence numbers past the end are an error (BAD). Messages expunged
+    /// elsewhere are included: the caller finds them missing from the
+    /// store, skips them and answers `OK [EXPUNGEISSUED]`.
     fn targets(&mut self, uid: bool, set: &SequenceSet) -> Result<Vec<(u32, u32)>, String> {
         let Some((_, view)) = self.view() else { return Ok(Vec::new()) };
         let count = view.known.len() as u32;
@@ -665,7 +667,7 @@ impl Session {
             .iter()
             .enumerate()
             .map(|(i, k)| (i as u32 + 1, k))
-            .filter(|(seq, k)| !k.gone && if uid { set.contains(k.uid, last_uid) } else { set.contains(*seq, count) })
+            .filter(|(seq, k)| if uid { set.contains(k.uid, last_uid) } else { set.contains(*seq, count) })
             .map(|(seq, k)| (seq, k.uid))
             .collect())
     }
@@ -695,8 +697,12 @@ impl Session {
         let count = view.known.len() as u32;
         let last_uid = view.known.last().map(|k| k.uid).unwrap_or(0);
         let mut found = Vec::new();
+        let mut expunged = false;
         for (i, known) in view.known.iter().enumerate() {
-            let Some(message) = by_uid.get(&known.uid).filter(|_| !known.gone) else { continue };
+            let Some(message) = by_uid.get(&known.uid).filter(|_| !known.gone) else {
+                expunged = true;
+                continue;
+            };
             let context = SearchContext { seq: i as u32 + 1, count, last_uid, message };
             if context.matches(criteria) {
                 found.push(if uid { known.uid } else { i as u32 + 1 });
@@ -710,7 +716,7 @@ impl Session {
             n => format!("server: {n} messages match ({what} {})", list.join(", ")),
         };
         out.push(Response::untagged(format!("SEARCH{}{}", if list.is_empty() { "" } else { " " }, list.join(" ")), summary));
-        Response::tagged(tag, Status::Ok, None, "SEARCH completed", "server: search done".to_string())
+        Response::tagged(tag, Status::Ok, expunge_issued(expunged), "SEARCH completed", format!("server: search done{}", expunge_note(expunged)))
     }
 
     fn fetch(&mut self, tag: &str, uid: bool, set: &SequenceSet, items: &[FetchItem], store: &Store, out: &mut Vec<Response>) -> Response {
@@ -726,8 +732,12 @@ impl Session {
         view.announce_keywords(&user, store, out);
         let by_uid: HashMap<u32, &Message> = snapshot.iter().map(|m| (m.uid, m)).collect();
         let mut sent = 0;
+        let mut expunged = false;
         for (seq, uid_value) in targets {
-            let Some(message) = by_uid.get(&uid_value) else { continue };
+            let Some(message) = by_uid.get(&uid_value) else {
+                expunged = true;
+                continue;
+            };
             let mut flags = message.flags.clone();
             let mut items = items.to_vec();
             let mut lesson = None;
@@ -755,7 +765,13 @@ impl Session {
             out.push(response);
             sent += 1;
         }
-        Response::tagged(tag, Status::Ok, None, "FETCH completed", format!("server: that was {}", plural(sent, "message")))
+        Response::tagged(
+            tag,
+            Status::Ok,
+            expunge_issued(expunged),
+            "FETCH completed",
+            format!("server: that was {}{}", plural(sent, "message"), expunge_note(expunged)),
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -792,8 +808,12 @@ impl Session {
         let snapshot = store.snapshot(user, &view.mailbox).map(|s| s.messages).unwrap_or_default();
         view.announce_keywords(user, store, out);
         let by_uid: HashMap<u32, &Message> = snapshot.iter().map(|m| (m.uid, m)).collect();
+        let mut expunged = false;
         for (seq, uid_value) in targets {
-            let Some(message) = by_uid.get(&uid_value) else { continue };
+            let Some(message) = by_uid.get(&uid_value) else {
+                expunged = true;
+                continue;
+            };
             if let Some(known) = view.known.get_mut(seq as usize - 1) {
                 known.flags = message.flags.clone();
             }
@@ -813,9 +833,9 @@ impl Session {
         Response::tagged(
             tag,
             Status::Ok,
-            None,
+            expunge_issued(expunged),
             "STORE completed",
-            format!("server: flags {} {verb} on the server, for every device to see", response::flag_list(flags)),
+            format!("server: flags {} {verb} on the server, for every device to see{}", response::flag_list(flags), expunge_note(expunged)),
         )
     }
 
@@ -1000,6 +1020,16 @@ pub fn plural(n: usize, word: &str) -> String {
 
 fn human_bytes(n: usize) -> String {
     crate::smtp::server::human_bytes(n as u64)
+}
+
+/// `[EXPUNGEISSUED]` (RFC 5530) when a command had to leave out messages
+/// another session expunged (their EXPUNGE is held back, §7.4.1).
+fn expunge_issued(expunged: bool) -> Option<&'static str> {
+    expunged.then_some("EXPUNGEISSUED")
+}
+
+fn expunge_note(expunged: bool) -> &'static str {
+    if expunged { " (leaving out what another session deleted meanwhile; you will hear of it soon)" } else { "" }
 }
 
 /// `[LIMIT]` (RFC 5530) for a refusal because the folder is full of keywords.
