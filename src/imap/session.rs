@@ -558,18 +558,37 @@ impl Session {
             return Response::tagged(tag, Status::Ok, None, &format!("{name} completed"), "server: that is the delimiter".to_string());
         }
         let full = format!("{reference}{pattern}");
+        let matches =
+            |n: &str| wildcard_match(full.as_bytes(), n.as_bytes()) || (n == INBOX && wildcard_match(full.to_ascii_uppercase().as_bytes(), n.as_bytes()));
         let all = store.list(user);
         let names = if subscribed_only { store.subscriptions(user) } else { all.clone() };
-        let mut count = 0;
-        for mailbox in names
-            .iter()
-            .filter(|n| wildcard_match(full.as_bytes(), n.as_bytes()) || (*n == INBOX && wildcard_match(full.to_ascii_uppercase().as_bytes(), n.as_bytes())))
-        {
+        // Name → attribute, in name order.
+        let mut rows: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+        for mailbox in names.iter().filter(|n| matches(n)) {
             let children =
                 all.iter().any(|other| other.len() > mailbox.len() + 1 && other.starts_with(mailbox.as_str()) && other.as_bytes()[mailbox.len()] == b'/');
-            let attribute = if children { "\\HasChildren" } else { "\\HasNoChildren" };
-            out.push(Response::untagged(format!("{name} ({attribute}) \"/\" {}", response::mailbox(mailbox)), format!("server: there is a folder {mailbox}")));
-            count += 1;
+            rows.insert(mailbox, if children { "\\HasChildren" } else { "\\HasNoChildren" });
+        }
+        if subscribed_only {
+            // "Archive/2024" subscribed, "Archive" not, and % stops at the
+            // "/": LSUB still names "Archive", as \Noselect (§6.3.9).
+            for subscribed in names.iter().filter(|n| !matches(n)) {
+                for (i, _) in subscribed.match_indices('/') {
+                    let parent = &subscribed[..i];
+                    if matches(parent) && !names.iter().any(|n| n == parent) {
+                        rows.entry(parent).or_insert("\\Noselect");
+                    }
+                }
+            }
+        }
+        let count = rows.len();
+        for (mailbox, attribute) in rows {
+            let summary = if attribute == "\\Noselect" {
+                format!("server: folders inside {mailbox} are subscribed (not {mailbox} itself)")
+            } else {
+                format!("server: there is a folder {mailbox}")
+            };
+            out.push(Response::untagged(format!("{name} ({attribute}) \"/\" {}", response::mailbox(mailbox)), summary));
         }
         Response::tagged(tag, Status::Ok, None, &format!("{name} completed"), format!("server: {} in all", plural(count, "folder")))
     }
