@@ -188,8 +188,8 @@ pub fn fields(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// such part.
 pub fn section_bytes(raw: &[u8], root: &Part, section: &Section) -> Option<Vec<u8>> {
     let mut target = root;
-    for &n in &section.part {
-        target = child(target, n)?;
+    for (i, &n) in section.part.iter().enumerate() {
+        target = child(target, n, i == 0)?;
     }
     // HEADER, TEXT and HEADER.FIELDS apply to a message: the whole message
     // at the top, or the one inside a message/rfc822 part.
@@ -224,13 +224,24 @@ pub fn section_bytes(raw: &[u8], root: &Part, section: &Section) -> Option<Vec<u
     Some(bytes)
 }
 
-/// Part `n` inside `node` (RFC 3501 §6.4.5 numbering).
-fn child(node: &Part, n: u32) -> Option<&Part> {
-    match &node.kind {
+/// Part `n` inside `node` (RFC 3501 §6.4.5 numbering); `top` when `node`
+/// is the whole message. The parts of a message (the whole one, or the
+/// one inside a `message/rfc822` part) are those of its multipart body; a
+/// message that is not multipart has one part, its body, numbered 1 (and
+/// described by the message's own header). So when the body of a message
+/// is itself a forwarded message, `1` is that whole forwarded message and
+/// `1.1` its body. A part that is neither multipart nor a message has no
+/// parts of its own.
+fn child(node: &Part, n: u32, top: bool) -> Option<&Part> {
+    let message = match &node.kind {
+        _ if top => node,
+        PartKind::Message(inner) => inner.as_ref(),
+        PartKind::Multipart(children) => return children.get(n.checked_sub(1)? as usize),
+        PartKind::Single => return None,
+    };
+    match &message.kind {
         PartKind::Multipart(children) => children.get(n.checked_sub(1)? as usize),
-        PartKind::Message(inner) => child(inner, n),
-        // A message that is not multipart has one part: its body.
-        PartKind::Single => (n == 1).then_some(node),
+        _ => (n == 1).then_some(message),
     }
 }
 
@@ -305,5 +316,22 @@ Content-Type: image/png\r\nContent-Disposition: attachment; filename=\"p.png\"\r
             deep.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\n");
         }
         let _ = structure(&deep);
+    }
+
+    #[test]
+    fn a_message_whose_body_is_a_message() {
+        // Not multipart: part 1 is the body, i.e. the whole forwarded
+        // message; 1.1 is that message's body, 1.HEADER its header.
+        let raw = b"From: a@b.test\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@d.test\r\nSubject: inner\r\n\r\nHello\r\n";
+        let root = structure(raw);
+        let get = |part: &[u32], text| section_bytes(raw, &root, &sec(part, text)).map(|b| String::from_utf8(b).unwrap());
+        assert_eq!(get(&[1], None).unwrap(), "From: c@d.test\r\nSubject: inner\r\n\r\nHello\r\n");
+        assert_eq!(get(&[1, 1], None).unwrap(), "Hello\r\n");
+        assert_eq!(get(&[1], Some(SectionText::Header)).unwrap(), "From: c@d.test\r\nSubject: inner\r\n\r\n");
+        assert_eq!(get(&[1], Some(SectionText::Text)).unwrap(), "Hello\r\n");
+        assert_eq!(get(&[], Some(SectionText::Text)).unwrap(), "From: c@d.test\r\nSubject: inner\r\n\r\nHello\r\n");
+        assert_eq!(get(&[2], None), None);
+        // A part that is neither multipart nor a message has no parts.
+        assert_eq!(get(&[1, 1, 1], None), None);
     }
 }

@@ -22,6 +22,14 @@
 //! is the whole multi-device story: the laptop learns that a message was
 //! read on the phone because the server reports the flag change.
 //!
+//! Keywords (flags a client makes up, like `$Label1`) follow the same
+//! rule: a client may only meet a keyword it was told about in `* FLAGS`
+//! (§7.2.6), so the view remembers which keywords it announced, and
+//! before any FETCH that could show a new one the session sends an updated
+//! `* FLAGS` and `* OK [PERMANENTFLAGS ...]` (§7.1; its `\*` says new
+//! keywords may still be created). The list never shrinks in a session: a
+//! client may still hold a message with a keyword another device removed.
+//!
 //! EXPUNGE is held back during FETCH, STORE, SEARCH and COPY (§7.4.1): a
 //! message number that shifted mid-command would make the client act on
 //! the wrong message.
@@ -43,7 +51,7 @@ use super::mime;
 use super::parser::{Command, CommandBody, FetchItem, ParseError, SearchKey, Section, SectionText, SequenceSet, StatusItem};
 use super::response::{self, Lesson, Response, ResponseKind, Status};
 use crate::message::summarize;
-use crate::store::{Flag, FlagChange, INBOX, Message, Snapshot, Store, StoreError};
+use crate::store::{Flag, FlagChange, INBOX, MAX_KEYWORDS, Message, Snapshot, Store, StoreError};
 
 /// What this server can do, announced in the greeting and by CAPABILITY.
 /// LITERAL+ (RFC 7888): literals without waiting for `+`; SASL-IR (RFC
@@ -55,9 +63,9 @@ pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS AUTH=PLA
 /// sending nonsense is broken or probing.
 pub const MAX_ERRORS: usize = 20;
 
-/// The flags a client may set (announced as FLAGS and PERMANENTFLAGS;
-/// `\*` means keywords of its own are welcome too).
-const SYSTEM_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)";
+/// The system flags a client may set (announced in FLAGS and
+/// PERMANENTFLAGS, followed by the folder's keywords).
+const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
 /// The mail host behind an IMAP server.
 pub trait Backend {
@@ -101,6 +109,46 @@ struct View {
     uid_validity: u32,
     /// Sequence number n is `known[n - 1]`.
     known: Vec<Known>,
+    /// The keywords announced to the client in `* FLAGS` (only grows).
+    keywords: Vec<String>,
+}
+
+impl View {
+    /// Announces keywords of the folder's list the client has not heard
+    /// of yet: an updated `* FLAGS` and PERMANENTFLAGS, which must come
+    /// before any FETCH that shows them (RFC 3501 §7.2.6).
+    fn announce_keywords(&mut self, user: &str, store: &Store, out: &mut Vec<Response>) {
+        let Ok(keywords) = store.keywords(user, &self.mailbox) else { return };
+        let before = self.keywords.len();
+        for k in keywords {
+            if !self.keywords.iter().any(|known| known.eq_ignore_ascii_case(&k)) {
+                self.keywords.push(k);
+            }
+        }
+        if self.keywords.len() > before {
+            let new = self.keywords[before..].join(", ");
+            let [flags, permanent] = flag_responses(&self.keywords, self.read_only);
+            out.push(Response::update(flags, format!("news: a new keyword is in use in this folder: {new}")));
+            out.push(Response::update(permanent, "server: you may set it too".to_string()));
+        }
+    }
+}
+
+/// `FLAGS (...)` and `OK [PERMANENTFLAGS (...)] ...` for a folder with
+/// these keywords. `\*` (clients may make up keywords) only while the
+/// folder can take more; a read-only folder changes nothing (§6.3.2).
+fn flag_responses(keywords: &[String], read_only: bool) -> [String; 2] {
+    let mut all = String::from(SYSTEM_FLAGS);
+    for k in keywords {
+        all.push(' ');
+        all.push_str(k);
+    }
+    let permanent = match (read_only, keywords.len() < MAX_KEYWORDS) {
+        (true, _) => String::new(),
+        (false, true) => format!("{all} \\*"),
+        (false, false) => all.clone(),
+    };
+    [format!("FLAGS ({all})"), format!("OK [PERMANENTFLAGS ({permanent})] Flags permitted")]
 }
 
 #[derive(Debug)]
@@ -527,11 +575,18 @@ impl Session {
         let total = snapshot.messages.len();
         let unseen = snapshot.messages.iter().filter(|m| !m.flags.contains(&Flag::Seen)).count();
         let first_unseen = snapshot.messages.iter().position(|m| !m.flags.contains(&Flag::Seen));
-        out.push(Response::untagged(format!("FLAGS {SYSTEM_FLAGS}"), "server: these are the flags a message can have"));
-        out.push(Response::untagged(
-            format!("OK [PERMANENTFLAGS {} Flags permitted", SYSTEM_FLAGS.replace(')', " \\*)]")),
-            "server: you may change them, and invent keywords",
-        ));
+        // Read after the snapshot: the list only grows, so it names every
+        // keyword the snapshot's messages carry.
+        let keywords = store.keywords(&user, mailbox).unwrap_or_default();
+        let [flags, permanent] = flag_responses(&keywords, read_only);
+        let used = if keywords.is_empty() { String::new() } else { format!(", and the keywords used here: {}", keywords.join(", ")) };
+        out.push(Response::untagged(flags, format!("server: these are the flags a message can have{used}")));
+        let may = match (read_only, keywords.len() < MAX_KEYWORDS) {
+            (true, _) => "server: this folder is read-only: no flag changes are kept",
+            (false, true) => "server: you may change them, and invent keywords",
+            (false, false) => "server: you may change them (this folder has all the keywords it can hold)",
+        };
+        out.push(Response::untagged(permanent, may));
         out.push(Response::untagged(format!("{total} EXISTS"), format!("server: {} holds {}", snapshot.name, plural(total, "message"))));
         out.push(Response::untagged("0 RECENT", "server: none is new since the last session (\\Recent is not tracked here)"));
         if let Some(i) = first_unseen {
@@ -549,7 +604,7 @@ impl Session {
             format!("server: the next message to arrive will get UID {}", snapshot.uid_next),
         ));
         let known = snapshot.messages.iter().map(|m| Known { uid: m.uid, flags: m.flags.clone(), gone: false }).collect();
-        let view = View { mailbox: snapshot.name.clone(), read_only, uid_validity: snapshot.uid_validity, known };
+        let view = View { mailbox: snapshot.name.clone(), read_only, uid_validity: snapshot.uid_validity, known, keywords };
         self.state = State::Selected { user, view };
         let (code, mode) = if read_only { ("READ-ONLY", "read-only") } else { ("READ-WRITE", "read-write") };
         let name = if read_only { "EXAMINE" } else { "SELECT" };
@@ -571,18 +626,37 @@ impl Session {
             return Response::tagged(tag, Status::Ok, None, &format!("{name} completed"), "server: that is the delimiter".to_string());
         }
         let full = format!("{reference}{pattern}");
+        let matches =
+            |n: &str| wildcard_match(full.as_bytes(), n.as_bytes()) || (n == INBOX && wildcard_match(full.to_ascii_uppercase().as_bytes(), n.as_bytes()));
         let all = store.list(user);
         let names = if subscribed_only { store.subscriptions(user) } else { all.clone() };
-        let mut count = 0;
-        for mailbox in names
-            .iter()
-            .filter(|n| wildcard_match(full.as_bytes(), n.as_bytes()) || (*n == INBOX && wildcard_match(full.to_ascii_uppercase().as_bytes(), n.as_bytes())))
-        {
+        // Name → attribute, in name order.
+        let mut rows: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+        for mailbox in names.iter().filter(|n| matches(n)) {
             let children =
                 all.iter().any(|other| other.len() > mailbox.len() + 1 && other.starts_with(mailbox.as_str()) && other.as_bytes()[mailbox.len()] == b'/');
-            let attribute = if children { "\\HasChildren" } else { "\\HasNoChildren" };
-            out.push(Response::untagged(format!("{name} ({attribute}) \"/\" {}", response::mailbox(mailbox)), format!("server: there is a folder {mailbox}")));
-            count += 1;
+            rows.insert(mailbox, if children { "\\HasChildren" } else { "\\HasNoChildren" });
+        }
+        if subscribed_only {
+            // "Archive/2024" subscribed, "Archive" not, and % stops at the
+            // "/": LSUB still names "Archive", as \Noselect (§6.3.9).
+            for subscribed in names.iter().filter(|n| !matches(n)) {
+                for (i, _) in subscribed.match_indices('/') {
+                    let parent = &subscribed[..i];
+                    if matches(parent) && !names.iter().any(|n| n == parent) {
+                        rows.entry(parent).or_insert("\\Noselect");
+                    }
+                }
+            }
+        }
+        let count = rows.len();
+        for (mailbox, attribute) in rows {
+            let summary = if attribute == "\\Noselect" {
+                format!("server: folders inside {mailbox} are subscribed (not {mailbox} itself)")
+            } else {
+                format!("server: there is a folder {mailbox}")
+            };
+            out.push(Response::untagged(format!("{name} ({attribute}) \"/\" {}", response::mailbox(mailbox)), summary));
         }
         Response::tagged(tag, Status::Ok, None, &format!("{name} completed"), format!("server: {} in all", plural(count, "folder")))
     }
@@ -600,6 +674,9 @@ impl Session {
     fn sync(&mut self, store: &Store, expunge_ok: bool, out: &mut Vec<Response>) {
         let Some((user, view)) = self.view() else { return };
         let snapshot = store.snapshot(user, &view.mailbox).ok().filter(|s| s.uid_validity == view.uid_validity);
+        if snapshot.is_some() {
+            view.announce_keywords(user, store, out);
+        }
         let current: HashMap<u32, &Message> = snapshot.iter().flat_map(|s| &s.messages).map(|m| (m.uid, m)).collect();
         for i in (0..view.known.len()).rev() {
             if current.contains_key(&view.known[i].uid) {
@@ -662,7 +739,9 @@ impl Session {
     }
 
     /// The messages of the view that `set` names: (sequence number, UID).
-    /// Sequence numbers past the end are an error (BAD).
+    /// Sequence numbers past the end are an error (BAD). Messages expunged
+    /// elsewhere are included: the caller finds them missing from the
+    /// store, skips them and answers `OK [EXPUNGEISSUED]`.
     fn targets(&mut self, uid: bool, set: &SequenceSet) -> Result<Vec<(u32, u32)>, String> {
         let Some((_, view)) = self.view() else { return Ok(Vec::new()) };
         let count = view.known.len() as u32;
@@ -675,7 +754,7 @@ impl Session {
             .iter()
             .enumerate()
             .map(|(i, k)| (i as u32 + 1, k))
-            .filter(|(seq, k)| !k.gone && if uid { set.contains(k.uid, last_uid) } else { set.contains(*seq, count) })
+            .filter(|(seq, k)| if uid { set.contains(k.uid, last_uid) } else { set.contains(*seq, count) })
             .map(|(seq, k)| (seq, k.uid))
             .collect())
     }
@@ -707,8 +786,12 @@ impl Session {
         let count = view.known.len() as u32;
         let last_uid = view.known.last().map(|k| k.uid).unwrap_or(0);
         let mut found = Vec::new();
+        let mut expunged = false;
         for (i, known) in view.known.iter().enumerate() {
-            let Some(message) = by_uid.get(&known.uid).filter(|_| !known.gone) else { continue };
+            let Some(message) = by_uid.get(&known.uid).filter(|_| !known.gone) else {
+                expunged = true;
+                continue;
+            };
             let context = SearchContext { seq: i as u32 + 1, count, last_uid, message };
             if context.matches(criteria) {
                 found.push(if uid { known.uid } else { i as u32 + 1 });
@@ -722,7 +805,7 @@ impl Session {
             n => format!("server: {n} messages match ({what} {})", list.join(", ")),
         };
         out.push(Response::untagged(format!("SEARCH{}{}", if list.is_empty() { "" } else { " " }, list.join(" ")), summary));
-        Response::tagged(tag, Status::Ok, None, "SEARCH completed", "server: search done".to_string())
+        Response::tagged(tag, Status::Ok, expunge_issued(expunged), "SEARCH completed", format!("server: search done{}", expunge_note(expunged)))
     }
 
     fn fetch(&mut self, tag: &str, uid: bool, set: &SequenceSet, items: &[FetchItem], store: &Store, out: &mut Vec<Response>) -> Response {
@@ -735,10 +818,15 @@ impl Session {
         let marks_seen =
             !view.read_only && items.iter().any(|i| matches!(i, FetchItem::Rfc822 | FetchItem::Rfc822Text | FetchItem::Section { peek: false, .. }));
         let snapshot = store.snapshot(&user, &view.mailbox).map(|s| s.messages).unwrap_or_default();
+        view.announce_keywords(&user, store, out);
         let by_uid: HashMap<u32, &Message> = snapshot.iter().map(|m| (m.uid, m)).collect();
         let mut sent = 0;
+        let mut expunged = false;
         for (seq, uid_value) in targets {
-            let Some(message) = by_uid.get(&uid_value) else { continue };
+            let Some(message) = by_uid.get(&uid_value) else {
+                expunged = true;
+                continue;
+            };
             let mut flags = message.flags.clone();
             let mut items = items.to_vec();
             let mut lesson = None;
@@ -766,7 +854,13 @@ impl Session {
             out.push(response);
             sent += 1;
         }
-        Response::tagged(tag, Status::Ok, None, "FETCH completed", format!("server: that was {}", plural(sent, "message")))
+        Response::tagged(
+            tag,
+            Status::Ok,
+            expunge_issued(expunged),
+            "FETCH completed",
+            format!("server: that was {}{}", plural(sent, "message"), expunge_note(expunged)),
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -792,12 +886,26 @@ impl Session {
         let uids: Vec<u32> = targets.iter().map(|&(_, u)| u).collect();
         let wanted: BTreeSet<Flag> = flags.iter().cloned().collect();
         if let Err(e) = store.set_flags(user, &view.mailbox, &uids, change, &wanted) {
+            if e == StoreError::TooManyKeywords {
+                return Response::tagged(
+                    tag,
+                    Status::No,
+                    Some("LIMIT"),
+                    &format!("Too many keywords in this mailbox (at most {MAX_KEYWORDS})"),
+                    format!("server refuses: this folder already uses {MAX_KEYWORDS} keywords, the most it can keep"),
+                );
+            }
             return Response::tagged(tag, Status::No, store_code(&e), &capitalized(&e), format!("server cannot change the flags: {e}"));
         }
         let snapshot = store.snapshot(user, &view.mailbox).map(|s| s.messages).unwrap_or_default();
+        view.announce_keywords(user, store, out);
         let by_uid: HashMap<u32, &Message> = snapshot.iter().map(|m| (m.uid, m)).collect();
+        let mut expunged = false;
         for (seq, uid_value) in targets {
-            let Some(message) = by_uid.get(&uid_value) else { continue };
+            let Some(message) = by_uid.get(&uid_value) else {
+                expunged = true;
+                continue;
+            };
             if let Some(known) = view.known.get_mut(seq as usize - 1) {
                 known.flags = message.flags.clone();
             }
@@ -817,9 +925,9 @@ impl Session {
         Response::tagged(
             tag,
             Status::Ok,
-            None,
+            expunge_issued(expunged),
             "STORE completed",
-            format!("server: flags {} {verb} on the server, for every device to see", response::flag_list(flags)),
+            format!("server: flags {} {verb} on the server, for every device to see{}", response::flag_list(flags), expunge_note(expunged)),
         )
     }
 
@@ -1007,16 +1115,27 @@ fn human_bytes(n: usize) -> String {
 }
 
 /// The response code (RFC 5530) that tells a client what kind of refusal
-/// this is: LIMIT (a name too long to store), SERVERBUG (the disk failed:
+/// this is: LIMIT (a name too long to store, a 27th keyword), SERVERBUG (the disk failed:
 /// nothing was changed, try again later).
 fn store_code(error: &StoreError) -> Option<&'static str> {
     match error {
-        StoreError::NameTooLong => Some("LIMIT"),
+        StoreError::NameTooLong | StoreError::TooManyKeywords => Some("LIMIT"),
         StoreError::Storage(_) => Some("SERVERBUG"),
         _ => None,
     }
 }
 
+/// `[EXPUNGEISSUED]` (RFC 5530) when a command had to leave out messages
+/// another session expunged (their EXPUNGE is held back, §7.4.1).
+fn expunge_issued(expunged: bool) -> Option<&'static str> {
+    expunged.then_some("EXPUNGEISSUED")
+}
+
+fn expunge_note(expunged: bool) -> &'static str {
+    if expunged { " (leaving out what another session deleted meanwhile; you will hear of it soon)" } else { "" }
+}
+
+/// `[LIMIT]` (RFC 5530) for a refusal because the folder is full of keywords.
 fn capitalized(error: &StoreError) -> String {
     let text = error.to_string();
     let mut chars = text.chars();
@@ -1072,9 +1191,13 @@ impl SearchContext<'_> {
             .any(|(_, field)| contains_ignore_case(&field[name.len().min(field.len())..], needle.as_bytes()))
     }
 
+    /// The day written in the Date: header, "disregarding time and
+    /// timezone" (RFC 3501 §6.4.4): 00:30 +0200 on the 25th is the 25th,
+    /// although it is still the 24th in UTC.
     fn sent_day(&self) -> Option<i64> {
         let parsed = MessageParser::new().parse_headers(self.header())?;
-        Some(parsed.date()?.to_timestamp().div_euclid(86_400))
+        let date = parsed.date()?;
+        (1..=12).contains(&date.month).then(|| crate::calendar::days_from_civil(date.year.into(), date.month.into(), date.day.into()))
     }
 
     fn matches(&self, key: &SearchKey) -> bool {

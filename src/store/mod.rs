@@ -14,6 +14,14 @@
 //! client about new mail, flag changes and expunges (the multi-device
 //! lesson), and IMAP IDLE waits on it.
 //!
+//! Each mailbox also keeps the list of *keywords* its messages have used
+//! (flags without a backslash, such as `$Junk` or `$Label1`), in the order
+//! they first appeared. IMAP announces that list in `* FLAGS` (RFC 3501
+//! §7.2.6) and a client may only meet a keyword it was told about, so the
+//! list only grows. Keywords are case-insensitive: the first spelling is
+//! the one kept. A mailbox names at most [`MAX_KEYWORDS`] (the 26 letters a
+//! Maildir file name can carry, as in Dovecot); a 27th is refused.
+//!
 //! With `--data DIR` every change is also written to disk as a Maildir
 //! (`maildir.rs`, through the [`Persist`] hook) and loaded again at the
 //! next start ([`Store::load`]); `backup.rs` exports and imports accounts
@@ -31,6 +39,10 @@ use tokio::sync::watch;
 
 /// The name of the mailbox new mail arrives in (case-insensitive).
 pub const INBOX: &str = "INBOX";
+
+/// How many keywords one mailbox may use: a Maildir file name carries
+/// keywords as the letters a to z (see `maildir.rs`).
+pub const MAX_KEYWORDS: usize = maildir::MAX_KEYWORDS;
 
 /// A message flag (RFC 3501 §2.3.2). `\Recent` is per session, not stored.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -107,6 +119,62 @@ struct Mailbox {
     uid_validity: u32,
     uid_next: u32,
     messages: Vec<Message>,
+    /// Every keyword used here so far, first spelling, in order of first use.
+    keywords: Vec<String>,
+}
+
+impl Mailbox {
+    fn new(uid_validity: u32, uid_next: u32, messages: Vec<Message>) -> Self {
+        let mut mailbox = Mailbox { uid_validity, uid_next, messages, keywords: Vec::new() };
+        // Loaded mail brings its keywords along (past the limit too: they
+        // are on the messages already).
+        let used: Vec<String> = mailbox.messages.iter().flat_map(|m| &m.flags).filter_map(keyword).map(str::to_string).collect();
+        for k in used {
+            if mailbox.known_keyword(&k).is_none() {
+                mailbox.keywords.push(k);
+            }
+        }
+        mailbox
+    }
+
+    /// The spelling this mailbox uses for keyword `k`, if it knows it.
+    fn known_keyword(&self, k: &str) -> Option<&String> {
+        self.keywords.iter().find(|known| known.eq_ignore_ascii_case(k))
+    }
+
+    /// `flags` with each keyword in this mailbox's spelling. With `learn`,
+    /// keywords new to the mailbox join its list (refused past
+    /// [`MAX_KEYWORDS`]); without, unknown keywords are kept as given.
+    fn canonical(&mut self, flags: &BTreeSet<Flag>, learn: bool) -> Result<BTreeSet<Flag>, StoreError> {
+        let new: BTreeSet<String> = flags.iter().filter_map(keyword).filter(|k| self.known_keyword(k).is_none()).map(|k| k.to_ascii_lowercase()).collect();
+        if learn && self.keywords.len() + new.len() > MAX_KEYWORDS {
+            return Err(StoreError::TooManyKeywords);
+        }
+        let mut out = BTreeSet::new();
+        for flag in flags {
+            out.insert(match flag {
+                Flag::Keyword(k) => match self.known_keyword(k) {
+                    Some(known) => Flag::Keyword(known.clone()),
+                    None => {
+                        if learn {
+                            self.keywords.push(k.clone());
+                        }
+                        flag.clone()
+                    }
+                },
+                system => system.clone(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The keyword of a flag, if it is one.
+fn keyword(flag: &Flag) -> Option<&str> {
+    match flag {
+        Flag::Keyword(k) => Some(k),
+        _ => None,
+    }
 }
 
 #[derive(Debug)]
@@ -139,6 +207,8 @@ pub enum StoreError {
     /// `NO [SERVERBUG]`, SMTP `451 4.3.0`): the client may try again.
     #[error("cannot save the change: {0}")]
     Storage(String),
+    #[error("too many keywords in this mailbox (at most {MAX_KEYWORDS})")]
+    TooManyKeywords,
 }
 
 /// Everything of one user's account at one moment, for saving and loading.
@@ -258,7 +328,7 @@ impl Store {
     }
 
     fn new_mailbox(&self) -> Mailbox {
-        Mailbox { uid_validity: self.new_validity(), uid_next: 1, messages: Vec::new() }
+        Mailbox::new(self.new_validity(), 1, Vec::new())
     }
 
     /// Creates `user`'s account (with an empty INBOX) if it is missing.
@@ -351,7 +421,7 @@ impl Store {
             }
             // UIDs are never reused, even if the saved UIDNEXT was too low.
             let uid_next = snapshot.uid_next.max(snapshot.messages.last().map_or(1, |m| m.uid + 1));
-            mailboxes.insert(mailbox_key(&snapshot.name), Mailbox { uid_validity: snapshot.uid_validity, uid_next, messages: snapshot.messages });
+            mailboxes.insert(mailbox_key(&snapshot.name), Mailbox::new(snapshot.uid_validity, uid_next, snapshot.messages));
         }
         if !mailboxes.contains_key(INBOX) {
             mailboxes.insert(INBOX.to_string(), self.new_mailbox());
@@ -385,6 +455,7 @@ impl Store {
         let internal_date = self.epoch + arrived.as_secs() as i64;
         self.with_account(user, &[mailbox], |account, _| {
             let mailbox = account.mailboxes.get_mut(&mailbox_key(mailbox)).ok_or(StoreError::NoMailbox)?;
+            let flags = mailbox.canonical(&flags, true)?;
             let uid = mailbox.uid_next;
             mailbox.uid_next += 1;
             mailbox.messages.push(Message { uid, raw: Arc::new(raw), flags, arrived, internal_date });
@@ -406,7 +477,20 @@ impl Store {
         })
     }
 
-    /// How flags change in [`Store::set_flags`].
+    /// The keywords `mailbox` has used, in order of first use (IMAP
+    /// announces them in FLAGS). The list only grows.
+    pub fn keywords(&self, user: &str, mailbox: &str) -> Result<Vec<String>, StoreError> {
+        self.with_account(user, &[], |account, _| {
+            let mb = account.mailboxes.get(&mailbox_key(mailbox)).ok_or(StoreError::NoMailbox)?;
+            Ok((mb.keywords.clone(), false))
+        })
+    }
+
+    /// Changes the flags of the messages with `uids` (IMAP STORE); returns
+    /// the messages whose flags changed, with their new flags. Keywords
+    /// added join the mailbox's list even if no message changed (the
+    /// client was promised it can use them); past [`MAX_KEYWORDS`] nothing
+    /// changes and the answer is [`StoreError::TooManyKeywords`].
     pub fn set_flags(
         &self,
         user: &str,
@@ -417,6 +501,8 @@ impl Store {
     ) -> Result<Vec<(u32, BTreeSet<Flag>)>, StoreError> {
         self.with_account(user, &[mailbox], |account, _| {
             let mb = account.mailboxes.get_mut(&mailbox_key(mailbox)).ok_or(StoreError::NoMailbox)?;
+            let flags = mb.canonical(flags, change != FlagChange::Remove)?;
+            let uids: BTreeSet<u32> = uids.iter().copied().collect();
             let mut changed = Vec::new();
             for message in mb.messages.iter_mut().filter(|m| uids.contains(&m.uid)) {
                 let before = message.flags.clone();
@@ -439,9 +525,10 @@ impl Store {
     pub fn expunge(&self, user: &str, mailbox: &str, uids: Option<&[u32]>) -> Result<Vec<u32>, StoreError> {
         self.with_account(user, &[mailbox], |account, _| {
             let mb = account.mailboxes.get_mut(&mailbox_key(mailbox)).ok_or(StoreError::NoMailbox)?;
+            let uids: Option<BTreeSet<u32>> = uids.map(|u| u.iter().copied().collect());
             let mut removed = Vec::new();
             mb.messages.retain(|m| {
-                let gone = match uids {
+                let gone = match &uids {
                     Some(uids) => uids.contains(&m.uid),
                     None => m.flags.contains(&Flag::Deleted),
                 };
@@ -474,12 +561,16 @@ impl Store {
     /// Copies messages to another mailbox (IMAP COPY); returns the target's
     /// UIDVALIDITY and (old UID, new UID) pairs.
     pub fn copy(&self, user: &str, from: &str, uids: &[u32], to: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
+        let uids: BTreeSet<u32> = uids.iter().copied().collect();
         self.with_account(user, &[to], |account, _| {
             let source: Vec<Message> =
                 account.mailboxes.get(&mailbox_key(from)).ok_or(StoreError::NoMailbox)?.messages.iter().filter(|m| uids.contains(&m.uid)).cloned().collect();
             let target = account.mailboxes.get_mut(&mailbox_key(to)).ok_or(StoreError::NoMailbox)?;
+            let used: BTreeSet<Flag> = source.iter().flat_map(|m| m.flags.iter().filter(|f| keyword(f).is_some()).cloned()).collect();
+            target.canonical(&used, true)?;
             let mut pairs = Vec::new();
             for mut message in source {
+                message.flags = target.canonical(&message.flags, false)?;
                 let old = message.uid;
                 message.uid = target.uid_next;
                 target.uid_next += 1;
@@ -534,6 +625,7 @@ impl Store {
                     m.uid = i as u32 + 1;
                 }
                 moved.uid_next = moved.messages.len() as u32 + 1;
+                moved.keywords = mailbox.keywords.clone();
                 account.mailboxes.insert(INBOX.to_string(), mailbox);
                 account.mailboxes.insert(to, moved);
             } else {
@@ -660,6 +752,43 @@ mod tests {
         store.rename(user, "Archive", "Old").unwrap();
         assert_eq!(store.list(user), vec!["INBOX".to_string(), "Old".to_string()]);
         assert_eq!(store.delete(user, "inbox"), Err(StoreError::Inbox));
+    }
+
+    #[test]
+    fn keywords_are_listed_once_case_insensitively_and_bounded() {
+        let store = Store::default();
+        let user = "bob@example.org";
+        store.deliver(user, b"one".to_vec(), Duration::ZERO).expect("delivered");
+        store.deliver(user, b"two".to_vec(), Duration::ZERO).expect("delivered");
+        let kw = |names: &[&str]| names.iter().map(|n| Flag::Keyword(n.to_string())).collect::<BTreeSet<_>>();
+        store.set_flags(user, INBOX, &[1], FlagChange::Add, &kw(&["$Label1"])).unwrap();
+        // Another spelling is the same keyword: the first one is kept.
+        let changed = store.set_flags(user, INBOX, &[2], FlagChange::Add, &kw(&["$LABEL1", "Work"])).unwrap();
+        assert_eq!(changed, vec![(2, kw(&["$Label1", "Work"]))]);
+        store.set_flags(user, INBOX, &[1, 2], FlagChange::Remove, &kw(&["$label1"])).unwrap();
+        assert_eq!(store.inbox(user)[1].flags, kw(&["Work"]));
+        // The list keeps keywords no message has any more, and those of a
+        // STORE that changed nothing (expunged message).
+        store.set_flags(user, INBOX, &[99], FlagChange::Add, &kw(&["$Ghost"])).unwrap();
+        assert_eq!(store.keywords(user, INBOX).unwrap(), vec!["$Label1", "Work", "$Ghost"]);
+        // COPY brings keywords along, into the target's spelling.
+        store.create(user, "Archive").unwrap();
+        store.append(user, "Archive", b"x".to_vec(), kw(&["WORK"]), Duration::ZERO).unwrap();
+        store.copy(user, INBOX, &[2], "Archive").unwrap();
+        assert_eq!(store.snapshot(user, "Archive").unwrap().messages[1].flags, kw(&["WORK"]));
+        assert_eq!(store.keywords(user, "Archive").unwrap(), vec!["WORK"]);
+        // At most MAX_KEYWORDS: one more is refused, and nothing changes.
+        let many: Vec<String> = (4..=MAX_KEYWORDS).map(|i| format!("k{i}")).collect();
+        store.set_flags(user, INBOX, &[1], FlagChange::Add, &kw(&many.iter().map(String::as_str).collect::<Vec<_>>())).unwrap();
+        assert_eq!(store.keywords(user, INBOX).unwrap().len(), MAX_KEYWORDS);
+        let before = store.inbox(user);
+        assert_eq!(store.set_flags(user, INBOX, &[1, 2], FlagChange::Add, &kw(&["Work", "one-more"])), Err(StoreError::TooManyKeywords));
+        assert_eq!(store.append(user, INBOX, b"y".to_vec(), kw(&["one-more"]), Duration::ZERO), Err(StoreError::TooManyKeywords));
+        assert_eq!(store.inbox(user).iter().map(|m| &m.flags).collect::<Vec<_>>(), before.iter().map(|m| &m.flags).collect::<Vec<_>>());
+        // Loading an account rebuilds the list from the messages' keywords.
+        let other = Store::default();
+        other.load(user, store.account_snapshot(user));
+        assert_eq!(other.keywords(user, "Archive").unwrap(), vec!["WORK"]);
     }
 
     #[test]
