@@ -138,10 +138,14 @@ fn soa(origin: &Name, serial: u32) -> Record {
 /// The zones and their indexes, behind one lock.
 #[derive(Debug, Default)]
 struct Catalog {
-    /// By domain as the scenario spells it: the order of the listing.
-    zones: BTreeMap<String, Zone>,
-    /// Zone apex → key in `zones`.
-    by_origin: HashMap<Name, String>,
+    /// The zones, in no particular order (a zone is never removed).
+    zones: Vec<Zone>,
+    /// Domain as the scenario spells it → index in `zones`; sorted, for
+    /// the listing.
+    by_domain: BTreeMap<String, usize>,
+    /// Zone apex → index in `zones`: one hash look-up per label of a
+    /// question, however many zones there are.
+    by_origin: HashMap<Name, usize>,
     /// Host name → its A and AAAA records, from every zone.
     addresses: HashMap<Name, Vec<Record>>,
 }
@@ -150,13 +154,25 @@ impl Catalog {
     /// The deepest zone containing `name`: the name itself, then each
     /// parent, so the longest match wins.
     fn zone_of(&self, name: &Name) -> Option<&Zone> {
-        (0..=name.num_labels()).rev().find_map(|labels| self.by_origin.get(&name.trim_to(labels as usize))).and_then(|key| self.zones.get(key))
+        (0..=name.num_labels()).rev().find_map(|labels| self.by_origin.get(&name.trim_to(labels as usize))).and_then(|&i| self.zones.get(i))
+    }
+
+    /// Adds or replaces the zone of `domain`.
+    fn put(&mut self, domain: &str, zone: Zone) {
+        match self.by_domain.get(domain) {
+            Some(&i) => self.zones[i] = zone,
+            None => {
+                self.by_domain.insert(domain.to_string(), self.zones.len());
+                self.by_origin.insert(zone.origin.clone(), self.zones.len());
+                self.zones.push(zone);
+            }
+        }
     }
 
     /// Rebuilds the address index (after any zone changed).
     fn index_addresses(&mut self) {
         self.addresses.clear();
-        for record in self.zones.values().flat_map(|z| z.records.iter()) {
+        for record in self.zones.iter().flat_map(|z| z.records.iter()) {
             if matches!(record.record_type(), RecordType::A | RecordType::AAAA) {
                 self.addresses.entry(record.name.clone()).or_default().push(record.clone());
             }
@@ -246,7 +262,7 @@ impl Zones {
     /// host's address: it becomes the host's A record unless the scenario
     /// publishes one itself.
     pub fn new(domains: &[(String, Vec<RecordSpec>)], hosts: &[(String, IpAddr)]) -> Result<Zones, ZoneError> {
-        let mut records_of: BTreeMap<String, (Name, Vec<Record>)> = BTreeMap::new();
+        let mut records_of: Vec<(String, Name, Vec<Record>)> = Vec::new();
         let mut by_origin = HashMap::new();
         for (domain, specs) in domains {
             let mut records = Vec::new();
@@ -254,22 +270,30 @@ impl Zones {
                 records.push(to_record(domain, spec)?);
             }
             let origin = name(domain)?;
-            by_origin.insert(origin.clone(), domain.clone());
-            records_of.insert(domain.clone(), (origin, records));
+            // A domain listed twice: the later one wins, as before.
+            match by_origin.get(&origin) {
+                Some(&i) => records_of[i] = (domain.clone(), origin, records),
+                None => {
+                    by_origin.insert(origin.clone(), records_of.len());
+                    records_of.push((domain.clone(), origin, records));
+                }
+            }
         }
         for (host, address) in hosts {
             let owner = name(host)?;
             // The deepest zone containing the host, found as `zone_of` does.
-            let Some(domain) = (0..=owner.num_labels()).rev().find_map(|labels| by_origin.get(&owner.trim_to(labels as usize))) else {
+            let Some(&i) = (0..=owner.num_labels()).rev().find_map(|labels| by_origin.get(&owner.trim_to(labels as usize))) else {
                 continue;
             };
-            let Some((_, records)) = records_of.get_mut(domain) else { continue };
+            let records = &mut records_of[i].2;
             if !has_address(records, &owner) {
                 records.push(address_record(owner, *address));
             }
         }
-        let zones = records_of.into_iter().map(|(domain, (origin, records))| (domain, Zone::new(origin, 1, records))).collect();
-        let mut catalog = Catalog { zones, by_origin, addresses: HashMap::new() };
+        let mut catalog = Catalog::default();
+        for (domain, origin, records) in records_of {
+            catalog.put(&domain, Zone::new(origin, 1, records));
+        }
         catalog.index_addresses();
         Ok(Zones { catalog: RwLock::new(catalog) })
     }
@@ -290,11 +314,10 @@ impl Zones {
             }
         }
         let mut catalog = self.catalog.write().unwrap_or_else(|e| e.into_inner());
-        let serial = catalog.zones.get(domain).map_or(1, |zone| zone.serial + 1);
-        let zone = Zone::new(origin.clone(), serial, records);
+        let serial = catalog.by_domain.get(domain).map_or(1, |&i| catalog.zones[i].serial + 1);
+        let zone = Zone::new(origin, serial, records);
         let listing = zone.records.iter().map(ToString::to_string).collect();
-        catalog.zones.insert(domain.to_string(), zone);
-        catalog.by_origin.insert(origin, domain.to_string());
+        catalog.put(domain, zone);
         catalog.index_addresses();
         Ok(listing)
     }
@@ -302,7 +325,14 @@ impl Zones {
     /// Every zone's records in zone-file form, for the banner and the page.
     pub fn listing(&self) -> Vec<(String, Vec<String>)> {
         let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
-        catalog.zones.iter().map(|(d, z)| (d.clone(), std::iter::once(&z.soa).chain(z.records.iter()).map(|r| r.to_string()).collect())).collect()
+        catalog
+            .by_domain
+            .iter()
+            .map(|(d, &i)| {
+                let z = &catalog.zones[i];
+                (d.clone(), std::iter::once(&z.soa).chain(z.records.iter()).map(|r| r.to_string()).collect())
+            })
+            .collect()
     }
 
     /// Answers one question, as an authoritative server. The cost depends
