@@ -26,10 +26,13 @@
 //! when a question comes; they are sorted into hash maps when a zone is
 //! built or changed (rare: a scenario step), which is what real servers do
 //! too (NSD compiles its zones into a database before it serves them):
-//! - `by_origin`: zone apex → zone. The zone of a name is found by trying
-//!   the name and then each parent (`a.b.example.org`, `b.example.org`,
-//!   `example.org`, `org`, the root): as many map look-ups as the name has
-//!   labels, the longest match first;
+//! - `deepest`: every name that exists → the deepest zone containing it,
+//!   so the usual question (about a name that exists) finds its zone with
+//!   one look-up;
+//! - `by_origin`: zone apex → zone, for the other names. Their zone is
+//!   found by trying the name and then each parent (`a.b.example.org`,
+//!   `b.example.org`, `example.org`, `org`, the root): as many look-ups as
+//!   the name has labels, the longest match first;
 //! - per zone, `nodes`: owner name → its record sets, one per type, the MX
 //!   set already sorted; and `existing`: every owner name and every name
 //!   between it and the apex, so an "empty non-terminal" (`b.example.org`
@@ -120,10 +123,6 @@ impl Zone {
             });
         }
     }
-
-    fn set(&self, name: &Name, rtype: RecordType) -> Option<&[Record]> {
-        self.nodes.get(name)?.iter().find(|set| set.rtype == rtype).map(|set| set.records.as_slice())
-    }
 }
 
 /// The SOA record of a zone: refresh, retry and expire are for secondary
@@ -148,13 +147,26 @@ struct Catalog {
     by_origin: HashMap<Name, usize>,
     /// Host name → its A and AAAA records, from every zone.
     addresses: HashMap<Name, Vec<Record>>,
+    /// Every name that exists in some zone → the deepest zone containing
+    /// it: a question about an existing name (the usual case) finds its
+    /// zone with one look-up instead of one per label.
+    deepest: HashMap<Name, usize>,
 }
 
 impl Catalog {
     /// The deepest zone containing `name`: the name itself, then each
     /// parent, so the longest match wins.
     fn zone_of(&self, name: &Name) -> Option<&Zone> {
-        (0..=name.num_labels()).rev().find_map(|labels| self.by_origin.get(&name.trim_to(labels as usize))).and_then(|&i| self.zones.get(i))
+        match self.deepest.get(name) {
+            Some(&i) => self.zones.get(i),
+            None => self.walk_to_zone(name).and_then(|i| self.zones.get(i)),
+        }
+    }
+
+    /// The deepest zone containing `name`, by trying the name and each
+    /// parent in turn.
+    fn walk_to_zone(&self, name: &Name) -> Option<usize> {
+        (0..=name.num_labels()).rev().find_map(|labels| self.by_origin.get(&name.trim_to(labels as usize)).copied())
     }
 
     /// Adds or replaces the zone of `domain`.
@@ -169,8 +181,16 @@ impl Catalog {
         }
     }
 
-    /// Rebuilds the address index (after any zone changed).
-    fn index_addresses(&mut self) {
+    /// Rebuilds the indexes across zones (after any zone changed).
+    fn index_across_zones(&mut self) {
+        self.deepest.clear();
+        for name in self.zones.iter().flat_map(|z| z.existing.iter()) {
+            if !self.deepest.contains_key(name)
+                && let Some(i) = self.walk_to_zone(name)
+            {
+                self.deepest.insert(name.clone(), i);
+            }
+        }
         self.addresses.clear();
         for record in self.zones.iter().flat_map(|z| z.records.iter()) {
             if matches!(record.record_type(), RecordType::A | RecordType::AAAA) {
@@ -294,7 +314,7 @@ impl Zones {
         for (domain, origin, records) in records_of {
             catalog.put(&domain, Zone::new(origin, 1, records));
         }
-        catalog.index_addresses();
+        catalog.index_across_zones();
         Ok(Zones { catalog: RwLock::new(catalog) })
     }
 
@@ -318,7 +338,7 @@ impl Zones {
         let zone = Zone::new(origin, serial, records);
         let listing = zone.records.iter().map(ToString::to_string).collect();
         catalog.put(domain, zone);
-        catalog.index_addresses();
+        catalog.index_across_zones();
         Ok(listing)
     }
 
@@ -350,25 +370,33 @@ impl Zones {
                 answer.answers.push(zone.soa.clone());
                 return answer;
             }
-            let matching: Vec<&Record> = match (qtype, zone.nodes.get(&name)) {
-                (_, None) => Vec::new(),
-                (RecordType::ANY, Some(sets)) => sets.iter().flat_map(|set| set.records.iter()).collect(),
-                (_, Some(_)) => zone.set(&name, qtype).map(|records| records.iter().collect()).unwrap_or_default(),
+            let sets = zone.nodes.get(&name).map(Vec::as_slice).unwrap_or_default();
+            let found = match qtype {
+                RecordType::ANY => sets.iter().fold(0, |n, set| {
+                    answer.answers.extend_from_slice(&set.records);
+                    n + set.records.len()
+                }),
+                _ => match sets.iter().find(|set| set.rtype == qtype) {
+                    Some(set) => {
+                        answer.answers.extend_from_slice(&set.records);
+                        set.records.len()
+                    }
+                    None => 0,
+                },
             };
-            if !matching.is_empty() {
-                answer.answers.extend(matching.iter().map(|r| (*r).clone()));
+            if found > 0 {
                 if qtype == RecordType::MX {
-                    for record in &matching {
+                    for record in &answer.answers[answer.answers.len() - found..] {
                         if let RData::MX(mx) = &record.data
                             && let Some(addresses) = catalog.addresses.get(&mx.exchange)
                         {
-                            answer.additionals.extend(addresses.iter().cloned());
+                            answer.additionals.extend_from_slice(addresses);
                         }
                     }
                 }
                 return answer;
             }
-            let cname = zone.set(&name, RecordType::CNAME).and_then(|records| records.first()).and_then(|r| match &r.data {
+            let cname = sets.iter().find(|set| set.rtype == RecordType::CNAME).and_then(|set| set.records.first()).and_then(|r| match &r.data {
                 RData::CNAME(target) => Some((r.clone(), target.0.clone())),
                 _ => None,
             });
