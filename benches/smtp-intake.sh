@@ -20,7 +20,7 @@
 #
 # Needs: Debian's postfix package for /usr/sbin/smtp-source and
 # /usr/sbin/smtp-sink (the postfix service itself need not run), taskset,
-# python3 (to read the JSON report), a Rust toolchain.
+# python3 (to read the JSON report), ss (iproute2), a Rust toolchain.
 #
 # Usage: bash benches/smtp-intake.sh
 # Knobs (environment): SESSIONS=8 MESSAGES=20000 SIZE=1024 ROUNDS=5
@@ -51,6 +51,7 @@ for tool in "$SOURCE" "$SINK"; do
 done
 command -v taskset >/dev/null || die "taskset is missing (Debian package util-linux)"
 command -v python3 >/dev/null || die "python3 is missing"
+command -v ss >/dev/null || die "ss is missing (Debian package iproute2): it checks that a loopback block is free"
 
 echo "== building mailflow (release)"
 cargo build --release --quiet
@@ -68,9 +69,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A fresh 127.x.0.0/16 per server start, so runs never meet each other's
-# sockets in TIME_WAIT and never clash with another mailflow.
-random_octet() { echo $((20 + RANDOM % 200)); }
+# A fresh 127.X.0.0/16 per server start, so runs never meet each other's
+# sockets in TIME_WAIT and never clash with another mailflow: a block is
+# taken only when no socket of any state (listening, connected,
+# TIME_WAIT) has a local or peer address in it and this run has not used
+# it before. Sets OCTET (a global, not $(...), so `die` stops the script).
+USED_OCTETS=" "
+free_octet() {
+    local tries=0 candidate
+    while ((tries++ < 200)); do
+        candidate=$((20 + RANDOM % 200))
+        [[ $USED_OCTETS == *" $candidate "* ]] && continue
+        if ! ss -Htuan | awk -v p="127.$candidate." '{ if (index($5, p) == 1 || index($6, p) == 1) found = 1 } END { exit !found }'; then
+            USED_OCTETS+="$candidate "
+            OCTET=$candidate
+            return
+        fi
+    done
+    die "found no free 127.X.0.0/16 block"
+}
 
 # Waits until something accepts TCP connections on $1:$2 (bash's
 # /dev/tcp; used for smtp-sink, which prints nothing when ready).
@@ -116,7 +133,8 @@ rate() { awk -v n="$MESSAGES" -v s="$1" 'BEGIN { printf "%.0f\n", n / s }'; }
 # Sets MF_SECONDS, MF_CPU, MF_STORED, MF_EVENTS.
 bench_mailflow() {
     local mode=$1 octet ip
-    octet=$(random_octet)
+    free_octet
+    octet=$OCTET
     ip="127.$octet.0.2" # .1 is the fake DNS, .2 the first host (mx.bench.test)
     # Remove the last run's files first: the readiness check below must
     # not find the previous server's words.
@@ -149,7 +167,8 @@ bench_mailflow() {
 # One smtp-sink run. Sets SK_SECONDS, SK_CPU.
 bench_sink() {
     local mode=$1 ip
-    ip="127.$(random_octet).9.1"
+    free_octet
+    ip="127.$OCTET.9.1"
     taskset -c "$SERVER_CPU" "$SINK" -u nobody "$ip:$PORT" 1000 >"$WORK/sink.out" 2>"$WORK/sink.err" &
     SERVER_PID=$!
     wait_for_port "$ip" "$PORT"

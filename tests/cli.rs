@@ -211,3 +211,58 @@ async fn serve_answers_dig() {
     }
     drop(child);
 }
+
+/// How often `needle` occurs in `haystack`.
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+// A busy DNS port is reported with its cause once, for `run` and for `serve` (which builds the world for the
+// web page), not "…: Address already in use (os error 98): … (os error 98)".
+#[test]
+fn a_busy_dns_port_prints_its_cause_once() {
+    for command in ["run", "serve"] {
+        let net = Net::random();
+        // Hold the world's DNS address (UDP, as the server binds it first) so the world cannot start.
+        let _squatter = std::net::UdpSocket::bind((net.dns(), crate::common::DNS_PORT)).expect("bind the DNS address first");
+        let output = run_mailflow(&[command, "scenarios/alice-writes-to-bob.json", "--fast", "--subnet", &net.to_string()], b"").expect_success(false);
+        let expected = format!(
+            "mailflow: cannot build the world of scenarios/alice-writes-to-bob.json: cannot listen for DNS on {}:10053: Address already in use (os error 98)",
+            net.dns()
+        );
+        assert_eq!(output.stderr.trim_end(), expected, "{command}");
+    }
+}
+
+// The same for a mail service's port: one "cannot listen", one cause, then the hint.
+#[test]
+fn a_busy_service_port_prints_its_cause_once() {
+    let net = Net::random();
+    // Every service port of every host address the default world hands out: whichever it binds first is taken.
+    let squatters: Vec<std::net::TcpListener> =
+        (2..=8).flat_map(|n| [10025, 10587, 10143, 10110].map(|port| (net.addr(n), port))).filter_map(|addr| std::net::TcpListener::bind(addr).ok()).collect();
+    assert!(!squatters.is_empty());
+    let output = run_mailflow(&["run", "scenarios/alice-writes-to-bob.json", "--fast", "--subnet", &net.to_string()], b"").expect_success(false);
+    let stderr = output.stderr.trim_end();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!((count(stderr, "cannot listen for"), count(stderr, "Address already in use (os error 98)")), (1, 1), "{stderr}");
+    assert!(stderr.ends_with("Address already in use (os error 98) (is another mailflow running? try --subnet)"), "{stderr}");
+}
+
+// A missing trace file: its name and the cause, once each.
+#[test]
+fn replay_of_a_missing_file_prints_its_cause_once() {
+    let output = run_mailflow(&["replay", "/nonexistent/mailflow/trace.jsonl"], b"").expect_success(false);
+    assert_eq!(output.stderr.trim_end(), "mailflow: /nonexistent/mailflow/trace.jsonl: No such file or directory (os error 2)");
+}
+
+// A scenario saved as Latin-1: `check` names the line and column of the first bad byte, not 0:0.
+#[test]
+fn check_names_the_first_byte_that_is_not_utf8() {
+    let dir = TempDir::new("latin1");
+    let file = dir.join("latin1.json");
+    std::fs::write(&file, b"{\n  \"title\": \"Caf\xE9\",\n  \"domains\": {}, \"hosts\": {}\n}").expect("write the file");
+    let file = file.to_str().expect("a UTF-8 temp path");
+    let output = run_mailflow(&["check", file], b"").expect_success(false);
+    assert!(output.stdout.starts_with(&format!("{file}:2:16: (top level): the file is not UTF-8 text: byte 0xE9")), "{}", output.stdout);
+}

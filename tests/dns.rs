@@ -190,6 +190,30 @@ async fn dig_reads_the_zone_over_udp_and_tcp() {
     world.shutdown().await;
 }
 
+// `dig MX` lists the exchanges lowest preference first, as the README says, though the scenario lists
+// preference 20 first; equal preferences keep the scenario's order, the same on every query and transport.
+#[tokio::test(flavor = "multi_thread")]
+async fn dig_lists_mx_lowest_preference_first_and_stable() {
+    let (world, net) = lessons().await;
+    for transport in ["+notcp", "+tcp"] {
+        let lines = short_lines(&dig_at(&net, &["+short", transport, "MX", "example.org"]).await);
+        assert_eq!(lines, vec!["10 mx1.example.org.", "20 mx2.example.org."], "{transport}");
+    }
+    let records: Vec<RecordSpec> = serde_json::from_str(
+        r#"[ { "type": "MX", "preference": 30, "exchange": "mx1.example.org" },
+             { "type": "MX", "preference": 5, "exchange": "mx2.example.org" },
+             { "type": "MX", "preference": 30, "exchange": "nomx.test" },
+             { "type": "MX", "preference": 5, "exchange": "smtp.school.test" } ]"#,
+    )
+    .expect("valid records");
+    world.zones.replace("example.org", &records, &world.host_addresses()).expect("the zone changes");
+    let expected = vec!["5 mx2.example.org.", "5 smtp.school.test.", "30 mx1.example.org.", "30 nomx.test."];
+    for _ in 0..5 {
+        assert_eq!(short_lines(&dig_at(&net, &["+short", "MX", "example.org"]).await), expected);
+    }
+    world.shutdown().await;
+}
+
 // DNS names ignore case, and an alias (CNAME) is followed to the address within the same answer.
 #[tokio::test(flavor = "multi_thread")]
 async fn dig_follows_a_cname_and_ignores_case() {

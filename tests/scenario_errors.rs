@@ -320,6 +320,109 @@ const CASES: &[Case] = &[
         path: r#"hosts["mx1.example.org"].services[0]"#,
         message: r#""submissions" (port 465) is not served yet"#,
     },
+    Case {
+        name: "the same user twice (JSON would keep only the second)",
+        text: r#"{
+  "title": "Bob twice",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp"], "domains": ["example.org"] } },
+  "users": {
+    "bob@example.org": { "password": "builder" },
+    "bob@example.org": { "password": "other" }
+  }
+}"#,
+        line: 7,
+        column: 5,
+        path: r#"users["bob@example.org"]"#,
+        message: r#"the user "bob@example.org" is given twice (first at line 6, column 5)"#,
+    },
+    Case {
+        name: "the same host twice",
+        text: r#"{
+  "title": "Host twice",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp"] }, "mx1.example.org": { "services": ["imap"] } }
+}"#,
+        line: 4,
+        column: 59,
+        path: r#"hosts["mx1.example.org"]"#,
+        message: r#"the host "mx1.example.org" is given twice (first at line 4, column 14)"#,
+    },
+    Case {
+        name: "the same client twice",
+        text: r#"{
+  "title": "Client twice",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp", "imap"], "domains": ["example.org"] } },
+  "users": { "bob@example.org": { "password": "builder" } },
+  "clients": {
+    "bob-phone": { "user": "bob@example.org", "fetch": "imap" },
+    "bob-phone": { "user": "bob@example.org" }
+  }
+}"#,
+        line: 8,
+        column: 5,
+        path: r#"clients["bob-phone"]"#,
+        message: r#"the client "bob-phone" is given twice (first at line 7, column 5)"#,
+    },
+    Case {
+        name: "host names that differ only in case",
+        text: r#"{
+  "title": "Host names in two cases",
+  "domains": { "example.org": {} },
+  "hosts": {
+    "mx1.example.org": { "services": ["smtp"] },
+    "MX1.Example.org": { "services": ["imap"] }
+  }
+}"#,
+        line: 6,
+        column: 5,
+        path: r#"hosts["MX1.Example.org"]"#,
+        message: r#"the host "MX1.Example.org" differs from "mx1.example.org" (at line 5, column 5) only in case; DNS names ignore case"#,
+    },
+    Case {
+        name: "domain names that differ only in case",
+        text: r#"{
+  "title": "Domains in two cases",
+  "domains": { "example.org": {}, "EXAMPLE.ORG": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp"] } }
+}"#,
+        line: 3,
+        column: 35,
+        path: r#"domains["EXAMPLE.ORG"]"#,
+        message: r#"the domain "EXAMPLE.ORG" differs from "example.org" (at line 3, column 16) only in case"#,
+    },
+    Case {
+        name: "user addresses that differ only in case",
+        text: r#"{
+  "title": "Bob in two cases",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp"], "domains": ["example.org"] } },
+  "users": {
+    "bob@example.org": { "password": "builder" },
+    "Bob@Example.org": { "password": "other" }
+  }
+}"#,
+        line: 7,
+        column: 5,
+        path: r#"users["Bob@Example.org"]"#,
+        message: r#"the user "Bob@Example.org" differs from "bob@example.org" (at line 6, column 5) only in case; mail addresses are matched without regard to case"#,
+    },
+    Case {
+        name: "a field given twice inside a host (serde's \"duplicate field\" comes with both places)",
+        text: r#"{
+  "title": "Services twice",
+  "domains": { "example.org": {} },
+  "hosts": {
+    "mx1.example.org": { "services": ["smtp"],
+                         "services": ["imap"] }
+  }
+}"#,
+        line: 6,
+        column: 26,
+        path: r#"hosts["mx1.example.org"].services"#,
+        message: r#"the field "services" is given twice (first at line 5, column 26)"#,
+    },
 ];
 
 fn problems_of(text: &str) -> Vec<Problem> {
@@ -460,4 +563,40 @@ fn columns_count_characters_not_bytes() {
     let problems = problems_of(check_error);
     let found: Vec<(usize, usize)> = problems.iter().map(|p| (p.line, p.column)).collect();
     assert_eq!(found, vec![(5, 31), (5, 72)], "{problems:#?}");
+}
+
+// Client names are case-sensitive device labels: "Bob-phone" and "bob-phone" are two devices, not a repeat.
+#[test]
+fn client_names_differing_in_case_are_two_clients() {
+    let text = r#"{
+  "title": "Two phones",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp", "imap"], "domains": ["example.org"] } },
+  "users": { "bob@example.org": { "password": "builder" } },
+  "clients": {
+    "bob-phone": { "user": "bob@example.org", "fetch": "imap" },
+    "Bob-phone": { "user": "bob@example.org", "fetch": "imap" }
+  }
+}"#;
+    let scenario = Scenario::parse("ok.json", text).expect("two clients");
+    assert_eq!(scenario.clients.len(), 2);
+}
+
+// A scenario saved as Latin-1 ("Café" with byte 0xE9) is named at the line and column of the first bad byte,
+// not at 0:0. Both the file loader and the byte parser (used for uploads) say so.
+#[test]
+fn a_file_that_is_not_utf8_names_the_first_bad_byte() {
+    let bytes: &[u8] = b"{\n  \"title\": \"Caf\xC3\xA9 \xFCber\",\n  \"description\": \"Caf\xE9\",\n  \"domains\": {}, \"hosts\": {}\n}";
+    let err = Scenario::parse_bytes("latin1.json", bytes).expect_err("not UTF-8");
+    let [problem] = err.problems.as_slice() else { panic!("one problem expected: {err}") };
+    // Line 2: `  "title": "Café ` is 17 characters (é is one), so the bad 0xFC is character 18.
+    assert_eq!((problem.line, problem.column), (2, 18), "{problem}");
+    assert!(problem.message.contains("not UTF-8") && problem.message.contains("0xFC"), "{problem}");
+
+    let path = std::env::temp_dir().join(format!("mailflow-latin1-{}.json", std::process::id()));
+    std::fs::write(&path, b"{\n  \"title\": \"x\",\n\t\"description\": \"\xE9\"\n}").expect("write a temp file");
+    let err = Scenario::load(&path).expect_err("not UTF-8");
+    std::fs::remove_file(&path).ok();
+    let printed = err.to_string();
+    assert!(printed.starts_with(&format!("{}:3:18: (top level): the file is not UTF-8 text: byte 0xE9", path.display())), "{printed}");
 }

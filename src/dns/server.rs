@@ -121,21 +121,25 @@ pub struct DnsServer {
     pub addr: SocketAddr,
 }
 
+/// The DNS port could not be opened. The message includes the cause, so
+/// it is not also exposed as `source()`: error printers that walk the
+/// chain (anyhow's `{:#}`) would print it twice (the thiserror rule: a
+/// cause is in the message or in `source`, never both).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen for DNS on {addr}: {source}")]
+#[error("cannot listen for DNS on {addr}: {error}")]
 pub struct BindError {
     pub addr: SocketAddr,
-    pub source: std::io::Error,
+    pub error: std::io::Error,
 }
 
 impl DnsServer {
     /// Listens on UDP and TCP at `addr` (port 0 picks a free port, the same
     /// for both).
     pub async fn start(addr: SocketAddr, handler: DnsHandler) -> Result<DnsServer, BindError> {
-        let bind_err = |source| BindError { addr, source };
+        let bind_err = |error| BindError { addr, error };
         let udp = UdpSocket::bind(addr).await.map_err(bind_err)?;
         let addr = udp.local_addr().map_err(bind_err)?;
-        let tcp = TcpListener::bind(addr).await.map_err(|source| BindError { addr, source })?;
+        let tcp = TcpListener::bind(addr).await.map_err(|error| BindError { addr, error })?;
         let mut server = Server::new(handler);
         server.register_socket(udp);
         // Idle TCP connections are closed after 10 s: a slow or silent

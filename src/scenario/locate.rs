@@ -6,8 +6,20 @@
 //! the field path. This small scanner walks the original text once and
 //! records the line and column at which every value starts, keyed by its
 //! path, e.g. `hosts["mx1.example.org"].services[0]`.
+//!
+//! The same walk finds what serde cannot see: a key written twice in one
+//! object. RFC 8259 §4 only says names "SHOULD be unique" and leaves the
+//! meaning of duplicates to the reader; serde_json (like most parsers)
+//! keeps the last one, so a second `"bob@example.org"` would silently
+//! replace the first user. The scanner remembers every key of every object
+//! and reports each repeat with both positions. For the maps whose keys are
+//! DNS names or mail addresses (`domains`, `hosts`, `users`) it compares
+//! keys ignoring case too: DNS names are case-insensitive (RFC 4343) and
+//! this server matches mailboxes without case, so `MX1.example.org` and
+//! `mx1.example.org` would be the same machine.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 
 /// One step of a path into a JSON document.
@@ -79,20 +91,36 @@ pub struct Position {
     pub column: usize,
 }
 
-/// Where each value of a JSON document starts.
+/// A key written twice in one object (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Duplicate {
+    /// The path of the later key, e.g. `users["bob@example.org"]`.
+    pub path: FieldPath,
+    /// Where the later key starts (its opening quote).
+    pub at: Position,
+    /// The earlier key as written, and where it starts.
+    pub first: String,
+    pub first_at: Position,
+    /// True when the two keys differ, but only in case.
+    pub case_only: bool,
+}
+
+/// Where each value of a JSON document starts, and the keys written twice.
 #[derive(Debug, Default)]
 pub struct Locations {
     values: HashMap<FieldPath, Position>,
+    /// Repeated keys, in file order.
+    pub duplicates: Vec<Duplicate>,
 }
 
 impl Locations {
     /// Scans `text`. On malformed JSON it keeps what it found so far; serde
     /// reports the syntax error itself.
     pub fn scan(text: &str) -> Self {
-        let mut scanner = Scanner { bytes: text.as_bytes(), pos: 0, line: 1, column: 1, out: HashMap::new() };
+        let mut scanner = Scanner { bytes: text.as_bytes(), pos: 0, line: 1, column: 1, out: HashMap::new(), duplicates: Vec::new() };
         scanner.skip_ws();
         scanner.value(FieldPath::root(), 0);
-        Locations { values: scanner.out }
+        Locations { values: scanner.out, duplicates: scanner.duplicates }
     }
 
     /// The position of `path`, or of its nearest ancestor that exists
@@ -115,6 +143,13 @@ struct Scanner<'a> {
     line: usize,
     column: usize,
     out: HashMap<FieldPath, Position>,
+    duplicates: Vec<Duplicate>,
+}
+
+/// The maps keyed by DNS names or mail addresses, where keys that differ
+/// only in case name the same thing.
+fn keys_ignore_case(path: &FieldPath) -> bool {
+    matches!(path.0.as_slice(), [Seg::Key(k)] if matches!(k.as_str(), "domains" | "hosts" | "users"))
 }
 
 /// Scenario files are small and shallow; this bound only stops a hostile
@@ -158,9 +193,26 @@ impl Scanner<'_> {
                     self.bump();
                     return Some(());
                 }
+                // Every key of this object, as written and folded to
+                // lowercase, with where it starts. Hash maps keep a
+                // 10,000-domain file linear.
+                let fold = keys_ignore_case(&path);
+                let mut seen: HashMap<String, (String, Position)> = HashMap::new();
                 loop {
                     self.skip_ws();
+                    let at = Position { line: self.line, column: self.column };
                     let key = self.string()?;
+                    let folded = if fold { key.to_lowercase() } else { key.clone() };
+                    match seen.entry(folded) {
+                        Entry::Occupied(first) => {
+                            let (first, first_at) = first.get().clone();
+                            let case_only = first != key;
+                            self.duplicates.push(Duplicate { path: path.key(&key), at, first, first_at, case_only });
+                        }
+                        Entry::Vacant(slot) => {
+                            slot.insert((key.clone(), at));
+                        }
+                    }
                     self.skip_ws();
                     (self.peek()? == b':').then_some(())?;
                     self.bump();

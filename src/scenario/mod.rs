@@ -24,7 +24,7 @@ pub use model::*;
 use std::fmt;
 use std::path::Path;
 
-use locate::{Locations, Seg};
+use locate::{Duplicate, Locations, Seg};
 
 /// The default scenario, built into the binary so `mailflow demo` needs no file.
 pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/alice-writes-to-bob.json");
@@ -69,11 +69,34 @@ impl Scenario {
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let name = path.display().to_string();
-        match std::fs::read_to_string(path) {
-            Ok(text) => Scenario::parse(&name, &text),
+        match std::fs::read(path) {
+            Ok(bytes) => Scenario::parse_bytes(&name, &bytes),
             Err(err) => Err(ScenarioError {
                 problems: vec![Problem { file: name, line: 0, column: 0, path: FieldPath::root(), message: format!("cannot read the file: {err}") }],
             }),
+        }
+    }
+
+    /// Checks that `bytes` are UTF-8 text (RFC 8259 §8.1: JSON exchanged
+    /// between systems is UTF-8), then parses them. A file saved in another
+    /// encoding (Latin-1 "café" is the usual one) is reported at the line
+    /// and column of its first bad byte, so the teacher can find it.
+    pub fn parse_bytes(file: &str, bytes: &[u8]) -> Result<Scenario, ScenarioError> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Scenario::parse(file, text),
+            Err(err) => {
+                let good = &bytes[..err.valid_up_to()];
+                // Everything before the bad byte is valid UTF-8, so lines
+                // and character columns can be counted in it.
+                let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+                let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+                let byte = bytes[err.valid_up_to()];
+                let message = format!(
+                    "the file is not UTF-8 text: byte 0x{byte:02X} here is not valid UTF-8 (is the file saved as Latin-1 or Windows-1252? save it as UTF-8)"
+                );
+                Err(ScenarioError { problems: vec![Problem { file: file.to_string(), line, column, path: FieldPath::root(), message }] })
+            }
         }
     }
 
@@ -90,8 +113,15 @@ impl Scenario {
             .map_err(|err| (convert_path(err.path()), err.into_inner()))
             // Trailing text after the top-level object is an error too.
             .and_then(|scenario| deserializer.end().map(|()| scenario).map_err(|err| (FieldPath::root(), err)));
+        // Keys written twice come first: they explain what serde may say
+        // next ("duplicate field"), and a scenario that lost an entry to a
+        // later one of the same name must not run.
+        let duplicates: Vec<Problem> = locations.duplicates.iter().map(|d| duplicate_problem(file, d)).collect();
         let scenario = match parsed {
             Ok(scenario) => scenario,
+            Err((_, inner)) if !duplicates.is_empty() && inner.to_string().starts_with("duplicate field") => {
+                return Err(ScenarioError { problems: duplicates });
+            }
             Err((path, inner)) => {
                 // serde_json points at the offending token; when it cannot
                 // (line 0), fall back to where the field starts.
@@ -100,16 +130,21 @@ impl Scenario {
                 } else {
                     locations.find(&path).map(|p| (p.line, p.column)).unwrap_or((0, 0))
                 };
-                return Err(ScenarioError { problems: vec![Problem { file: file.to_string(), line, column, path, message: serde_message(&inner) }] });
+                let mut problems = duplicates;
+                problems.push(Problem { file: file.to_string(), line, column, path, message: serde_message(&inner) });
+                return Err(ScenarioError { problems });
             }
         };
-        let problems: Vec<Problem> = validate::check(&scenario)
+        let checked = validate::check(&scenario)
             .into_iter()
+            // A key that repeats another but for case is also not lowercase;
+            // saying it is a repeat is the more useful of the two messages.
+            .filter(|(path, _)| !locations.duplicates.iter().any(|d| d.case_only && &d.path == path))
             .map(|(path, message)| {
                 let pos = locations.find(&path).unwrap_or(Position { line: 0, column: 0 });
                 Problem { file: file.to_string(), line: pos.line, column: pos.column, path, message }
-            })
-            .collect();
+            });
+        let problems: Vec<Problem> = duplicates.into_iter().chain(checked).collect();
         if problems.is_empty() { Ok(scenario) } else { Err(ScenarioError { problems }) }
     }
 
@@ -130,6 +165,34 @@ impl Scenario {
     pub fn json_schema() -> serde_json::Value {
         serde_json::to_value(schemars::schema_for!(Scenario)).expect("a schema is plain JSON")
     }
+}
+
+/// What a repeated key means, in the words of the map it is in.
+fn duplicate_problem(file: &str, d: &Duplicate) -> Problem {
+    let parent = d.path.parent().unwrap_or_default();
+    let what = match parent.0.as_slice() {
+        [Seg::Key(k)] if k == "domains" => "domain",
+        [Seg::Key(k)] if k == "hosts" => "host",
+        [Seg::Key(k)] if k == "users" => "user",
+        [Seg::Key(k)] if k == "clients" => "client",
+        _ => "field",
+    };
+    let key = match d.path.0.last() {
+        Some(Seg::Key(key)) => key.as_str(),
+        _ => "",
+    };
+    let first = format!("line {}, column {}", d.first_at.line, d.first_at.column);
+    let message = if d.case_only {
+        let why = if what == "user" {
+            "mail addresses are matched without regard to case, so both would be one mailbox"
+        } else {
+            "DNS names ignore case (RFC 4343), so both would be one name"
+        };
+        format!("the {what} {key:?} differs from {:?} (at {first}) only in case; {why}: keep one", d.first)
+    } else {
+        format!("the {what} {key:?} is given twice (first at {first}); JSON keeps only the last one, so the first would be silently lost: remove or rename one")
+    };
+    Problem { file: file.to_string(), line: d.at.line, column: d.at.column, path: d.path.clone(), message }
 }
 
 /// serde_json's messages end in " at line X column Y"; we print the

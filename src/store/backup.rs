@@ -33,8 +33,10 @@ pub enum Format {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    // The cause is in the message, so it is not also a `source` (printed
+    // twice by anyhow's `{:#}` otherwise).
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error(
         "no mailbox of {user} under {data} (looked for {data}/<host>/{user}/Maildir); is this the --data folder of a world? To restore into a new one, give --host"
     )]
@@ -63,7 +65,7 @@ pub struct Report {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ {
-    move |source| BackupError::Io { path: path.to_path_buf(), source }
+    move |error| BackupError::Io { path: path.to_path_buf(), error }
 }
 
 /// The host folder (`DATA/<host>`) holding `user`'s mail. With `host`

@@ -51,12 +51,14 @@ pub const WRONG_NAME: &str = "wrong-name.invalid";
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot make a certificate: {0}")]
+    // Each cause is printed once (see `main`): a wrapped error is the
+    // `source`, so the message does not repeat it.
+    #[error("cannot make a certificate")]
     Certificate(#[from] rcgen::Error),
-    #[error("cannot set up TLS: {0}")]
+    #[error("cannot set up TLS")]
     Rustls(#[from] rustls::Error),
-    #[error("cannot use the CA in {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot use the CA in {path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("without --data a world makes a new CA each time it starts; give the same --data DIR to `serve`/`demo` and to `ca`")]
     NoDataDir,
     #[error("the CA in {path} is unreadable ({why}); delete the folder to make a new one")]
@@ -124,7 +126,7 @@ impl WorldCa {
         let (cert_path, key_path) = (dir.join("ca.pem"), dir.join("ca-key.pem"));
         let io = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| TlsError::Io { path, source }
+            move |error| TlsError::Io { path, error }
         };
         if cert_path.exists() && key_path.exists() {
             let pem = std::fs::read_to_string(&cert_path).map_err(io(&cert_path))?;

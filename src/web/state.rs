@@ -179,10 +179,11 @@ impl Drop for WorldRuntime {
 /// Why a new world could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("{0}")]
+    // One cause once: see `WorldError`.
+    #[error(transparent)]
     World(#[from] WorldError),
     #[error("cannot start a runtime for the world: {0}")]
-    Runtime(#[from] std::io::Error),
+    Runtime(std::io::Error),
 }
 
 /// The web server's shared state.
@@ -316,7 +317,7 @@ impl AppState {
 
 /// Builds a world on a runtime of its own and starts its steps there.
 async fn launch(config: &WebConfig, control: Control, scenario: Scenario, generation: u64) -> Result<(WorldRuntime, Arc<World>), StartError> {
-    let runtime = WorldRuntime::new(generation)?;
+    let runtime = WorldRuntime::new(generation).map_err(StartError::Runtime)?;
     let options = WorldOptions { pace: control.pace(), ..config.world.clone() };
     let world = runtime.handle().spawn(World::start(scenario, options)).await.expect("world start is not cancelled")?;
     let runner = world.clone();

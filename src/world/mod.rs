@@ -127,15 +127,17 @@ pub enum WorldError {
     OutsideSubnet { host: String, address: Ipv4Addr, subnet: Subnet },
     #[error("host {host}: address {address} belongs to the DNS server")]
     AddressTaken { host: String, address: Ipv4Addr },
-    #[error("{0}")]
+    // Each cause is printed once: wrapped errors are `transparent`, and an
+    // io::Error named in the message is not also a `source`.
+    #[error(transparent)]
     Zone(#[from] crate::dns::zone::ZoneError),
-    #[error("{0}")]
+    #[error(transparent)]
     Bind(#[from] crate::dns::server::BindError),
-    #[error("cannot listen for {service} on {addr}: {source} (is another mailflow running? try --subnet)")]
-    Listen { service: &'static str, addr: SocketAddr, source: std::io::Error },
-    #[error("cannot use the mail data folder {path}: {source}")]
-    Data { path: PathBuf, source: std::io::Error },
-    #[error("{0}")]
+    #[error("cannot listen for {service} on {addr}: {error} (is another mailflow running? try --subnet)")]
+    Listen { service: &'static str, addr: SocketAddr, error: std::io::Error },
+    #[error("cannot use the mail data folder {path}: {error}")]
+    Data { path: PathBuf, error: std::io::Error },
+    #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
 }
 
@@ -197,11 +199,11 @@ impl World {
                 // Before any listener starts, so nothing is delivered into
                 // a store that is about to be replaced by what is on disk.
                 let path = dir.join(&node.name);
-                crate::store::maildir::attach(&host.store, &path, &node.name, Some(trace.clone())).map_err(|source| WorldError::Data { path, source })?;
+                crate::store::maildir::attach(&host.store, &path, &node.name, Some(trace.clone())).map_err(|error| WorldError::Data { path, error })?;
             }
             for &service in services {
                 let addr = SocketAddr::new(IpAddr::V4(node.address), net.port(service));
-                let socket = listener::bind(addr).await.map_err(|source| WorldError::Listen { service: service.name(), addr, source })?;
+                let socket = listener::bind(addr).await.map_err(|error| WorldError::Listen { service: service.name(), addr, error })?;
                 let socket = host.is_up().then_some(socket);
                 let (host2, net2, stop2) = (host.clone(), net.clone(), stop.subscribe());
                 let offer = tls.offer(&node.name, service.implicit_tls());
