@@ -184,7 +184,10 @@ say "building the load generator"
 MAILLOAD=$(cd "$REPO" && cargo bench --bench mailload --no-run --message-format=json 2>/dev/null \
     | grep -o '"executable":"[^"]*mailload[^"]*"' | tail -1 | cut -d'"' -f4)
 [[ -x $MAILLOAD ]] || die "could not build benches/mailload.rs (try: cargo bench --bench mailload --no-run)"
-if ((!ONLY_DOVECOT)); then
+if ((!ONLY_DOVECOT)) && [[ -n ${MAILFLOW_BIN:-} ]]; then
+    # MAILFLOW_BIN=path measures that binary as it is (e.g. an older build).
+    MAILFLOW=$MAILFLOW_BIN
+elif ((!ONLY_DOVECOT)); then
     (cd "$REPO" && cargo build --release --quiet --bin mailflow) || die "could not build mailflow"
     MAILFLOW=$CARGO_TARGET_DIR/release/mailflow
 fi

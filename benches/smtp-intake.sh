@@ -23,7 +23,7 @@
 # python3 (to read the JSON report), ss (iproute2), a Rust toolchain.
 #
 # Usage: bash benches/smtp-intake.sh
-# Knobs (environment): SESSIONS=8 MESSAGES=20000 SIZE=1024 ROUNDS=5
+# Knobs (environment): SESSIONS=8 MESSAGES=20000 SIZE=1024 ROUNDS=5 MAILFLOW_BIN=
 # Figures are medians over ROUNDS; every round is printed too.
 set -euo pipefail
 
@@ -37,7 +37,9 @@ PORT=10025 # mailflow's SMTP port: 25 + 10000
 
 cd "$(dirname "$0")/.."
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
-MAILFLOW="$TARGET_DIR/release/mailflow"
+# MAILFLOW_BIN=path measures that binary as it is (e.g. an older build, to
+# compare two versions each against smtp-sink); otherwise this tree is built.
+MAILFLOW=${MAILFLOW_BIN:-$TARGET_DIR/release/mailflow}
 SCENARIO=benches/bench-world.json
 SOURCE=/usr/sbin/smtp-source
 SINK=/usr/sbin/smtp-sink
@@ -53,8 +55,10 @@ command -v taskset >/dev/null || die "taskset is missing (Debian package util-li
 command -v python3 >/dev/null || die "python3 is missing"
 command -v ss >/dev/null || die "ss is missing (Debian package iproute2): it checks that a loopback block is free"
 
-echo "== building mailflow (release)"
-cargo build --release --quiet
+if [[ -z ${MAILFLOW_BIN:-} ]]; then
+    echo "== building mailflow (release)"
+    cargo build --release --quiet
+fi
 "$MAILFLOW" check "$SCENARIO"
 
 WORK=$(mktemp -d)

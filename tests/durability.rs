@@ -17,7 +17,7 @@ use mailflow::world::{World, WorldOptions};
 
 use crate::common::{GENEROUS, Net, TempDir, mailflow, scenario};
 use crate::imap_common::Raw;
-use crate::smtp_common::{RawSmtp, Reply};
+use crate::smtp_common::{RawSmtp, deliver_raw};
 
 const MX: &str = "mx.example.org";
 const BOB: &str = "bob@example.org";
@@ -49,20 +49,6 @@ async fn start_with_data(data: &Path) -> (Arc<World>, Net) {
 
 fn port(world: &World, service: mailflow::scenario::Service) -> SocketAddr {
     SocketAddr::new(world.node(MX).expect("the host").address.into(), world.port(service))
-}
-
-/// One message over SMTP; the reply to the final dot.
-async fn send(addr: SocketAddr, message: &[u8]) -> Reply {
-    let mut smtp = RawSmtp::connect(addr).await;
-    smtp.expect("EHLO outside.test", "250").await;
-    smtp.expect("MAIL FROM:<alice@school.test>", "250").await;
-    smtp.expect(&format!("RCPT TO:<{BOB}>"), "250").await;
-    smtp.expect("DATA", "354").await;
-    smtp.write(message).await;
-    smtp.write(b".\r\n").await;
-    let reply = smtp.reply().await;
-    smtp.expect("QUIT", "221").await;
-    reply
 }
 
 fn message(n: usize) -> Vec<u8> {
@@ -102,7 +88,7 @@ async fn a_message_that_cannot_be_saved_is_refused_and_other_folders_keep_workin
 
     // A broken folder does not stop delivery into INBOX, and what got 250 is on disk.
     break_folder(&maildir(data.path()).join(".Work"));
-    assert_eq!(send(smtp, &message(1)).await.code, 250);
+    assert_eq!(deliver_raw(smtp, "alice@school.test", &[BOB], &message(1)).await.code, 250);
     let on_disk = std::fs::read_dir(maildir(data.path()).join("cur")).expect("INBOX cur/").count();
     assert_eq!(on_disk, 1, "the acknowledged message is a file in INBOX");
 
@@ -114,7 +100,7 @@ async fn a_message_that_cannot_be_saved_is_refused_and_other_folders_keep_workin
 
     // INBOX itself broken: 451, and the message is not there (the sender keeps it).
     break_folder(&maildir(data.path()));
-    let refused = send(smtp, &message(2)).await;
+    let refused = deliver_raw(smtp, "alice@school.test", &[BOB], &message(2)).await;
     assert_eq!((refused.code, refused.text().starts_with("451 4.3.0")), (451, true), "{:?}", refused.lines);
     assert_eq!(store.snapshot(BOB, INBOX).expect("INBOX").messages.len(), 1, "nothing half-accepted");
     let store_flag = client.command("a6", "STORE 1 +FLAGS (\\Flagged)").await;
@@ -122,7 +108,7 @@ async fn a_message_that_cannot_be_saved_is_refused_and_other_folders_keep_workin
 
     // Mended, the same message goes through.
     mend_folder(&maildir(data.path()));
-    assert_eq!(send(smtp, &message(2)).await.code, 250);
+    assert_eq!(deliver_raw(smtp, "alice@school.test", &[BOB], &message(2)).await.code, 250);
     assert_eq!(store.snapshot(BOB, INBOX).expect("INBOX").messages.len(), 2);
     world.shutdown().await;
 }

@@ -262,16 +262,8 @@ impl Session {
         // The state is taken out and the next one put back: each arm owns what it moves on.
         match std::mem::replace(&mut self.state, State::Closed) {
             State::Auth { hello, step } => {
-                let reply = match self.auth_response(step, line, policy) {
-                    AuthOutcome::Next(step, challenge) => {
-                        self.state = State::Auth { hello, step };
-                        challenge
-                    }
-                    AuthOutcome::Done(reply) => {
-                        self.state = State::Greeted { hello, txn: None };
-                        reply
-                    }
-                };
+                let outcome = self.auth_response(step, line, policy);
+                let reply = self.settle_auth(hello, outcome);
                 self.finish(reply)
             }
             State::Closed => Step::Close(Reply::new(421, (4, 7, 0), "Connection is closing")),
@@ -553,6 +545,11 @@ impl Session {
                 AuthOutcome::Next(step, Reply::bare(334, challenge))
             }
         };
+        self.settle_auth(hello, outcome)
+    }
+
+    /// After one step of AUTH: wait for the next answer, or back to commands.
+    fn settle_auth(&mut self, hello: Hello, outcome: AuthOutcome) -> Reply {
         match outcome {
             AuthOutcome::Next(step, challenge) => {
                 self.state = State::Auth { hello, step };
