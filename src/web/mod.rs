@@ -69,7 +69,7 @@ pub struct WebServer {
 impl WebServer {
     /// Listens on `addr` (port 0 picks a free port; read [`WebServer::addr`]).
     pub async fn start(addr: SocketAddr, state: Arc<AppState>) -> std::io::Result<WebServer> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = crate::world::listener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let router = app(state.clone());
