@@ -785,3 +785,533 @@ async fn pop3_500_connections_and_slowloris() {
     t.check("slow POP3 clients").await;
     t.world.shutdown().await;
 }
+
+// ---------------------------------------------------------------------
+// IMAP
+// ---------------------------------------------------------------------
+
+/// A message whose MIME parts nest `depth` deep (multipart in multipart,
+/// or a message/rfc822 in a message/rfc822...).
+fn nested_message(depth: usize, rfc822: bool) -> Vec<u8> {
+    let mut m = format!("Subject: nested {depth} deep\r\nMIME-Version: 1.0\r\n").into_bytes();
+    for level in 0..depth {
+        if rfc822 {
+            m.extend_from_slice(format!("Content-Type: message/rfc822\r\n\r\nSubject: level {level}\r\n").as_bytes());
+        } else {
+            m.extend_from_slice(format!("Content-Type: multipart/mixed; boundary=\"b{level}\"\r\n\r\n--b{level}\r\n").as_bytes());
+        }
+    }
+    m.extend_from_slice(b"Content-Type: text/plain\r\n\r\nthe bottom\r\n");
+    if !rfc822 {
+        for level in (0..depth).rev() {
+            m.extend_from_slice(format!("--b{level}--\r\n").as_bytes());
+        }
+    }
+    m
+}
+
+/// Literals (synchronising and LITERAL+, with any bytes, too many, too
+/// big, absurd sizes), deep nesting (SEARCH parentheses, NOT and OR chains,
+/// BODY[1.1.1...] sections, MIME parts 300 deep) and odd bytes: each gets
+/// an answer (OK, NO or BAD), nothing wedges the session, and what was
+/// appended comes back byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_literals_nesting_and_odd_bytes() {
+    let mut t = Target::start().await;
+    for message in [nested_message(300, false), nested_message(300, true)] {
+        assert!(deliver(t.smtp(), "eve@outside.test", BOB, &message).await.starts_with("250"));
+        t.accepted.push(message);
+    }
+    t.check("MIME nested 300 deep").await;
+    let mut imap = imap_login(t.imap()).await;
+    assert!(imap.imap_ok("s", "SELECT INBOX").await);
+
+    // APPEND with a synchronising literal of odd bytes, and with LITERAL+.
+    let odd = eight_bit_message("appended with odd bytes");
+    imap.send(format!("a1 APPEND INBOX {{{}}}\r\n", odd.len()).as_bytes()).await;
+    assert!(imap.line().await.unwrap_or_default().starts_with('+'), "the go-ahead");
+    imap.send(&odd).await;
+    imap.send(b"\r\n").await;
+    let (lines, _) = imap.until_tagged("a1").await;
+    if lines.last().is_some_and(|l| l.starts_with("a1 OK")) {
+        t.accepted.push(odd);
+    }
+    let plus = nested_message(20, false);
+    imap.send(format!("a2 APPEND INBOX (\\Seen $Hostile) {{{}+}}\r\n", plus.len()).as_bytes()).await;
+    imap.send(&plus).await;
+    imap.send(b"\r\n").await;
+    assert!(imap.until_tagged("a2").await.0.last().is_some_and(|l| l.starts_with("a2 OK")), "APPEND with LITERAL+");
+    t.accepted.push(plus);
+    // Literals in a login, both kinds.
+    let mut other = Conn::open(t.imap()).await;
+    other.line().await;
+    other.send(b"l1 LOGIN {15+}\r\nbob@example.org {7}\r\n").await;
+    assert!(other.line().await.unwrap_or_default().starts_with('+'));
+    other.send(b"builder\r\n").await;
+    assert!(other.until_tagged("l1").await.0.last().is_some_and(|l| l.starts_with("l1 OK")));
+    // 65 literals in one command: the one over the limit is refused.
+    let mut refused = false;
+    other.send(b"m1 SEARCH").await;
+    for _ in 0..65 {
+        other.send(b" TEXT {1}\r\n").await;
+        let answer = other.line().await.unwrap_or_default();
+        if answer.starts_with("m1 NO") || answer.starts_with("m1 BAD") {
+            refused = true;
+            break;
+        }
+        assert!(answer.starts_with('+'), "{answer}");
+        other.send(b"x").await;
+    }
+    assert!(refused, "a command may not carry any number of literals");
+    assert!(other.imap_ok("m2", "NOOP").await);
+    // Sizes: one over the limit, one over u64, zero.
+    for size in [format!("{}", MAX_SIZE + 1), "18446744073709551616".into(), "99999999999999999999999999".into()] {
+        let tag = "z1";
+        let answer = other.imap_tagged(tag, &format!("APPEND INBOX {{{size}}}")).await;
+        assert!(answer.starts_with("z1 NO") || answer.starts_with("z1 BAD"), "{{{size}}}: {answer}");
+    }
+    other.send(b"z2 APPEND INBOX {0}\r\n").await;
+    let answer = other.line().await.unwrap_or_default();
+    if answer.starts_with('+') {
+        other.send(b"\r\n").await;
+        // Dovecot refuses an empty message; accepting it is allowed too,
+        // and then it is a message like any other.
+        if other.until_tagged("z2").await.0.last().is_some_and(|l| l.starts_with("z2 OK")) {
+            t.accepted.push(Vec::new());
+        }
+    }
+    assert!(other.imap_ok("z3", "LOGOUT").await);
+
+    // Deep nesting.
+    let deep = |n: usize| format!("{}ALL{}", "(".repeat(n), ")".repeat(n));
+    let answers = [
+        ("30 parentheses", format!("SEARCH {}", deep(30)), "OK"),
+        ("33 parentheses", format!("SEARCH {}", deep(33)), "BAD"),
+        ("20,000 parentheses", format!("SEARCH {}", deep(20_000)), "BAD"),
+        ("10,000 NOTs", format!("SEARCH {}ALL", "NOT ".repeat(10_000)), "BAD"),
+        ("an OR chain 5,000 deep", format!("SEARCH {}ALL{}", "OR ALL ".repeat(5_000), ""), "BAD"),
+        ("a part path 10,000 deep", format!("FETCH 1 BODY.PEEK[{}]", vec!["1"; 10_000].join(".")), "OK"),
+        ("a part path 300 deep", format!("FETCH 1:* (BODYSTRUCTURE BODY.PEEK[{}.MIME])", vec!["1"; 300].join(".")), "OK"),
+        ("5,000 header names", format!("FETCH 1 BODY.PEEK[HEADER.FIELDS ({})]", (0..5_000).map(|i| format!("X-{i}")).collect::<Vec<_>>().join(" ")), "OK"),
+        ("5,000 fetch items", format!("FETCH 1 ({})", vec!["FLAGS"; 5_000].join(" ")), "OK"),
+        ("8,000 ranges", format!("FETCH {} UID", (1..=8_000).map(|i| format!("{}:{}", i % 3 + 1, i % 2 + 1)).collect::<Vec<_>>().join(",")), "OK"),
+        ("3,000 keywords to remove", format!("STORE 1 -FLAGS.SILENT ({})", (0..3_000).map(|i| format!("k{i}")).collect::<Vec<_>>().join(" ")), "OK"),
+        ("a huge UID range", "UID FETCH 1:4294967295 (UID FLAGS)".to_string(), "OK"),
+        ("a NUL in a quoted string", "SELECT \"IN\0BOX\"".to_string(), "BAD"),
+        ("non-ASCII text in a search", "SEARCH SUBJECT \"Grüße\"".to_string(), "OK"),
+    ];
+    for (n, (what, command, expected)) in answers.iter().enumerate() {
+        let tag = format!("d{n}");
+        let answer = imap.imap_tagged(&tag, command).await;
+        assert!(answer.starts_with(&format!("{tag} {expected}")), "{what}: {answer}");
+    }
+    // Raw odd bytes on the command line.
+    for bad in [&b"\xff\xfe SEARCH ALL\r\n"[..], b"e1 SEARCH SUBJECT \xff\xfe\r\n", b"e2 SEL\x00ECT INBOX\r\n", b"e3 FETCH 1 BODY[\xc3\x28]\r\n"] {
+        imap.send(bad).await;
+        let line = imap.line().await.unwrap_or_default();
+        assert!(line.contains("BAD") || line.contains("OK") || line.starts_with("* SEARCH"), "{bad:?}: {line}");
+        if line.starts_with("* SEARCH") {
+            imap.line().await;
+        }
+    }
+    assert!(imap.imap_ok("f", "NOOP").await, "the session survived all of it");
+    assert!(imap.imap_ok("g", "LOGOUT").await);
+    t.check("IMAP literals, nesting and odd bytes").await;
+    t.world.shutdown().await;
+}
+
+/// A hang-up in every IMAP state: mid-command, mid-literal (both kinds),
+/// mid-AUTHENTICATE, during IDLE (while news arrives), after flagging
+/// \Deleted without EXPUNGE, in the middle of a big FETCH, and right after
+/// an APPEND's bytes (its OK never read: the message is kept).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_hang_up_in_every_state() {
+    let mut t = Target::start().await;
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    while big.len() < MAX_SIZE - 1000 {
+        big.extend_from_slice(b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n");
+    }
+    assert!(deliver(t.smtp(), "eve@outside.test", BOB, &big).await.starts_with("250"));
+    t.accepted.push(big);
+    t.check("a big message").await;
+    // Every check makes one IMAP connection of its own.
+    let mut closed = 1;
+
+    let kept = b"Subject: appended, OK never read\r\n\r\nkept\r\n".to_vec();
+    let login = "LOGIN bob@example.org builder";
+    let cases: Vec<(&str, Vec<&str>, Vec<u8>, bool)> = vec![
+        ("at once", vec![], Vec::new(), false),
+        ("mid-command", vec![], b"a1 LOGIN bob@exa".to_vec(), false),
+        ("mid-LOGIN literal", vec![], b"a1 LOGIN {15+}\r\nbob@ex".to_vec(), false),
+        ("mid-AUTHENTICATE", vec!["AUTHENTICATE PLAIN"], Vec::new(), false),
+        ("logged in", vec![login], Vec::new(), false),
+        ("mid-APPEND literal (synchronising)", vec![login], b"a9 APPEND INBOX {1000}\r\n".to_vec(), false),
+        ("mid-APPEND literal (LITERAL+)", vec![login], b"a9 APPEND INBOX {1000+}\r\nSubject: cut\r\n\r\nonly this".to_vec(), false),
+        (
+            "after a whole APPEND, before its OK",
+            vec![login],
+            [format!("a9 APPEND INBOX {{{}+}}\r\n", kept.len()).into_bytes(), kept.clone(), b"\r\n".to_vec()].concat(),
+            true,
+        ),
+        ("after STORE \\Deleted, no EXPUNGE", vec![login, "SELECT INBOX", "STORE 1:* +FLAGS (\\Deleted)"], Vec::new(), false),
+        ("mid-FETCH of a big message", vec![login, "SELECT INBOX"], b"a9 FETCH 1:* BODY[]\r\n".to_vec(), false),
+        ("mid-IDLE DONE", vec![login, "SELECT INBOX"], b"a9 IDLE\r\nDO".to_vec(), false),
+    ];
+    for (state, commands, tail, delivers) in cases {
+        let mut imap = Conn::open(t.imap()).await;
+        assert!(imap.line().await.unwrap_or_default().starts_with("* OK"));
+        for (n, command) in commands.iter().enumerate() {
+            if command.starts_with("AUTHENTICATE") {
+                imap.send(format!("h{n} {command}\r\n").as_bytes()).await;
+                assert!(imap.line().await.unwrap_or_default().starts_with('+'), "{state}");
+                continue;
+            }
+            assert!(imap.imap_ok(&format!("h{n}"), command).await, "{state}: {command}");
+        }
+        if tail.starts_with(b"a9 APPEND") && tail.ends_with(b"{1000}\r\n") {
+            imap.send(&tail).await;
+            assert!(imap.line().await.unwrap_or_default().starts_with('+'));
+            imap.send(b"Subject: cut\r\n\r\nhalf").await;
+        } else {
+            imap.send(&tail).await;
+        }
+        if delivers {
+            // The server has the bytes; it acts on them whether or not we read.
+            let want = t.accepted.len() + 1;
+            poll("the appended message", || (t.stored().len() >= want).then_some(())).await;
+            t.accepted.push(kept.clone());
+        }
+        drop(imap);
+        t.disconnects(Protocol::Imap, closed).await;
+        t.check(state).await;
+        closed += 2;
+    }
+
+    // During IDLE, with news arriving just as the client vanishes.
+    let mut idler = imap_login(t.imap()).await;
+    assert!(idler.imap_ok("i1", "SELECT INBOX").await);
+    idler.send(b"i2 IDLE\r\n").await;
+    assert!(idler.line().await.unwrap_or_default().starts_with('+'));
+    drop(idler);
+    let news = b"Subject: news for a client that just left\r\n\r\nhello\r\n".to_vec();
+    assert!(deliver(t.smtp(), "eve@outside.test", BOB, &news).await.starts_with("250"));
+    t.accepted.push(news);
+    t.disconnects(Protocol::Imap, closed).await;
+    t.check("a hang-up during IDLE").await;
+    t.world.shutdown().await;
+}
+
+/// 500 IMAP sessions at once (log in, select, fetch, log out), then slow
+/// clients: a login and a LITERAL+ APPEND one byte at a time, and an
+/// overlong line in 1 KiB pieces, while others are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_500_connections_and_slowloris() {
+    let mut t = Target::start().await;
+    t.check("nothing").await;
+    let addr = t.imap();
+    let tasks: Vec<_> = (0..CROWD)
+        .map(|i| {
+            tokio::spawn(async move {
+                let mut imap = imap_login(addr).await;
+                let (lines, _) = imap.imap("c1", "SELECT INBOX").await;
+                assert!(lines.iter().any(|l| l == "* 1 EXISTS"), "client {i}: {lines:?}");
+                let (lines, literals) = imap.imap("c2", "FETCH 1 BODY.PEEK[HEADER]").await;
+                assert!(lines.last().is_some_and(|l| l.starts_with("c2 OK")) && literals.len() == 1, "client {i}: {lines:?}");
+                assert!(imap.imap_ok("c3", "LOGOUT").await);
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("an IMAP client");
+    }
+    t.check("500 IMAP sessions").await;
+
+    let slow: Vec<_> = (0..10)
+        .map(|i| {
+            tokio::spawn(async move {
+                let mut imap = Conn::open(addr).await;
+                imap.line().await;
+                let message = format!("Subject: slow append {i}\r\n\r\nbyte by byte\r\n").into_bytes();
+                let script =
+                    [format!("s1 LOGIN bob@example.org builder\r\ns2 APPEND INBOX {{{}+}}\r\n", message.len()).into_bytes(), message.clone(), b"\r\n".to_vec()]
+                        .concat();
+                imap.dribble(&script).await;
+                assert!(imap.until_tagged("s1").await.0.last().is_some_and(|l| l.starts_with("s1 OK")));
+                assert!(imap.until_tagged("s2").await.0.last().is_some_and(|l| l.starts_with("s2 OK")), "slow APPEND {i}");
+                message
+            })
+        })
+        .collect();
+    let long = tokio::spawn(async move {
+        let mut imap = Conn::open(addr).await;
+        imap.line().await;
+        for chunk in [b"x1 NOOP ".to_vec(), vec![b'x'; 70 * 1024], b"\r\nx2 NOOP\r\n".to_vec()].concat().chunks(1024) {
+            imap.send(chunk).await;
+            tokio::time::sleep(DRIBBLE).await;
+        }
+        [imap.line().await, imap.line().await]
+    });
+    t.check("while slow IMAP clients dribble").await;
+    let mut sent = Vec::new();
+    for task in slow {
+        sent.push(task.await.expect("a slow client"));
+    }
+    let answers = long.await.expect("the slow long line");
+    assert_eq!(answers[0].as_deref(), Some("* BAD Line too long"), "{answers:?}");
+    assert!(answers[1].as_deref().is_some_and(|a| a.starts_with("x2 OK")), "{answers:?}");
+    t.accepted_unordered(sent);
+    t.check("slow IMAP clients").await;
+    t.world.shutdown().await;
+}
+
+// ---------------------------------------------------------------------
+// DNS, over UDP and TCP
+// ---------------------------------------------------------------------
+
+/// A DNS query (RFC 1035 §4.1) for `labels` of type `rtype`, RD set.
+fn dns_query(id: u16, labels: &[&[u8]], rtype: u16) -> Vec<u8> {
+    let mut q = Vec::new();
+    for word in [id, 0x0100, 1, 0, 0, 0] {
+        q.extend_from_slice(&word.to_be_bytes());
+    }
+    for label in labels {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label);
+    }
+    q.push(0);
+    q.extend_from_slice(&rtype.to_be_bytes());
+    q.extend_from_slice(&1u16.to_be_bytes());
+    q
+}
+
+const MX_TYPE: u16 = 15;
+
+fn mx_query(id: u16) -> Vec<u8> {
+    dns_query(id, &[b"example", b"org"], MX_TYPE)
+}
+
+/// (id, rcode, answer count) of a DNS response.
+fn dns_answer(reply: &[u8]) -> (u16, u8, u16) {
+    assert!(reply.len() >= 12 && reply[2] & 0x80 != 0, "not a DNS response: {reply:02x?}");
+    (u16::from_be_bytes([reply[0], reply[1]]), reply[3] & 0x0F, u16::from_be_bytes([reply[6], reply[7]]))
+}
+
+/// Asks over UDP from a fresh socket; a lost datagram is asked again.
+async fn udp_ask(server: SocketAddr, from: std::net::Ipv4Addr, query: &[u8]) -> Option<Vec<u8>> {
+    let socket = tokio::net::UdpSocket::bind((from, 0)).await.expect("a UDP socket");
+    for _ in 0..3 {
+        socket.send_to(query, server).await.expect("send");
+        let mut buf = vec![0u8; 4096];
+        if let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_secs(2), socket.recv_from(&mut buf)).await {
+            buf.truncate(n);
+            return Some(buf);
+        }
+    }
+    None
+}
+
+/// One TCP exchange: the 2-byte length, the query; the answer's bytes.
+async fn tcp_ask(conn: &mut Conn) -> Vec<u8> {
+    let len = conn.bytes(2).await;
+    conn.bytes(usize::from(u16::from_be_bytes([len[0], len[1]]))).await
+}
+
+fn framed(query: &[u8]) -> Vec<u8> {
+    [&(query.len() as u16).to_be_bytes()[..], query].concat()
+}
+
+/// The fake DNS answers 500 clients at once over UDP and over TCP, shrugs
+/// off names no resolver would send, serves others while TCP clients
+/// dribble their questions, closes a TCP client that stops halfway (its
+/// real 10 s idle limit), and mail that needs an MX lookup still flows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_odd_names_crowds_and_slowloris() {
+    let mut t = Target::start().await;
+    let server = t.dns();
+    let client_ip = t.net.addr(200);
+
+    // A TCP client that sends half a length prefix and then nothing: the
+    // server's idle limit closes it (this runs while everything else does).
+    let mut stuck = Conn::open(server).await;
+    stuck.send(&[0x00]).await;
+    let stuck = tokio::spawn(async move { stuck.until_closed().await });
+
+    // Names no resolver would send: each is answered (an error code) or
+    // ignored, never a crash, never a made-up record.
+    let long_label = [b'a'; 63];
+    let odd: Vec<(&str, Vec<u8>)> = vec![
+        ("a NUL in a label", dns_query(1, &[b"exa\0mple", b"org"], MX_TYPE)),
+        ("invalid UTF-8 in a label", dns_query(2, &[b"\xff\xfe\xc3\x28", b"org"], MX_TYPE)),
+        ("a name over 255 octets", dns_query(3, &[&long_label, &long_label, &long_label, &long_label, b"org"], MX_TYPE)),
+        ("127 one-letter labels", dns_query(4, &vec![&b"a"[..]; 127], MX_TYPE)),
+        ("a pointer past the end", [&mx_query(5)[..12], &[0xC0, 0xFF, 0, 15, 0, 1]].concat()),
+        ("a label type 0x40 (extended labels)", [&mx_query(6)[..12], &[0x41, b'a', 0, 0, 15, 0, 1]].concat()),
+        ("type ANY", dns_query(7, &[b"example", b"org"], 255)),
+        ("type 0", dns_query(8, &[b"example", b"org"], 0)),
+        ("two questions promised, one sent", {
+            let mut q = mx_query(9);
+            q[5] = 2;
+            q
+        }),
+    ];
+    for (what, query) in &odd {
+        if let Some(reply) = udp_ask(server, client_ip, query).await {
+            let (_, rcode, answers) = dns_answer(&reply);
+            assert!(rcode != 0 || answers == 0 || what.starts_with("type ANY"), "{what}: rcode {rcode}, {answers} answers");
+        }
+        let mut tcp = Conn::open(server).await;
+        tcp.send(&framed(query)).await;
+        let _ = tcp.writer.shutdown().await;
+        let rest = tcp.until_closed().await;
+        if rest.len() >= 14 {
+            let (_, rcode, answers) = dns_answer(&rest[2..]);
+            assert!(rcode != 0 || answers == 0 || what.starts_with("type ANY"), "{what} over TCP: rcode {rcode}, {answers} answers");
+        }
+    }
+
+    // 500 UDP clients at once.
+    let udp: Vec<_> = (0..CROWD as u16).map(|id| tokio::spawn(async move { udp_ask(server, client_ip, &mx_query(id)).await.map(|r| (id, r)) })).collect();
+    for task in udp {
+        let (id, reply) = task.await.expect("a UDP client").expect("every UDP question is answered");
+        assert_eq!(dns_answer(&reply), (id, 0, 1));
+    }
+    // 500 TCP clients at once, each with two pipelined questions.
+    let tcp: Vec<_> = (0..CROWD as u16)
+        .map(|id| {
+            tokio::spawn(async move {
+                let mut conn = Conn::open(server).await;
+                conn.send(&[framed(&mx_query(id)), framed(&mx_query(id ^ 0x8000))].concat()).await;
+                [dns_answer(&tcp_ask(&mut conn).await), dns_answer(&tcp_ask(&mut conn).await)]
+            })
+        })
+        .collect();
+    for (id, task) in (0..CROWD as u16).zip(tcp) {
+        assert_eq!(task.await.expect("a TCP client"), [(id, 0, 1), (id ^ 0x8000, 0, 1)]);
+    }
+
+    // Slow TCP clients, one byte at a time, while a quick one is answered.
+    let slow: Vec<_> = (0..10u16)
+        .map(|id| {
+            tokio::spawn(async move {
+                let mut conn = Conn::open(server).await;
+                conn.dribble(&framed(&mx_query(id))).await;
+                dns_answer(&tcp_ask(&mut conn).await)
+            })
+        })
+        .collect();
+    let quick = udp_ask(server, client_ip, &mx_query(4242)).await.expect("answered while slow clients dribble");
+    assert_eq!(dns_answer(&quick), (4242, 0, 1));
+    for (id, task) in (0..10u16).zip(slow) {
+        assert_eq!(task.await.expect("a slow client"), (id, 0, 1));
+    }
+    stuck.await.expect("the stuck client is closed by the server");
+
+    // Submission needs the MX of example.org: the mail still flows.
+    let mut sub = Conn::open(t.submission()).await;
+    assert!(sub.reply().await.starts_with("220"));
+    let message = b"Subject: through DNS\r\n\r\nafter the DNS attacks\r\n".to_vec();
+    for (command, code) in [
+        ("EHLO laptop.test", "250"),
+        (&format!("AUTH PLAIN {}", alice_plain()), "235"),
+        ("MAIL FROM:<alice@school.test>", "250"),
+        ("RCPT TO:<bob@example.org>", "250"),
+        ("DATA", "354"),
+    ] {
+        sub.smtp_expect(command, code).await;
+    }
+    sub.send(&dot_stuff(&message)).await;
+    assert!(sub.reply().await.starts_with("250"));
+    let want = t.accepted.len() + 1;
+    poll("the relayed message", || (t.stored().len() >= want).then_some(())).await;
+    t.accepted.push(message);
+    t.check("DNS attacks").await;
+    t.world.shutdown().await;
+}
+
+// ---------------------------------------------------------------------
+// The web page: HTTP and the WebSocket event stream
+// ---------------------------------------------------------------------
+
+/// One raw HTTP/1.1 request on its own connection; the status code (0 if
+/// the server closed without an answer).
+async fn http_status(addr: SocketAddr, request: &[u8]) -> u16 {
+    let mut conn = Conn::open(addr).await;
+    conn.send(request).await;
+    let status = conn.line().await.unwrap_or_default();
+    status.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
+}
+
+const GET_STATE: &[u8] = b"GET /api/state HTTP/1.1\r\nHost: mailflow.test\r\nConnection: close\r\n\r\n";
+
+/// Overlong headers, odd bytes in the request line, slow clients, 500
+/// requests at once, and a WebSocket viewer sending a message far bigger
+/// than a page ever sends: every one is answered or cut off, and the page
+/// and its live stream keep working for everyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_http_and_websocket() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let state = crate::web_support::start(mailflow::conductor::Pace::Fast, None).await;
+    let server = mailflow::web::WebServer::start("127.0.0.1:0".parse().expect("an address"), state.clone()).await.expect("the web server starts");
+    let addr = server.addr;
+    assert_eq!(http_status(addr, GET_STATE).await, 200);
+
+    // A 1 MiB header, odd bytes in the request line: refused, never served.
+    let mut huge = b"GET /api/state HTTP/1.1\r\nHost: mailflow.test\r\nX-Big: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'h', 1 << 20));
+    huge.extend_from_slice(b"\r\n\r\n");
+    let status = http_status(addr, &huge).await;
+    assert!(status == 431 || status == 400 || status == 0, "a 1 MiB header got {status}");
+    for odd in [
+        &b"GET /api/st\x00ate HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n",
+    ] {
+        let status = http_status(addr, odd).await;
+        assert!(status == 0 || (400..500).contains(&status), "{odd:?} got {status}");
+    }
+    let status = http_status(addr, b"GET /api/messages/..%2F..%2Fetc%2Fpasswd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!((400..500).contains(&status), "a path outside the API got {status}");
+
+    // Slow clients, one byte at a time, while others are served.
+    let slow: Vec<_> = (0..10)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut conn = Conn::open(addr).await;
+                conn.dribble(GET_STATE).await;
+                conn.line().await.unwrap_or_default()
+            })
+        })
+        .collect();
+    assert_eq!(http_status(addr, GET_STATE).await, 200, "served while slow clients dribble");
+    for task in slow {
+        assert!(task.await.expect("a slow client").starts_with("HTTP/1.1 200"));
+    }
+    // 500 at once.
+    let crowd: Vec<_> = (0..CROWD).map(|_| tokio::spawn(async move { http_status(addr, GET_STATE).await })).collect();
+    for task in crowd {
+        assert_eq!(task.await.expect("a client"), 200);
+    }
+
+    // The event stream: a viewer that sends a 1 MiB message (the page
+    // never sends anything) is cut off; another viewer is unaffected.
+    let url = format!("ws://{addr}/api/stream?since=0");
+    let (mut rude, _) = tokio_tungstenite::connect_async(&url).await.expect("the stream accepts");
+    let (mut polite, _) = tokio_tungstenite::connect_async(&url).await.expect("the stream accepts");
+    let _ = rude.send(Message::Text("x".repeat(1 << 20).into())).await;
+    let cut = tokio::time::timeout(GUARD, async {
+        loop {
+            match rude.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(cut.unwrap_or(false), "the server keeps reading a viewer that sends megabytes");
+    let first = tokio::time::timeout(GUARD, polite.next()).await.expect("the polite viewer hears the server");
+    assert!(matches!(first, Some(Ok(Message::Text(ref t))) if t.contains("hello")), "{first:?}");
+    assert_eq!(http_status(addr, GET_STATE).await, 200);
+    drop((rude, polite));
+    server.shutdown().await;
+}

@@ -143,9 +143,16 @@ pub async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap, Quer
     Json(value)
 }
 
+/// The largest WebSocket message (and frame) a viewer may send. The page
+/// sends nothing but pings and a close; the WebSocket layer's default of
+/// 64 MiB would let each viewer make the server buffer 64 MiB of junk.
+pub const MAX_VIEWER_MESSAGE: usize = 64 * 1024;
+
 /// `GET /api/stream?since=N&generation=G` (WebSocket).
 pub async fn stream_events(ws: WebSocketUpgrade, State(state): State<Arc<AppState>>, Query(query): Query<SinceQuery>) -> Response {
-    ws.on_upgrade(move |socket| stream::serve(socket, state, query.since, query.generation))
+    ws.max_message_size(MAX_VIEWER_MESSAGE)
+        .max_frame_size(MAX_VIEWER_MESSAGE)
+        .on_upgrade(move |socket| stream::serve(socket, state, query.since, query.generation))
 }
 
 /// `GET /api/messages`.
