@@ -1315,3 +1315,58 @@ async fn web_http_and_websocket() {
     drop((rude, polite));
     server.shutdown().await;
 }
+
+// ---------------------------------------------------------------------
+// Clients that send but never read
+// ---------------------------------------------------------------------
+
+/// A client that asks for megabytes and never reads them fills the
+/// socket buffers, and the server's next write waits for room that never
+/// comes. Reads have idle limits; writes need one too, or such a client
+/// holds its server task forever — and with POP3, Bob's maildrop lock, so
+/// Bob could never fetch his mail again. The server gives up on a peer
+/// that takes no bytes for the world's network timeout (5 s in tests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_are_let_go() {
+    let mut t = Target::start().await;
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    while big.len() < MAX_SIZE - 1000 {
+        big.extend_from_slice(b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n");
+    }
+    assert!(deliver(t.smtp(), "eve@outside.test", BOB, &big).await.starts_with("250"));
+    t.accepted.push(big);
+
+    // POP3: log in, ask for the big message 200 times (40 MB), read nothing.
+    let mut pop = pop3(t.pop3()).await;
+    assert!(pop.pop("USER bob@example.org").await.starts_with("+OK"));
+    assert!(pop.pop("PASS builder").await.starts_with("+OK"));
+    pop.send("RETR 1\r\n".repeat(200).as_bytes()).await;
+    // IMAP: the same with FETCH.
+    let mut imap = imap_login(t.imap()).await;
+    assert!(imap.imap_ok("s", "SELECT INBOX").await);
+    imap.send((0..200).map(|i| format!("f{i} FETCH 1 BODY.PEEK[]\r\n")).collect::<String>().as_bytes()).await;
+    // SMTP: 60,000 pipelined HELPs, 6 MB of answers (RFC 2920 lets a
+    // client send without waiting, not without ever reading).
+    let mut smtp = Conn::open(t.smtp()).await;
+    smtp.send(b"EHLO greedy.test\r\n").await;
+    let noops = "HELP\r\n".repeat(60_000);
+    let writer = tokio::spawn(async move {
+        smtp.send(noops.as_bytes()).await;
+        smtp
+    });
+
+    // The server lets them go: Bob's maildrop is free again...
+    poll("Bob's maildrop to be released", || {
+        let free = t.world.hosts[MX].store.lock_maildrop(BOB);
+        free.is_some().then_some(())
+    })
+    .await;
+    // ...and all three connections are closed by the server.
+    for protocol in [Protocol::Pop3, Protocol::Imap, Protocol::Smtp] {
+        let count = if protocol == Protocol::Smtp { 2 } else { 1 }; // the delivery above, then the greedy one
+        t.disconnects(protocol, count).await;
+    }
+    drop((pop, imap, writer.await.expect("the writer")));
+    t.check("clients that never read").await;
+    t.world.shutdown().await;
+}

@@ -57,7 +57,7 @@ pub async fn serve_connection<B: Backend + Send + Sync + 'static>(backend: B, ne
     let (peer_name, slot) = net.peers.identify(peer);
     let host = backend.hostname().to_string();
     let ends = Endpoints { local: host.clone(), peer: peer_name.clone(), protocol: Protocol::Imap, side: Side::Server };
-    let mut wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT);
+    let mut wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT).with_write_timeout(net.network_timeout);
     wire.emit_from_peer(Kind::Connect, format!("{peer_name} connects to {host} (IMAP, port 143)"));
     let session = Session::new(host.clone());
     let greeting = session.greeting();

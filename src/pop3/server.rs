@@ -56,7 +56,7 @@ where
 {
     let host = backend.name().to_string();
     let ends = Endpoints { local: host.clone(), peer: peer_name.clone(), protocol: Protocol::Pop3, side: Side::Server };
-    let mut wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT);
+    let mut wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT).with_write_timeout(net.network_timeout);
     wire.emit_from_peer(Kind::Connect, format!("{peer_name} connects to {host} to fetch mail (POP3)"));
     let mut session: Session<B::Lock> = Session::new(SessionConfig::new(host.clone()));
     let greeting = session.greeting();
