@@ -897,6 +897,9 @@ async fn imap_literals_nesting_and_odd_bytes() {
         ("8,000 ranges", format!("FETCH {} UID", (1..=8_000).map(|i| format!("{}:{}", i % 3 + 1, i % 2 + 1)).collect::<Vec<_>>().join(",")), "OK"),
         ("3,000 keywords to remove", format!("STORE 1 -FLAGS.SILENT ({})", (0..3_000).map(|i| format!("k{i}")).collect::<Vec<_>>().join(" ")), "OK"),
         ("a huge UID range", "UID FETCH 1:4294967295 (UID FLAGS)".to_string(), "OK"),
+        ("a flag list 1,000 deep", format!("STORE 1 +FLAGS {}\\Seen{}", "(".repeat(1_000), ")".repeat(1_000)), "BAD"),
+        ("a fetch list 1,000 deep", format!("FETCH 1 {}FLAGS{}", "(".repeat(1_000), ")".repeat(1_000)), "BAD"),
+        ("a status list 1,000 deep", format!("STATUS INBOX {}MESSAGES{}", "(".repeat(1_000), ")".repeat(1_000)), "BAD"),
         ("a NUL in a quoted string", "SELECT \"IN\0BOX\"".to_string(), "BAD"),
         ("non-ASCII text in a search", "SEARCH SUBJECT \"Grüße\"".to_string(), "OK"),
     ];
