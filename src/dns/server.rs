@@ -22,7 +22,7 @@ use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::UdpSocket;
 
 use super::zone::Zones;
 use super::{describe_answer, describe_question, record_type_name};
@@ -139,7 +139,7 @@ impl DnsServer {
         let bind_err = |error| BindError { addr, error };
         let udp = UdpSocket::bind(addr).await.map_err(bind_err)?;
         let addr = udp.local_addr().map_err(bind_err)?;
-        let tcp = TcpListener::bind(addr).await.map_err(|error| BindError { addr, error })?;
+        let tcp = crate::world::listener::bind(addr).await.map_err(|error| BindError { addr, error })?;
         let mut server = Server::new(handler);
         server.register_socket(udp);
         // Idle TCP connections are closed after 10 s: a slow or silent

@@ -60,7 +60,7 @@ pub async fn serve_connection<B: Backend>(backend: B, role: Role, net: Net, stre
     let _ = stream.set_nodelay(true);
     let (peer_name, slot) = net.peers.identify(peer);
     let ends = Endpoints { local: backend.name().to_string(), peer: peer_name.clone(), protocol: Protocol::Smtp, side: Side::Server };
-    let mut wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT);
+    let mut wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT).with_write_timeout(net.network_timeout);
     let port_role = match role {
         Role::Relay => "port 25, server to server",
         Role::Submission => "port 587, submission",

@@ -91,7 +91,7 @@ impl WebServer {
                 format!("{} is beyond loopback: serving the page there needs a control token, or everyone who can reach it may steer", addr.ip()),
             ));
         }
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = crate::world::listener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         // Each request learns both ends of its connection (guard::Peer).

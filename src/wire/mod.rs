@@ -53,6 +53,10 @@ pub enum WireError {
     Closed,
     #[error("the peer sent nothing for {0:?}")]
     Timeout(Duration),
+    /// The peer took none of our bytes for this long: it sends but never
+    /// reads (its buffers and ours are full), or it is gone without a word.
+    #[error("the peer read nothing for {0:?}")]
+    Stalled(Duration),
     #[error(transparent)]
     Io(#[from] io::Error),
     #[error("the TLS handshake failed: {0}")]
@@ -97,12 +101,24 @@ pub struct Wire<S> {
     conductor: Conductor,
     message: MessageSlot,
     idle_timeout: Duration,
+    write_timeout: Duration,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     pub fn new(stream: S, ends: Endpoints, trace: Trace, conductor: Conductor, message: MessageSlot, idle_timeout: Duration) -> Self {
         let session = trace.next_session();
-        Wire { io: BufReader::new(Stream::Plain(stream)), tls: None, ends, session, trace, conductor, message, idle_timeout }
+        Wire { io: BufReader::new(Stream::Plain(stream)), tls: None, ends, session, trace, conductor, message, idle_timeout, write_timeout: idle_timeout }
+    }
+
+    /// How long a write may wait for the peer to make room (by reading)
+    /// before the wire gives up with [`WireError::Stalled`]; the idle
+    /// timeout by default. Servers use the world's network timeout: a
+    /// client may think for minutes between commands, but one that asks
+    /// for a 40 MB answer and reads none of it would otherwise hold its
+    /// server task, and with POP3 the user's maildrop lock, forever.
+    pub fn with_write_timeout(mut self, limit: Duration) -> Self {
+        self.write_timeout = limit;
+        self
     }
 
     pub fn session(&self) -> u64 {
@@ -359,14 +375,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         }
         // One write, so one system call and one TCP segment per hop: a
         // command without its CRLF gets it added here, not in a second write.
-        let stream = self.io.get_mut();
-        if text.ends_with("\r\n") {
-            stream.write_all(text.as_bytes()).await?;
-        } else {
-            stream.write_all(format!("{text}\r\n").as_bytes()).await?;
-        }
-        stream.flush().await?;
-        Ok(())
+        if text.ends_with("\r\n") { self.write_out(text.as_bytes()).await } else { self.write_out(format!("{text}\r\n").as_bytes()).await }
     }
 
     /// Sends a dot-stuffed block (see [`dot::stuff`]) as one hop.
@@ -378,9 +387,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
             let lines = stuffed.iter().filter(|&&b| b == b'\n').count() as u64;
             self.emit_to_peer(Kind::Data { direction: Direction::ToClient, bytes: stuffed.len() as u64, lines, preview }, summary);
         }
+        self.write_out(stuffed).await
+    }
+
+    /// Writes and flushes `bytes`, giving up when the peer takes nothing
+    /// for the write timeout. The limit applies to each 64 KiB piece, so a
+    /// big message to a slow but reading client is fine.
+    async fn write_out(&mut self, bytes: &[u8]) -> Result<(), WireError> {
+        let limit = self.write_timeout;
         let stream = self.io.get_mut();
-        stream.write_all(stuffed).await?;
-        stream.flush().await?;
+        for piece in bytes.chunks(64 * 1024) {
+            tokio::time::timeout(limit, stream.write_all(piece)).await.map_err(|_| WireError::Stalled(limit))??;
+        }
+        tokio::time::timeout(limit, stream.flush()).await.map_err(|_| WireError::Stalled(limit))??;
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
 use super::{Node, Role};
@@ -72,8 +72,21 @@ where
     });
 }
 
-/// Binds a listening socket (SO_REUSEADDR is set by tokio on Unix, so a
-/// host can come back up on the same port at once).
+/// How many connections the kernel may hold for us before we accept them.
+/// `TcpListener::bind` asks for 128, like Rust's standard library; a burst
+/// of more clients than that (a class of 500 starting their mail programs
+/// at once) overflows the queue, and Linux then silently drops the
+/// handshake's last ACK: each dropped client believes it is connected and
+/// waits for a greeting that never comes (SMTP, POP3 and IMAP servers
+/// speak first), for about a minute of SYN-ACK retries. The kernel caps
+/// this at `net.core.somaxconn` (4096 on current Linux).
+pub const BACKLOG: u32 = 1024;
+
+/// Binds a listening socket with SO_REUSEADDR (so a host can come back up
+/// on the same port at once) and a [`BACKLOG`] deep enough for a crowd.
 pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }

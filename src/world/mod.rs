@@ -13,7 +13,7 @@
 //! `--standard-ports` they are 53, 25, 587, 143, 110.
 
 mod banner;
-mod listener;
+pub mod listener;
 mod script;
 
 use std::collections::HashMap;
