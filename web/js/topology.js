@@ -181,9 +181,11 @@ function layoutRows(topology) {
         x += LANE;
       }
     }
-    y += h + BADGE_ROOM;
+    // Extra room between rows: a hop between them is short, and its
+    // envelope, its label and the badges must not pile up on each other.
+    y += h + BADGE_ROOM + 22;
   }
-  return { width, height: y, boxes, titles };
+  return { width, height: y - 22, boxes, titles };
 }
 
 export class Topology {
@@ -213,6 +215,7 @@ export class Topology {
     const narrow = !!(this.narrow && this.narrow.matches);
     const layout = narrow ? layoutRows(topology) : layoutColumns(topology);
     this.svg.setAttribute('viewBox', `0 0 ${layout.width} ${layout.height}`);
+    this.size = [layout.width, layout.height];
     this.svg.dataset.layout = narrow ? 'rows' : 'columns';
     const defs = el('defs');
     for (const p of ['smtp', 'dns', 'pop3', 'imap', 'sim']) {
@@ -221,7 +224,6 @@ export class Topology {
     this.svg.append(defs);
 
     const headers = el('g', { class: 'column-titles' });
-    this.svg.append(headers);
     for (const title of layout.titles) headers.append(text(title.x, title.y, title.text, 'column-title', { max: title.max || LANE - 8, charWidth: CHAR_W.title }));
     for (const box of layout.boxes) this.boxes.set(box.node.name, box);
 
@@ -229,7 +231,8 @@ export class Topology {
     this.activeEdgeLayer = el('g', { class: 'edges-active' });
     this.nodeLayer = el('g', { class: 'nodes' });
     this.tokenLayer = el('g', { class: 'tokens' });
-    this.svg.append(this.edgeLayer, this.nodeLayer, this.activeEdgeLayer, this.tokenLayer);
+    // Lane titles above the links (a link may pass behind a title, never over it).
+    this.svg.append(this.edgeLayer, headers, this.nodeLayer, this.activeEdgeLayer, this.tokenLayer);
 
     this.edges = topology.edges.filter((e) => this.boxes.has(e.from) && this.boxes.has(e.to));
     for (const edge of this.edges) {
@@ -332,7 +335,10 @@ export class Topology {
     const p = this.point(hop.from, hop.to, 0), q = this.point(hop.from, hop.to, 1);
     this.activeEdgeLayer.append(el('line', { x1: p.x, y1: p.y, x2: q.x, y2: q.y, class: `edge-highlight ${hop.protocol}`, 'marker-end': `url(#arrow-${hop.protocol})` }));
     const length = Math.hypot(q.x - p.x, q.y - p.y) || 1;
-    if (edge) {
+    // The link's label (protocol and port). Not on a phone: there the rows
+    // are close, the label would cover the badges, and the caption right
+    // under the picture names the protocol anyway.
+    if (edge && this.svg.dataset.layout !== 'rows') {
       // The label sits beside the middle of the link, on its upper side.
       // Nearer the sender than the envelope's resting place.
       const mid = this.point(hop.from, hop.to, 0.3);
@@ -346,7 +352,11 @@ export class Topology {
       const label = `${hop.protocol.toUpperCase()} ${edge.port}`;
       const wl = label.length * 10 + 14;
       const off = 22 + Math.abs(nx) * (wl / 2);
-      this.activeEdgeLayer.append(el('g', { class: `edge-label ${hop.protocol}`, transform: `translate(${mid.x + nx * off},${mid.y + ny * off})` }, [el('rect', { x: -wl / 2, y: -15, width: wl, height: 26, rx: 6 }), text(0, 4, label, '')]));
+      // Kept inside the picture, whatever side the link is on.
+      const [vw, vh] = this.size;
+      const lx = Math.max(wl / 2 + 2, Math.min(vw - wl / 2 - 2, mid.x + nx * off));
+      const ly = Math.max(17, Math.min(vh - 13, mid.y + ny * off));
+      this.activeEdgeLayer.append(el('g', { class: `edge-label ${hop.protocol}`, transform: `translate(${lx},${ly})` }, [el('rect', { x: -wl / 2, y: -15, width: wl, height: 26, rx: 6 }), text(0, 4, label, '')]));
     }
     if (!hop.travels) return;
 
