@@ -361,8 +361,11 @@ export class Topology {
     if (!hop.travels) return;
 
     // The envelope rests a little before the receiver, clear of its box.
-    const end = this.point(hop.from, hop.to, Math.max(0.5, Math.min(0.8, 1 - 60 / length)));
-    const token = this.token(current, hop);
+    // On a phone the rows are close: the envelope rests nearer the receiver,
+    // off the sender's badges, with its label beside it rather than below.
+    const rows = this.svg.dataset.layout === 'rows';
+    const end = this.point(hop.from, hop.to, rows ? 0.72 : Math.max(0.5, Math.min(0.8, 1 - 60 / length)));
+    const token = this.token(current, hop, rows);
     token.setAttribute('transform', `translate(${end.x},${end.y})`);
     this.tokenLayer.append(token);
     if (animate && duration > 0 && token.animate) {
@@ -410,7 +413,7 @@ export class Topology {
   }
 
   /** The envelope (or DNS question/answer bubble) of an event. */
-  token(event, hop) {
+  token(event, hop, labelBeside = false) {
     const cls = `token ${hop.protocol} ${event.kind}`;
     let label = '';
     if (event.kind === 'line') {
@@ -438,7 +441,7 @@ export class Topology {
     const g = el('g', { class: cls }, [shape]);
     if (label) {
       const wl = label.length * 10.5 + 12;
-      g.append(el('g', { class: 'token-label', transform: 'translate(0,38)' }, [el('rect', { x: -wl / 2, y: -17, width: wl, height: 24, rx: 5 }), text(0, 1, label, '')]));
+      g.append(el('g', { class: 'token-label', transform: labelBeside ? `translate(${wl / 2 + 34},5)` : 'translate(0,38)' }, [el('rect', { x: -wl / 2, y: -17, width: wl, height: 24, rx: 5 }), text(0, 1, label, '')]));
     }
     return g;
   }
