@@ -1,6 +1,10 @@
 //! The web page in a real browser, as part of `cargo test`: runs the node
 //! tests of `tests/browser/` (playwright-core driving Debian's Chromium)
-//! against the mailflow binary cargo just built.
+//! against the mailflow binary cargo just built. `a11y.test.mjs` checks
+//! every page state at a phone (390×844), a projector (1024×768) and a
+//! laptop (1440×900) with axe-core, the usual engine for WCAG 2.1 A/AA
+//! checks (loaded into the page by the test, never by the page itself), and
+//! checks that nothing is cut off or overlapping.
 //!
 //! This test fails, on purpose, when node, Chromium or playwright-core is
 //! missing: the page is the product's face and must not go untested
@@ -8,7 +12,7 @@
 //!
 //! ```sh
 //! apt-get install -y nodejs npm chromium
-//! npm ci            # playwright-core only; it never downloads a browser
+//! npm ci            # playwright-core and axe-core; it never downloads a browser
 //! ```
 
 use std::path::Path;
@@ -32,8 +36,10 @@ fn the_page_works_in_a_real_browser() {
     if !Path::new(&chromium).exists() {
         missing.push(format!("Chromium at {chromium} (apt-get install -y chromium, or set CHROMIUM)"));
     }
-    if !root.join("node_modules/playwright-core/package.json").exists() {
-        missing.push("playwright-core (run `npm ci` in the repository root)".to_string());
+    for package in ["playwright-core", "axe-core"] {
+        if !root.join("node_modules").join(package).join("package.json").exists() {
+            missing.push(format!("{package} (run `npm ci` in the repository root)"));
+        }
     }
     assert!(missing.is_empty(), "the browser test cannot run; missing: {}", missing.join("; "));
 

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
-import { ARTIFACTS, launchBrowser, startMailflow } from './helpers.mjs';
+import { ARTIFACTS, assertAccessible, launchBrowser, startMailflow } from './helpers.mjs';
 
 /** What the page shows now, enough to compare two moments. */
 function snapshot(page) {
@@ -120,6 +120,7 @@ test('stepping through the demo: transcript, highlight, step back, inspector', {
   assert.match(withs[0], /ESMTPA/);
   assert.ok(await page.$eval('.header-table', (table) => /Message-ID/.test(table.innerText)));
   await page.screenshot({ path: path.join(ARTIFACTS, 'browser-step.png') });
+  await assertAccessible(page, 'at 1280x720, the inspector after the delivery');
 
   // DNS panel: the MX question with its answer.
   await page.click('[data-tab=dns]');
@@ -158,6 +159,7 @@ test('read-only viewers cannot steer; the teacher can, and can write and restart
   await untilView(student, () => Number(document.body.dataset.view) >= 2);
   assert.ok(await student.$eval('#restart', (b) => b.disabled), 'restart is disabled for students');
   assert.ok(await student.$eval('#compose', (b) => b.disabled), 'writing is disabled for students');
+  await assertAccessible(student, 'at 1280x720, a read-only student page');
   const before = await snapshot(student);
   await student.keyboard.press('ArrowRight');
   await student.waitForSelector('#toast.show');

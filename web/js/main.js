@@ -32,7 +32,8 @@ const app = {
   connected: false,
 };
 
-const picture = new Topology($('topology'));
+const picture = new Topology($('topology'), $('topology-list'));
+let captionKey = null; // the caption is a live region: redraw it only when the hop changes
 let pending = null; // a scheduled render: {animate}
 
 function shown() {
@@ -63,7 +64,13 @@ function render(animate) {
   const events = shown();
   const last = events[events.length - 1];
   picture.render(events, { animate, duration: hopDuration() });
-  renderCaption($('caption'), events);
+  // A polite live region is read out whenever it changes, so it changes
+  // once per step, not on every status update (WCAG 4.1.3).
+  const key = `${app.generation}:${last ? last.seq : -1}`;
+  if (key !== captionKey) {
+    captionKey = key;
+    renderCaption($('caption-live'), events);
+  }
   renderPane(events);
   const atEdge = app.view === app.events.length;
   $('simtime').textContent = simTime(last ? last.sim_ms : 0);
@@ -79,7 +86,8 @@ function render(animate) {
     finished ? h('span', {}, h('b', {}, 'The story is over. '), app.canControl ? 'Write a message (✉) or restart.' : '') : null,
   );
   const playing = isPlaying();
-  $('play').textContent = playing ? '❚❚ Pause' : '▶ Play';
+  $('play').querySelector('.glyph').textContent = playing ? '❚❚' : '▶';
+  $('play').querySelector('.label').textContent = playing ? ' Pause' : ' Play';
   $('play').setAttribute('aria-pressed', String(playing));
   document.body.dataset.view = String(app.view);
   document.body.dataset.total = String(app.events.length);

@@ -30,6 +30,25 @@ export function h(tag, attrs = {}, ...children) {
 
 const PROTOCOL_LABEL = { smtp: 'SMTP', dns: 'DNS', pop3: 'POP3', imap: 'IMAP', sim: 'STORY' };
 
+/**
+ * Scrolls `item` into view inside its pane only. (`scrollIntoView` would
+ * also scroll the page, and on a phone, where the page is one long column,
+ * every step would pull the reader away from the picture.)
+ */
+function scrollWithin(pane, item) {
+  if (!item || pane.scrollHeight <= pane.clientHeight) return;
+  const top = item.getBoundingClientRect().top - pane.getBoundingClientRect().top + pane.scrollTop;
+  if (top < pane.scrollTop) pane.scrollTop = top;
+  else if (top + item.offsetHeight > pane.scrollTop + pane.clientHeight) pane.scrollTop = top + item.offsetHeight - pane.clientHeight;
+}
+
+/** A failure or a delay said with a mark and a word, not only in red or amber (WCAG 1.4.1). */
+function statusMark(kind) {
+  if (kind === 'failure') return h('span', { class: 'status-mark' }, h('span', { 'aria-hidden': 'true' }, '✖ '), h('span', { class: 'visually-hidden' }, 'Failed: '));
+  if (kind === 'warning') return h('span', { class: 'status-mark' }, h('span', { 'aria-hidden': 'true' }, '⚠ '), h('span', { class: 'visually-hidden' }, 'Delayed: '));
+  return null;
+}
+
 function protocolChip(protocol) {
   return h('span', { class: `proto ${protocol}` }, PROTOCOL_LABEL[protocol] || protocol);
 }
@@ -45,12 +64,12 @@ export function renderCaption(root, events) {
   const route = e.from === e.to ? e.from : `${e.from} → ${e.to}`;
   const classes = ['caption-summary'];
   if (e.summary.length > 110) classes.push('long');
-  if (isFailure(e)) classes.push('failure');
-  else if (isWarning(e)) classes.push('warning');
+  const status = isFailure(e) ? 'failure' : isWarning(e) ? 'warning' : null;
+  if (status) classes.push(status);
   fill(root, 
     h('div', { class: 'caption-meta' },
       h('span', { class: 'seq' }, `#${e.seq}`), protocolChip(e.protocol), h('span', { class: 'route' }, route)),
-    h('div', { class: classes.join(' ') }, e.summary),
+    h('div', { class: classes.join(' ') }, statusMark(status), e.summary),
     row.lines.length ? h('pre', { class: `caption-line ${e.protocol}` }, row.lines.slice(0, 2).map((l) => `${row.prefix} ${l}`).join('\n') + (row.lines.length > 2 ? ` …(+${row.lines.length - 2} lines)` : '')) : null,
     e.explain ? h('div', { class: 'explain' }, h('span', { class: 'explain-mark' }, 'Why? '), e.explain) : null,
   );
@@ -74,12 +93,11 @@ export function renderTranscript(root, events, session) {
       row.lines.length
         ? h('pre', { class: 'wire' }, row.lines.map((l, i) => h('span', { class: 'wire-line' }, h('b', { class: `prefix ${row.prefix === 'C:' || row.prefix === 'Q:' ? 'client' : 'server'}` }, i === 0 ? row.prefix : '  '), ` ${l}`)))
         : null,
-      h('div', { class: 'summary' }, h('span', { class: 'seq' }, `#${row.seq}`), ' ', row.summary),
+      h('div', { class: 'summary' }, h('span', { class: 'seq' }, `#${row.seq}`), ' ', statusMark(row.failure ? 'failure' : row.warning ? 'warning' : null), row.summary),
       row.explain ? h('div', { class: 'explain' }, row.explain) : null));
   }
   fill(root, h('h3', { class: 'pane-title' }, sessionTitle(events, session), h('span', { class: 'muted' }, `  session ${session}`)), list);
-  const current = list.querySelector('.current') || list.lastElementChild;
-  if (current) current.scrollIntoView({ block: 'nearest' });
+  scrollWithin(root, list.querySelector('.current') || list.lastElementChild);
 }
 
 /** The timeline: per message, its phases in order; deferrals amber, bounces red. */
@@ -92,25 +110,26 @@ export function renderTimeline(root, groups, currentSeq, onPick) {
   for (const group of groups) {
     const chips = group.chips.map((chip) => {
       const current = currentSeq >= chip.first && currentSeq <= chip.last;
-      return h('li', {
-        class: `chip ${chip.phase} ${chip.status}${current ? ' current' : ''}`,
-        dataset: { first: chip.first, last: chip.last, phase: chip.phase },
-        tabindex: 0,
-        role: 'button',
-        onclick: () => onPick(chip),
-        onkeydown: (ev) => { if (ev.key === 'Enter') onPick(chip); },
-      },
-      h('span', { class: 'phase' }, PHASE_NAMES[chip.phase] || (chip.phase === 'host' ? 'Host' : 'Story')),
-      h('span', { class: 'chip-title' }, chip.title || ''),
-      chip.detail ? h('span', { class: 'chip-detail' }, chip.detail) : null);
+      // A real button in each list item: lists may only hold items (WCAG
+      // 1.3.1), and a button comes with Enter, Space and focus for free.
+      const status = chip.status === 'error' ? 'failure' : chip.status === 'warn' ? 'warning' : null;
+      return h('li', {},
+        h('button', {
+          class: `chip ${chip.phase} ${chip.status}${current ? ' current' : ''}`,
+          dataset: { first: chip.first, last: chip.last, phase: chip.phase },
+          'aria-current': current ? 'step' : null,
+          onclick: () => onPick(chip),
+        },
+        h('span', { class: 'phase' }, PHASE_NAMES[chip.phase] || (chip.phase === 'host' ? 'Host' : 'Story')),
+        h('span', { class: 'chip-title' }, statusMark(status), chip.title || ''),
+        chip.detail ? h('span', { class: 'chip-detail' }, chip.detail) : null));
     });
     out.push(h('section', { class: 'message-group', dataset: { message: group.id || '' } },
       h('h3', { class: 'group-title' }, group.id ? '✉ ' : '', group.label),
       h('ol', { class: 'chips' }, chips)));
   }
   fill(root, ...out);
-  const current = root.querySelector('.chip.current');
-  if (current) current.scrollIntoView({ block: 'nearest' });
+  scrollWithin(root, root.querySelector('.chip.current'));
 }
 
 /** The DNS panel: the zones as they are at event N, and every question with its answer. */
@@ -123,10 +142,11 @@ export function renderDns(root, initialZones, events) {
     h('pre', { class: 'records' }, z.records.filter((r) => !/\sSOA\s/.test(r)).join('\n'))));
   const queries = exchanges.map((x) => {
     const current = events.some((e) => e.session === x.session && e.seq === last);
-    return h('li', { class: `exchange${current ? ' current' : ''}${x.answer && x.answer.failed ? ' failure' : ''}`, dataset: { seq: x.seq } },
+    const failed = x.answer && x.answer.failed;
+    return h('li', { class: `exchange${current ? ' current' : ''}${failed ? ' failure' : ''}`, dataset: { seq: x.seq } },
       h('div', { class: 'question' }, h('b', {}, 'Q: '), `${x.from} asks `, h('code', {}, `${x.rtype} ${x.name}`)),
       x.answer
-        ? h('div', { class: 'answer' }, h('b', {}, 'A: '), x.answer.summary.replace(/^DNS answers: /, ''),
+        ? h('div', { class: 'answer' }, h('b', {}, 'A: '), statusMark(failed ? 'failure' : null), x.answer.summary.replace(/^DNS answers: /, ''),
           x.answer.records.length ? h('pre', { class: 'records' }, x.answer.records.join('\n')) : h('div', { class: 'muted' }, x.answer.rcode))
         : h('div', { class: 'answer muted' }, 'waiting for the answer…'));
   });
@@ -136,8 +156,7 @@ export function renderDns(root, initialZones, events) {
     h('h3', { class: 'pane-title' }, 'Zones'),
     ...zoneList,
   );
-  const current = root.querySelector('.exchange.current');
-  if (current) current.scrollIntoView({ block: 'nearest' });
+  scrollWithin(root, root.querySelector('.exchange.current'));
 }
 
 /** The message inspector: a list of stored messages, and one in detail. */

@@ -1,27 +1,44 @@
-// The network picture (SVG): machines in five columns, the links between
-// them, and an envelope (a "?" for DNS) that travels along the link of the
-// current hop. `render` draws the state after events 0..N; only the
-// envelope's journey to its resting place is animated.
+// The network picture (SVG): machines in five lanes that follow a message
+// (senders' devices, outgoing servers, DNS, MX servers, recipients'
+// devices), the links between them, and an envelope (a "?" for DNS) that
+// travels along the link of the current hop. `render` draws the state after
+// events 0..N; only the envelope's journey to its resting place is animated.
+//
+// Wide screens (a projector, a laptop) get the lanes as columns, left to
+// right; narrow ones (a phone) get them as rows, top to bottom, so the
+// picture keeps a readable size when it is scaled to the screen's width.
+//
+// Nothing may overlap, at any size: every box, its icon, its badges, its
+// state tag and its lane's title stay inside the lane's strip, and inside a
+// lane they are stacked with room between them. Text that could be too long
+// for its box (a long host name) is squeezed with `textLength` rather than
+// allowed to spill out.
+//
+// The picture is for the eyes; for screen readers the same facts (each
+// machine, its role, its address and what just happened to it) are written
+// as a list (`describe`), since an SVG drawing has no words of its own.
 
 import { hopOf, nodeStates } from './model.js';
 
 const NS = 'http://www.w3.org/2000/svg';
-const W = 1000;
-const H = 520;
-const COLUMNS = ['senders', 'outgoing', 'dns', 'mx', 'recipients'];
-const COLUMN_X = { senders: 116, outgoing: 318, dns: 500, mx: 682, recipients: 884 };
-const COLUMN_TITLES = {
+const LANES = ['senders', 'outgoing', 'dns', 'mx', 'recipients'];
+const LANE_TITLES = {
   senders: "Senders' devices", outgoing: 'Outgoing servers', dns: 'DNS', mx: 'MX servers', recipients: "Recipients' devices",
 };
+/** The word inside each box that says what the machine is (not only its icon or colour). */
+const ROLE_WORDS = { client: 'device', host: 'mail server', dns: 'DNS server' };
 const SERVICE_SHORT = { smtp: 'SMTP', submission: 'SUBM', imap: 'IMAP', pop3: 'POP3', dns: 'DNS' };
-const BOX_W = 188;
-
-/** The vertical band of a column, given how many machines it holds. */
-function band(column, count) {
-  if (column === 'dns') return [46, 200];
-  if (column === 'senders' || column === 'recipients') return count <= 2 ? [290, 520] : [36, 520];
-  return count <= 1 ? [120, 380] : [36, 500];
-}
+const PROTOCOL_NAMES = { smtp: 'SMTP', dns: 'DNS', pop3: 'POP3', imap: 'IMAP', sim: 'story' };
+/** The width of a lane's strip and of a box in it (viewBox units). */
+const LANE = 200;
+const BOX_W = 184;
+const TITLE_ROOM = 30; // a lane title above the first box
+const BADGE_ROOM = 36; // the badges under a box
+const TAG_ROOM = 14; // a DOWN / FAILED tag sitting on a box's top edge
+/** Rough text widths (px per character) of the fonts used, to squeeze text that would not fit. */
+const CHAR_W = { name: 11.4, mono: 10.3, title: 9.4, badge: 9.0 };
+/** Phones and narrow windows: the same width at which style.css turns the page into one column. */
+const NARROW = '(max-width: 820px)';
 
 function el(tag, attrs = {}, children = []) {
   const node = document.createElementNS(NS, tag);
@@ -32,13 +49,18 @@ function el(tag, attrs = {}, children = []) {
   return node;
 }
 
-function text(x, y, content, cls) {
+/** A text element, squeezed to `max` units wide if its estimated width is more. */
+function text(x, y, content, cls, { max = Infinity, charWidth = CHAR_W.mono } = {}) {
   const t = el('text', { x, y, class: cls });
   t.textContent = content;
+  if (String(content).length * charWidth > max) {
+    t.setAttribute('textLength', String(max));
+    t.setAttribute('lengthAdjust', 'spacingAndGlyphs');
+  }
   return t;
 }
 
-/** Lines of a node's box: name, address, then ports or the device's user. */
+/** Lines of a node's box under its name and address: ports, or the device's user. */
 function nodeLines(node) {
   const lines = [];
   if (node.role === 'client') {
@@ -48,7 +70,7 @@ function nodeLines(node) {
     // Two ports a line when they fit in the box, else one.
     for (let i = 0; i < ports.length;) {
       const pair = ports.slice(i, i + 2).join(' · ');
-      if (i + 1 < ports.length && pair.length <= 19) { lines.push(pair); i += 2; } else { lines.push(ports[i]); i += 1; }
+      if (i + 1 < ports.length && pair.length <= 17) { lines.push(pair); i += 2; } else { lines.push(ports[i]); i += 1; }
     }
   }
   return lines;
@@ -84,13 +106,105 @@ function border(a, b) {
   return { x: a.x + dx * s, y: a.y + dy * s };
 }
 
+/** How tall a box is: the role row, the name, the address, then its lines. */
+function boxHeight(lines) {
+  return 80 + lines.length * 20;
+}
+
+/**
+ * Wide layout: lanes are columns. Inside a column each machine gets an equal
+ * share of a vertical band: DNS high, the servers in the middle, the devices
+ * low, so the links between neighbouring columns run diagonally and stay long
+ * enough to watch an envelope travel along them. Then a sweep pushes boxes
+ * down until each clears the one above (its badges and the next one's tag).
+ */
+function layoutColumns(topology) {
+  const boxes = [];
+  const titles = [];
+  let height = 540;
+  LANES.forEach((lane, i) => {
+    const nodes = topology.nodes.filter((n) => n.column === lane);
+    if (!nodes.length) return;
+    const x = LANE * i + LANE / 2;
+    const items = nodes.map((node) => {
+      const lines = nodeLines(node);
+      return { node, lane, x, w: BOX_W, h: boxHeight(lines), lines };
+    });
+    const devices = lane === 'senders' || lane === 'recipients';
+    const [top, bottom] = lane === 'dns' ? [40, 200]
+      : devices ? (nodes.length <= 2 ? [300, 540] : [40, 540])
+        : nodes.length <= 1 ? [130, 390] : [40, 520];
+    const slot = (bottom - top) / items.length;
+    let floor = lane === 'dns' ? TAG_ROOM : TITLE_ROOM + TAG_ROOM;
+    items.forEach((item, j) => {
+      const wanted = top + slot * (j + 0.5);
+      const itemTop = Math.max(wanted - item.h / 2, floor);
+      item.y = itemTop + item.h / 2;
+      floor = itemTop + item.h + BADGE_ROOM + TAG_ROOM;
+      height = Math.max(height, itemTop + item.h + BADGE_ROOM);
+    });
+    boxes.push(...items);
+    if (lane !== 'dns') titles.push({ x, y: items[0].y - items[0].h / 2 - TAG_ROOM - 6, text: LANE_TITLES[lane] });
+  });
+  return { width: LANE * LANES.length, height, boxes, titles };
+}
+
+/**
+ * Narrow layout: lanes are rows, top to bottom, the machines of a row side
+ * by side; DNS joins the outgoing servers' row, on its right, so the links
+ * from the outgoing servers down to the MX servers do not cross its box.
+ * Boxes drop their port lines (the list for screen readers and the tooltip
+ * keep them) so the picture stays short enough for a phone.
+ */
+function layoutRows(topology) {
+  const boxes = [];
+  const titles = [];
+  const of = (lane) => topology.nodes.filter((n) => n.column === lane);
+  const rows = [['senders'], ['outgoing', 'dns'], ['mx'], ['recipients']];
+  const lanesOfRows = rows.map((lanes) => lanes.filter((lane) => of(lane).length));
+  const width = Math.max(2, ...lanesOfRows.map((lanes) => lanes.reduce((n, lane) => n + of(lane).length, 0))) * LANE;
+  let y = 0;
+  for (const lanes of lanesOfRows) {
+    if (!lanes.length) continue;
+    const nodes = lanes.flatMap(of);
+    const titled = lanes.filter((lane) => lane !== 'dns');
+    if (titled.length) y += TITLE_ROOM - 6;
+    y += TAG_ROOM;
+    const h = boxHeight(nodes.some((n) => n.role === 'client') ? [''] : []);
+    let x = (width - nodes.length * LANE) / 2;
+    for (const lane of lanes) {
+      const members = of(lane);
+      if (lane !== 'dns') titles.push({ x: x + (members.length * LANE) / 2, y: y - TAG_ROOM - 6, text: LANE_TITLES[lane], max: members.length * LANE - 8 });
+      for (const node of members) {
+        const lines = node.role === 'client' ? nodeLines(node) : [];
+        boxes.push({ node, lane, x: x + LANE / 2, y: y + h / 2, w: BOX_W, h, lines });
+        x += LANE;
+      }
+    }
+    // Extra room between rows: a hop between them is short, and its
+    // envelope, its label and the badges must not pile up on each other.
+    y += h + BADGE_ROOM + 22;
+  }
+  return { width, height: y - 22, boxes, titles };
+}
+
 export class Topology {
-  constructor(svg) {
+  /** `svg` is the picture; `list` (optional) receives its description for screen readers. */
+  constructor(svg, list = null) {
     this.svg = svg;
+    this.list = list;
     this.topology = null;
     this.boxes = new Map();
     this.edges = [];
-    svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+    this.last = null; // the last render's arguments, to redraw after a change of layout
+    this.narrow = window.matchMedia ? window.matchMedia(NARROW) : null;
+    if (this.narrow) {
+      this.narrow.addEventListener('change', () => {
+        if (!this.topology) return;
+        this.setTopology(this.topology);
+        if (this.last) this.render(this.last.events, { animate: false });
+      });
+    }
   }
 
   /** Lays out the nodes and edges of a new world. */
@@ -98,46 +212,27 @@ export class Topology {
     this.topology = topology;
     this.svg.replaceChildren();
     this.boxes.clear();
+    const narrow = !!(this.narrow && this.narrow.matches);
+    const layout = narrow ? layoutRows(topology) : layoutColumns(topology);
+    this.svg.setAttribute('viewBox', `0 0 ${layout.width} ${layout.height}`);
+    this.size = [layout.width, layout.height];
+    this.svg.dataset.layout = narrow ? 'rows' : 'columns';
     const defs = el('defs');
     for (const p of ['smtp', 'dns', 'pop3', 'imap', 'sim']) {
       defs.append(el('marker', { id: `arrow-${p}`, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse', class: `marker ${p}` }, [el('path', { d: 'M0 0 L10 5 L0 10 z' })]));
     }
     this.svg.append(defs);
 
-    // Columns left to right follow a message; inside its column each
-    // machine gets an equal share of a vertical band. DNS sits high, the
-    // servers in the middle, the devices low, so the links between
-    // neighbouring columns run diagonally and stay long enough to watch an
-    // envelope travel along them.
     const headers = el('g', { class: 'column-titles' });
-    this.svg.append(headers);
-    for (const column of COLUMNS) {
-      const nodes = topology.nodes.filter((n) => n.column === column);
-      const [top, bottom] = band(column, nodes.length);
-      const slot = (bottom - top) / Math.max(nodes.length, 1);
-      let firstTop = null;
-      nodes.forEach((node, j) => {
-        const lines = nodeLines(node);
-        const w = column === 'dns' ? 150 : BOX_W;
-        const h = 62 + lines.length * 21;
-        const y = top + slot * (j + 0.5);
-        if (firstTop === null) firstTop = y - h / 2;
-        this.boxes.set(node.name, { node, x: COLUMN_X[column], y, w, h, lines });
-      });
-      if (nodes.length && column !== 'dns') {
-        // Titles of the outer columns align with the box edge so they stay on screen.
-        const anchor = column === 'senders' ? 'start' : column === 'recipients' ? 'end' : 'middle';
-        const x = anchor === 'start' ? COLUMN_X[column] - BOX_W / 2 : anchor === 'end' ? COLUMN_X[column] + BOX_W / 2 : COLUMN_X[column];
-        const title = text(x, firstTop - 22, COLUMN_TITLES[column], `column-title ${anchor}`);
-        headers.append(title);
-      }
-    }
+    for (const title of layout.titles) headers.append(text(title.x, title.y, title.text, 'column-title', { max: title.max || LANE - 8, charWidth: CHAR_W.title }));
+    for (const box of layout.boxes) this.boxes.set(box.node.name, box);
 
     this.edgeLayer = el('g', { class: 'edges' });
     this.activeEdgeLayer = el('g', { class: 'edges-active' });
     this.nodeLayer = el('g', { class: 'nodes' });
     this.tokenLayer = el('g', { class: 'tokens' });
-    this.svg.append(this.edgeLayer, this.nodeLayer, this.activeEdgeLayer, this.tokenLayer);
+    // Lane titles above the links (a link may pass behind a title, never over it).
+    this.svg.append(this.edgeLayer, headers, this.nodeLayer, this.activeEdgeLayer, this.tokenLayer);
 
     this.edges = topology.edges.filter((e) => this.boxes.has(e.from) && this.boxes.has(e.to));
     for (const edge of this.edges) {
@@ -155,19 +250,23 @@ export class Topology {
       const { node, x, y, w, h, lines } = box;
       const g = el('g', { class: `node ${node.role}`, 'data-name': node.name, transform: `translate(${x - w / 2},${y - h / 2})` });
       g.append(el('rect', { class: 'box', width: w, height: h, rx: 12 }));
-      g.append(el('circle', { class: 'icon-disc', cx: -2, cy: -2, r: 17 }));
-      g.append(icon(node.role, -15, -13));
-      g.append(text(w / 2, 27, node.name, node.name.length > 15 ? 'node-name long' : 'node-name'));
-      g.append(text(w / 2, 51, node.address, 'node-address'));
-      lines.forEach((line, k) => g.append(text(w / 2, 74 + k * 21, line, 'node-ports')));
-      const badges = el('g', { class: 'badges', transform: `translate(${w / 2},${h + 4})` });
+      g.append(icon(node.role, 10, 6));
+      g.append(text(44, 22, ROLE_WORDS[node.role] || node.role, 'node-role', { max: w - 52, charWidth: 8.2 }));
+      g.append(text(w / 2, 49, node.name, 'node-name', { max: w - 14, charWidth: CHAR_W.name }));
+      g.append(text(w / 2, 71, node.address, 'node-address', { max: w - 14 }));
+      lines.forEach((line, k) => g.append(text(w / 2, 93 + k * 20, line, 'node-ports', { max: w - 14, charWidth: 9.4 })));
+      const badges = el('g', { class: 'badges', transform: `translate(${w / 2},${h + 5})` });
       g.append(badges);
-      const down = el('g', { class: 'down-label', transform: `translate(${w - 8},-10)` }, [el('rect', { x: -58, y: 0, width: 62, height: 24, rx: 5 }), text(-27, 18, 'DOWN', '')]);
-      g.append(down);
+      // The state of a machine in words, on its top edge: DOWN or FAILED (not only a colour).
+      const tagText = text(-34, 17, '', 'state-text');
+      const tag = el('g', { class: 'state-tag', transform: `translate(${w - 8},-12)` }, [el('rect', { x: -72, y: 0, width: 76, height: 24, rx: 5 }), tagText]);
+      g.append(tag);
       box.g = g;
       box.badges = badges;
+      box.tagText = tagText;
       const title = el('title');
-      title.textContent = `${node.name} (${node.address})${node.domains ? `\nmailboxes of ${node.domains.join(', ')}` : ''}${node.backup_for ? `\nbackup MX for ${node.backup_for.join(', ')}` : ''}`;
+      const services = Object.entries(node.ports || {}).map(([service, port]) => `${SERVICE_SHORT[service] || service} ${port}`).join(', ');
+      title.textContent = `${node.name} (${node.address})${services ? `\n${services}` : ''}${node.domains ? `\nmailboxes of ${node.domains.join(', ')}` : ''}${node.backup_for ? `\nbackup MX for ${node.backup_for.join(', ')}` : ''}`;
       g.append(title);
       this.nodeLayer.append(g);
     }
@@ -185,9 +284,11 @@ export class Topology {
    */
   render(events, { animate = false, duration = 500 } = {}) {
     if (!this.topology) return;
+    this.last = { events };
     const states = nodeStates(this.topology, events);
     const current = events.length ? events[events.length - 1] : null;
     const hop = hopOf(current, this.topology);
+    const failedTo = hop && current && (current.kind === 'failure' || current.kind === 'connect_failed') ? hop.to : null;
 
     for (const box of this.boxes.values()) {
       const name = box.node.name;
@@ -197,20 +298,28 @@ export class Topology {
       if (!state.up) classes.push('down');
       if (hop && hop.from === name && hop.to !== name) classes.push('active-from');
       if (hop && hop.to === name) classes.push('active-to');
-      if (hop && hop.to === name && current && (current.kind === 'failure' || current.kind === 'connect_failed')) classes.push('failed');
+      if (failedTo === name) classes.push('failed');
       if (hop && (hop.from === name || hop.to === name)) classes.push(`proto-${hop.protocol}`);
       box.g.setAttribute('class', classes.join(' '));
+      box.tagText.textContent = !state.up ? 'DOWN' : failedTo === name ? '✖ FAILED' : '';
       box.badges.replaceChildren();
       const badges = [];
       if (state.mailbox) badges.push([`mailbox ${state.mailbox}`, 'mailbox']);
-      if (state.queued) badges.push([`queue ${state.queued}${state.deferred ? ' · deferred' : ''}`, state.deferred ? 'deferred' : 'queue']);
-      let x = -(badges.length - 1) * 66;
-      for (const [label, cls] of badges) {
-        const wBadge = 8 + label.length * 9.2;
-        box.badges.append(el('g', { class: `badge ${cls}`, transform: `translate(${x},0)` }, [el('rect', { x: -wBadge / 2, y: 0, width: wBadge, height: 26, rx: 13 }), text(0, 19, label, '')]));
-        x += 132;
-      }
+      if (state.queued) badges.push([`queue ${state.queued}${state.deferred ? ' · ⚠ deferred' : ''}`, state.deferred ? 'deferred' : 'queue']);
+      // Side by side under the box; squeezed to the box's width if both would be wider.
+      const widths = badges.map(([label]) => 14 + label.length * CHAR_W.badge);
+      const total = widths.reduce((a, b) => a + b, 0) + 6 * Math.max(badges.length - 1, 0);
+      const scale = Math.min(1, box.w / Math.max(total, 1));
+      const row = el('g', { transform: `scale(${scale})` });
+      let x = -total / 2;
+      badges.forEach(([label, cls], k) => {
+        const wBadge = widths[k];
+        row.append(el('g', { class: `badge ${cls}`, transform: `translate(${x + wBadge / 2},0)` }, [el('rect', { x: -wBadge / 2, y: 0, width: wBadge, height: 26, rx: 13 }), text(0, 19, label, '')]));
+        x += wBadge + 6;
+      });
+      if (badges.length) box.badges.append(row);
     }
+    this.describe(states, hop, current, failedTo);
 
     // The link of the current hop, drawn on top; an ad-hoc one if the
     // topology has no such link (a bounce back, a lookup by a device).
@@ -226,7 +335,10 @@ export class Topology {
     const p = this.point(hop.from, hop.to, 0), q = this.point(hop.from, hop.to, 1);
     this.activeEdgeLayer.append(el('line', { x1: p.x, y1: p.y, x2: q.x, y2: q.y, class: `edge-highlight ${hop.protocol}`, 'marker-end': `url(#arrow-${hop.protocol})` }));
     const length = Math.hypot(q.x - p.x, q.y - p.y) || 1;
-    if (edge) {
+    // The link's label (protocol and port). Not on a phone: there the rows
+    // are close, the label would cover the badges, and the caption right
+    // under the picture names the protocol anyway.
+    if (edge && this.svg.dataset.layout !== 'rows') {
       // The label sits beside the middle of the link, on its upper side.
       // Nearer the sender than the envelope's resting place.
       const mid = this.point(hop.from, hop.to, 0.3);
@@ -240,13 +352,20 @@ export class Topology {
       const label = `${hop.protocol.toUpperCase()} ${edge.port}`;
       const wl = label.length * 10 + 14;
       const off = 22 + Math.abs(nx) * (wl / 2);
-      this.activeEdgeLayer.append(el('g', { class: `edge-label ${hop.protocol}`, transform: `translate(${mid.x + nx * off},${mid.y + ny * off})` }, [el('rect', { x: -wl / 2, y: -15, width: wl, height: 26, rx: 6 }), text(0, 4, label, '')]));
+      // Kept inside the picture, whatever side the link is on.
+      const [vw, vh] = this.size;
+      const lx = Math.max(wl / 2 + 2, Math.min(vw - wl / 2 - 2, mid.x + nx * off));
+      const ly = Math.max(17, Math.min(vh - 13, mid.y + ny * off));
+      this.activeEdgeLayer.append(el('g', { class: `edge-label ${hop.protocol}`, transform: `translate(${lx},${ly})` }, [el('rect', { x: -wl / 2, y: -15, width: wl, height: 26, rx: 6 }), text(0, 4, label, '')]));
     }
     if (!hop.travels) return;
 
     // The envelope rests a little before the receiver, clear of its box.
-    const end = this.point(hop.from, hop.to, Math.max(0.5, Math.min(0.8, 1 - 60 / length)));
-    const token = this.token(current, hop);
+    // On a phone the rows are close: the envelope rests nearer the receiver,
+    // off the sender's badges, with its label beside it rather than below.
+    const rows = this.svg.dataset.layout === 'rows';
+    const end = this.point(hop.from, hop.to, rows ? 0.72 : Math.max(0.5, Math.min(0.8, 1 - 60 / length)));
+    const token = this.token(current, hop, rows);
     token.setAttribute('transform', `translate(${end.x},${end.y})`);
     this.tokenLayer.append(token);
     if (animate && duration > 0 && token.animate) {
@@ -258,8 +377,43 @@ export class Topology {
     }
   }
 
+  /**
+   * The picture in words, for screen readers: one item per machine with its
+   * role, address and services, and what the current hop does to it.
+   */
+  describe(states, hop, current, failedTo) {
+    if (!this.list) return;
+    const protocol = hop ? PROTOCOL_NAMES[hop.protocol] || hop.protocol : '';
+    const items = [];
+    for (const box of this.boxes.values()) {
+      const { node } = box;
+      const state = states[node.name];
+      const services = Object.entries(node.ports || {}).map(([service, port]) => `${SERVICE_SHORT[service] || service} on port ${port}`);
+      const what = [`${node.name}: ${ROLE_WORDS[node.role] || node.role} among the ${LANE_TITLES[box.lane] || box.lane}`, `address ${node.address}`];
+      if (node.user) what.push(`used by ${node.user}`);
+      if (services.length) what.push(services.join(', '));
+      const now = [];
+      if (!state.up) now.push('DOWN');
+      if (failedTo === node.name) now.push('failed');
+      if (hop && hop.from === node.name && hop.to !== node.name) now.push(`now sends ${protocol} to ${hop.to}`);
+      if (hop && hop.to === node.name && hop.from !== node.name) now.push(`now receives ${protocol} from ${hop.from}`);
+      if (hop && hop.to === node.name && hop.from === node.name && current) now.push(`now: ${current.summary}`);
+      if (state.mailbox) now.push(`${state.mailbox} message${state.mailbox === 1 ? '' : 's'} in its mailboxes`);
+      if (state.queued) now.push(`${state.queued} in its queue${state.deferred ? ', deferred' : ''}`);
+      items.push(`${what.join('; ')}.${now.length ? ` ${now.join('; ')}.` : ''}`);
+    }
+    const key = items.join('\n');
+    if (this.listKey === key) return;
+    this.listKey = key;
+    this.list.replaceChildren(...items.map((line) => {
+      const li = document.createElement('li');
+      li.textContent = line;
+      return li;
+    }));
+  }
+
   /** The envelope (or DNS question/answer bubble) of an event. */
-  token(event, hop) {
+  token(event, hop, labelBeside = false) {
     const cls = `token ${hop.protocol} ${event.kind}`;
     let label = '';
     if (event.kind === 'line') {
@@ -287,7 +441,7 @@ export class Topology {
     const g = el('g', { class: cls }, [shape]);
     if (label) {
       const wl = label.length * 10.5 + 12;
-      g.append(el('g', { class: 'token-label', transform: 'translate(0,38)' }, [el('rect', { x: -wl / 2, y: -17, width: wl, height: 24, rx: 5 }), text(0, 1, label, '')]));
+      g.append(el('g', { class: 'token-label', transform: labelBeside ? `translate(${wl / 2 + 34},5)` : 'translate(0,38)' }, [el('rect', { x: -wl / 2, y: -17, width: wl, height: 24, rx: 5 }), text(0, 1, label, '')]));
     }
     return g;
   }
