@@ -145,6 +145,19 @@ fn serve(data: &Path, net: Net, file: &Path) -> Option<std::process::Child> {
     }
 }
 
+/// Waits until `count` messages got their 250. Every wait is bounded: a
+/// sender that stops early (its connection refused, a reply it did not
+/// expect) fails the test with the reason instead of hanging it.
+async fn wait_for_count(acknowledged: &Mutex<Vec<Vec<u8>>>, count: usize, senders: &[tokio::task::JoinHandle<()>]) {
+    let deadline = tokio::time::Instant::now() + GENEROUS;
+    while acknowledged.lock().unwrap().len() < count {
+        let got = acknowledged.lock().unwrap().len();
+        assert!(!senders.iter().all(|s| s.is_finished()), "every sender stopped after {got} acknowledged messages");
+        assert!(tokio::time::Instant::now() < deadline, "only {got} of {count} messages acknowledged within {GENEROUS:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_in_a_burst_it_comes_back_with_every_acknowledged_message() {
     let dir = TempDir::new("durability-crash");
@@ -188,17 +201,13 @@ async fn killed_in_a_burst_it_comes_back_with_every_acknowledged_message() {
         }));
     }
     // Meanwhile a device flags the first ten messages; remember if it got OK.
-    while acknowledged.lock().unwrap().len() < 40 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_count(&acknowledged, 40, &senders).await;
     let mut device = Raw::connect(imap).await;
     device.command("a1", "LOGIN bob@example.org builder").await;
     device.command("a2", "SELECT INBOX").await;
     let flagged = device.command("a3", "UID STORE 1:10 +FLAGS.SILENT (\\Flagged)").await;
     let flags_acknowledged = flagged.last().is_some_and(|l| l.starts_with("a3 OK"));
-    while acknowledged.lock().unwrap().len() < 120 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_count(&acknowledged, 120, &senders).await;
     child.kill().expect("SIGKILL"); // no clean shutdown: the middle of a burst
     let _ = child.wait();
     for sender in senders {
