@@ -26,12 +26,12 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use tokio::sync::watch;
 
-use crate::auth::DomainKeys;
+use crate::auth::{Checker, DomainKeys};
 use crate::conductor::{Conductor, Pace};
 use crate::dns::{DnsHandler, DnsServer, Lookup, Resolvers, Zones};
-use crate::mta::MailHost;
 use crate::mta::accounts::{Account, Accounts};
 use crate::mta::throttle::Rules;
+use crate::mta::{HostAuth, MailHost};
 use crate::net::Net;
 use crate::scenario::{Scenario, Service};
 use crate::smtp::session::Role as SmtpRole;
@@ -205,7 +205,15 @@ impl World {
                 Rules::default(),
             );
             let lookup = resolvers.for_node(&node.name, IpAddr::V4(node.address));
-            let host = MailHost::new(&node.name, IpAddr::V4(node.address), config, accounts, scenario.settings.retry.clone(), net.clone(), lookup);
+            // The checker asks the DNS server from the host's own address,
+            // so the class sees the receiving host ask about the sender.
+            let checker = if config.checks_senders() && services.contains(&Service::Smtp) {
+                Some(Checker::new(&node.name, dns_server.addr, IpAddr::V4(node.address), options.network_timeout, zones.clone())?)
+            } else {
+                None
+            };
+            let auth = HostAuth { keys: dkim.clone(), checker };
+            let host = MailHost::new(&node.name, IpAddr::V4(node.address), config, accounts, scenario.settings.retry.clone(), net.clone(), lookup, auth);
             if let Some(dir) = &options.data_dir {
                 // Before any listener starts, so nothing is delivered into
                 // a store that is about to be replaced by what is on disk.
