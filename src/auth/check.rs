@@ -295,11 +295,16 @@ impl Checker {
         };
         steps.push(StoryStep { check: Check::Dmarc, text: dmarc_text });
 
-        let authentication_results = AuthenticationResults::new(&self.host)
+        let mut authentication_results = AuthenticationResults::new(&self.host)
             .with_spf_mailfrom_result(&spf, client_ip, mail_from, helo)
             .with_dkim_results(&dkim, &from_domain)
             .with_dmarc_result(&dmarc)
             .to_header();
+        if dkim.is_empty() {
+            // mail-auth leaves DKIM out when there is no signature; RFC 8601
+            // §2.7.1 has a word for it, and the reader should see all three.
+            authentication_results = authentication_results.replacen(";\r\n\tdmarc=", ";\r\n\tdkim=none (no signature);\r\n\tdmarc=", 1);
+        }
         let received_spf = ReceivedSpf::new(&spf, client_ip, helo, mail_from, &self.host).to_header();
 
         let mut lookups = spf_lookups;

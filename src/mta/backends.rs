@@ -36,8 +36,8 @@ impl crate::smtp::server::Backend for Arc<MailHost> {
         self.config.slow.map(|d| d.0)
     }
 
-    fn accept(&self, role: Role, envelope: Envelope, hop: &HopInfo) -> Accepted {
-        self.take_in(role, envelope, hop)
+    async fn accept(&self, role: Role, envelope: Envelope, hop: &HopInfo) -> Accepted {
+        self.take_in(role, envelope, hop).await
     }
 }
 

@@ -10,19 +10,35 @@
 //! A message that passed is stamped with a `Received:` line (RFC 5321
 //! §4.4), given the `Date:` and `Message-ID:` a device forgot (RFC 6409
 //! §8, submission only), then delivered here or queued, before the client
-//! hears 250. Sender authentication (SPF, DKIM, DMARC) will be judged here.
+//! hears 250.
+//!
+//! Sender authentication happens here too, on both ends of the journey:
+//! - **outgoing**: mail a logged-in user submits is DKIM-signed (RFC 6376
+//!   §5) with the key of the user's domain, once, after the stamping and
+//!   before it is queued, so every relay hop carries the same signature;
+//! - **incoming**: mail another server brings to port 25 for one of our
+//!   mailboxes is judged (SPF, RFC 7208; DKIM, RFC 6376 §6; DMARC, RFC
+//!   7489 §6.6) before the client hears anything. The verdict goes on top
+//!   as `Authentication-Results` (RFC 8601) and `Received-SPF` (RFC 7208
+//!   §9.1), and the sender domain's DMARC policy decides: `reject` → `550
+//!   5.7.1` at the end of DATA (nothing stored or queued: the sending
+//!   server must bounce it); `quarantine` → the recipient's Junk folder,
+//!   marked `$Junk`; `none` → the inbox. A host with `auth_checks: false`
+//!   takes everything, as most servers did before these checks existed.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::local::Folder;
 use super::queue::Outcome;
 use super::{MailHost, domain_of};
+use crate::auth::{Disposition, Verdict};
 use crate::message::{ReceivedInfo, has_header, received_header, summarize};
 use crate::scenario::SimDuration;
 use crate::smtp::reply::Reply;
 use crate::smtp::server::{Accepted, HopInfo};
 use crate::smtp::session::{Envelope, Policy, RcptVerdict, Role};
-use crate::trace::Kind;
+use crate::trace::{Draft, Kind, MessageRef, Protocol};
 
 /// The policy of one SMTP connection to a host.
 pub(super) struct HostPolicy {
@@ -84,11 +100,29 @@ impl MailHost {
     /// Takes responsibility for a message the SMTP session has read: stamps
     /// it, delivers the local recipients, queues the rest. Returns the
     /// queue id for the `250` (or the refusal) and the message's label.
-    pub(super) fn take_in(self: &Arc<Self>, role: Role, envelope: Envelope, hop: &HopInfo) -> Accepted {
+    pub(super) async fn take_in(self: &Arc<Self>, role: Role, envelope: Envelope, hop: &HopInfo) -> Accepted {
         let id = self.new_id();
         let authenticated = envelope.authenticated_user.is_some();
-        // Received: first, then (submission only) the headers the device forgot.
-        let mut prefix = received_header(&ReceivedInfo {
+        // Judged first, on the message exactly as it arrived: a refused
+        // message gets no queue id and leaves nothing behind.
+        let verdict = match &self.auth.checker {
+            Some(checker) if role == Role::Relay && envelope.recipients.iter().any(|r| self.is_local(r)) => {
+                let message = summarize(&envelope.data).message_ref();
+                let verdict = checker.verify(&envelope.data, hop.peer_ip, &envelope.helo, envelope.from.as_deref().unwrap_or("")).await;
+                self.tell_verdict(&verdict, message.clone());
+                if let Some(reply) = verdict.reject_reply() {
+                    let text = reply.strip_prefix("550 5.7.1 ").unwrap_or(&reply).to_string();
+                    return Accepted { result: Err(Reply::new(550, (5, 7, 1), text)), message };
+                }
+                Some(verdict)
+            }
+            _ => None,
+        };
+        // The verdict on top (RFC 8601 §4: above the trace headers it
+        // covers), then Received:, then (submission only) the headers the
+        // device forgot.
+        let mut prefix = verdict.as_ref().map(Verdict::headers).unwrap_or_default();
+        prefix += &received_header(&ReceivedInfo {
             helo: &envelope.helo,
             peer_name: &hop.peer_name,
             peer_ip: hop.peer_ip,
@@ -120,9 +154,17 @@ impl MailHost {
         let mut data = Vec::with_capacity(prefix.len() + envelope.data.len());
         data.extend_from_slice(prefix.as_bytes());
         data.extend_from_slice(&envelope.data);
+        if role == Role::Submission
+            && let Some(user) = envelope.authenticated_user.as_deref()
+        {
+            data = self.dkim_sign(user, data, message.clone());
+        }
+        let folder = match verdict.map(|v| v.disposition) {
+            Some(Disposition::Quarantine) => Folder::Junk,
+            _ => Folder::Inbox,
+        };
 
-        let (local, remote): (Vec<String>, Vec<String>) =
-            envelope.recipients.into_iter().partition(|r| self.is_postmaster(r) || self.is_final_for(&domain_of(r)));
+        let (local, remote): (Vec<String>, Vec<String>) = envelope.recipients.into_iter().partition(|r| self.is_local(r));
         // Local recipients first, straight into their mailboxes. One that
         // cannot be stored now (a full or broken disk) is retried from the
         // queue if some copy was delivered; if none was, the client hears
@@ -130,7 +172,7 @@ impl MailHost {
         // promise, so it is only given for what is safe).
         let (mut delivered, mut retry, mut last_error) = (0, Vec::new(), String::new());
         for recipient in local {
-            match self.deliver_local(envelope.from.as_deref(), &recipient, &data, message.clone()) {
+            match self.deliver_local_to(envelope.from.as_deref(), &recipient, &data, message.clone(), folder) {
                 Outcome::Accepted => delivered += 1,
                 Outcome::Temporary(reason) => {
                     last_error = reason;
@@ -150,5 +192,76 @@ impl MailHost {
         }
         let id = self.enqueue_as(id, envelope.from, pending, data, message.clone());
         Accepted { result: Ok(id), message }
+    }
+
+    /// Is `recipient` a mailbox here (rather than mail to relay on)?
+    fn is_local(&self, recipient: &str) -> bool {
+        self.is_postmaster(recipient) || self.is_final_for(&domain_of(recipient))
+    }
+
+    /// DKIM-signs a message `user` submitted, with the key of the user's
+    /// domain (a server signs only for the domains it answers for, so the
+    /// signature means "this domain's server sent it"). A domain without a
+    /// key, or a key that fails, leaves the message as it was.
+    fn dkim_sign(&self, user: &str, data: Vec<u8>, message: Option<MessageRef>) -> Vec<u8> {
+        let domain = domain_of(user);
+        let Some(key) = self.auth.keys.get(&domain) else { return data };
+        match key.sign(&data) {
+            Ok(signed) => {
+                self.emit(
+                    Kind::Note,
+                    format!("{} signs the message with {domain}'s DKIM key ({}, selector {})", self.name, key.algorithm.signature_algorithm(), key.selector),
+                    Some(format!(
+                        "The DKIM-Signature header holds a hash of the body and a signature over the main headers. Any receiver can check it with the public key published in DNS at {}.",
+                        key.dns_name()
+                    )),
+                    message,
+                );
+                signed
+            }
+            Err(err) => {
+                self.emit(Kind::Failure { reason: err.to_string() }, format!("{} cannot sign the message: it goes out unsigned", self.name), None, message);
+                data
+            }
+        }
+    }
+
+    /// Each step of the checks, in sentences, then the decision.
+    /// Each DNS question the checks asked becomes a question and an answer
+    /// between this host and the DNS server, worded for the check.
+    fn tell_verdict(&self, verdict: &Verdict, message: Option<MessageRef>) {
+        let asks = format!("{} asks DNS for ", self.name);
+        let mut lookups = verdict.lookups.iter();
+        let mut steps = verdict.steps.iter().peekable();
+        while let Some(step) = steps.next() {
+            // The checker tells each lookup in two steps: the question, then the answer.
+            if step.text.starts_with(&asks)
+                && let Some(lookup) = lookups.next()
+            {
+                let name = format!("{}.", lookup.name);
+                let query = Kind::DnsQuery { name: name.clone(), rtype: lookup.rtype.clone(), transport: "UDP".into() };
+                self.net.trace.emit(Draft::new(&self.name, "dns", Protocol::Dns, query, step.text.clone()).message(message.clone()));
+                let answer_text = steps.next().map(|s| s.text.clone()).unwrap_or_else(|| lookup.summary.clone());
+                let answer = Kind::DnsAnswer { name, rtype: lookup.rtype.clone(), rcode: lookup.rcode.clone(), records: lookup.records.clone() };
+                self.net.trace.emit(Draft::new("dns", &self.name, Protocol::Dns, answer, answer_text).message(message.clone()));
+                continue;
+            }
+            self.emit(Kind::Note, step.text.clone(), None, message.clone());
+        }
+        let (summary, explain) = match verdict.disposition {
+            Disposition::Reject => (
+                format!("{} refuses the message: {}'s DMARC policy says reject", self.name, verdict.dmarc.domain),
+                "Neither SPF nor DKIM proved that the From: domain sent it, and that domain asked receivers to refuse such mail. The sending server gets 550 5.7.1 and must tell its sender; nothing is stored here.",
+            ),
+            Disposition::Quarantine => (
+                format!("{} puts the message in the recipient's Junk folder: {}'s DMARC policy says quarantine", self.name, verdict.dmarc.domain),
+                "The From: domain could not be proved, and its policy asks for suspicion rather than refusal: the message is delivered, but into Junk, marked $Junk.",
+            ),
+            Disposition::None => (
+                format!("{} takes the message (SPF {}, DKIM {}, DMARC {})", self.name, verdict.spf.result, verdict.dkim_summary(), verdict.dmarc.result),
+                "The results go on top of the message as Authentication-Results, for the reader's mail program to show.",
+            ),
+        };
+        self.emit(Kind::Note, summary, Some(explain.to_string()), message);
     }
 }

@@ -4,8 +4,11 @@
 //!
 //! 1. `intake.rs` — an SMTP client offers it: which recipients are taken
 //!    (our users, relaying for logged-in users, backup MX, greylisting),
-//!    and the `Received:` line stamped on top. Local recipients go straight
-//!    to `local.rs`; the rest join the queue.
+//!    and the `Received:` line stamped on top. Mail a logged-in user
+//!    submits is DKIM-signed here; mail arriving from another server on
+//!    port 25 is judged here (SPF, DKIM, DMARC: see [`crate::auth`]) and
+//!    refused, put in Junk, or taken with its `Authentication-Results`.
+//!    Local recipients go straight to `local.rs`; the rest join the queue.
 //! 2. `delivery.rs` — each queued message gets a task that tries every
 //!    pending recipient, and asks `queue.rs`'s pure rule what next: done,
 //!    retry later (back-off, in simulated time), or give up.
@@ -38,6 +41,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::auth::{Checker, DomainKeys};
 use crate::dns::Lookup;
 use crate::net::Net;
 use crate::scenario::{Host, RetrySettings};
@@ -62,10 +66,23 @@ pub struct MailHost {
     greylist: Mutex<HashMap<(IpAddr, String, String), Duration>>,
     next_id: AtomicU64,
     up: watch::Sender<bool>,
+    auth: HostAuth,
+}
+
+/// What a host needs for sender authentication (see [`crate::auth`]).
+#[derive(Clone, Default)]
+pub struct HostAuth {
+    /// The world's DKIM keys: the host signs its logged-in users' mail
+    /// with the key of their domain, if that domain signs.
+    pub keys: Arc<DomainKeys>,
+    /// Judges mail arriving on port 25; `None` when the host's checks are
+    /// off (`auth_checks: false`) or it runs no port 25.
+    pub checker: Option<Checker>,
 }
 
 impl MailHost {
-    pub fn new(name: &str, address: IpAddr, config: Host, accounts: Accounts, retry: RetrySettings, net: Net, lookup: Lookup) -> Arc<Self> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(name: &str, address: IpAddr, config: Host, accounts: Accounts, retry: RetrySettings, net: Net, lookup: Lookup, auth: HostAuth) -> Arc<Self> {
         let (up, _) = watch::channel(!config.down);
         let store = Store::new(net.epoch);
         store.set_tracer(net.trace.clone(), name);
@@ -87,6 +104,7 @@ impl MailHost {
             greylist: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             up,
+            auth,
         })
     }
 

@@ -336,6 +336,20 @@ pub struct Host {
     /// TLS on this host's services (overrides `settings.tls`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSettings>,
+    /// Check who really sent the mail arriving on port 25: SPF (RFC 7208),
+    /// DKIM (RFC 6376) and DMARC (RFC 7489), with `Authentication-Results`
+    /// added and the sender's DMARC policy applied (reject, Junk, or
+    /// deliver). On by default; `false` for the "before" half of a lesson,
+    /// where a forged sender gets through unquestioned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_checks: Option<bool>,
+}
+
+impl Host {
+    /// Does this host check SPF, DKIM and DMARC on arriving mail?
+    pub fn checks_senders(&self) -> bool {
+        self.auth_checks.unwrap_or(true)
+    }
 }
 
 /// A mail account.

@@ -43,8 +43,9 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
     /// Takes responsibility for a message: store it or queue it. This must
-    /// not return before the message is safe.
-    fn accept(&self, role: Role, envelope: Envelope, hop: &HopInfo) -> Accepted;
+    /// not return before the message is safe. Async, because a receiver may
+    /// ask DNS about the sender first (SPF, DKIM, DMARC: see `auth`).
+    fn accept(&self, role: Role, envelope: Envelope, hop: &HopInfo) -> impl std::future::Future<Output = Accepted> + Send;
 }
 
 /// What became of a message handed to [`Backend::accept`].
@@ -150,7 +151,7 @@ where
         let mut labelled_here = false;
         let reply = match session.data_finished(outcome) {
             DataStep::Accept(envelope) => {
-                let accepted = backend.accept(role, envelope, hop);
+                let accepted = backend.accept(role, envelope, hop).await;
                 if wire.message().is_none() {
                     wire.set_message(accepted.message);
                     labelled_here = true;

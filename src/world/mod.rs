@@ -26,11 +26,12 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use tokio::sync::watch;
 
+use crate::auth::{Checker, DomainKeys};
 use crate::conductor::{Conductor, Pace};
 use crate::dns::{DnsHandler, DnsServer, Lookup, Resolvers, Zones};
-use crate::mta::MailHost;
 use crate::mta::accounts::{Account, Accounts};
 use crate::mta::throttle::Rules;
+use crate::mta::{HostAuth, MailHost};
 use crate::net::Net;
 use crate::scenario::{Scenario, Service};
 use crate::smtp::session::Role as SmtpRole;
@@ -139,6 +140,10 @@ pub enum WorldError {
     Data { path: PathBuf, error: std::io::Error },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Dkim(#[from] crate::auth::KeyError),
+    #[error(transparent)]
+    Checker(#[from] crate::auth::CheckerError),
 }
 
 /// A running world: addresses, DNS, trace, conductor.
@@ -155,6 +160,8 @@ pub struct World {
     pub net: Net,
     /// The world's CA and host certificates (see `listener::world_tls`).
     pub tls: Arc<crate::tls::WorldTls>,
+    /// The DKIM keys of the domains that sign (see `auth::keys`).
+    pub dkim: Arc<DomainKeys>,
     resolvers: Resolvers,
     dns_server: tokio::sync::Mutex<Option<DnsServer>>,
     stop: watch::Sender<bool>,
@@ -173,6 +180,10 @@ impl World {
             nodes.iter().filter(|n| matches!(n.role, Role::Host { .. })).map(|n| (n.name.clone(), IpAddr::V4(n.address))).collect();
         let domains: Vec<_> = scenario.domains.iter().map(|(d, z)| (d.clone(), z.records.clone())).collect();
         let zones = Arc::new(Zones::new(&domains, &host_addresses)?);
+        // DKIM keys (RFC 6376 §3.6.2): made (or, with --data, loaded) before
+        // the DNS server answers, so the first question already finds them.
+        let dkim = Arc::new(DomainKeys::for_scenario(&scenario, options.data_dir.as_deref())?);
+        dkim.publish(&zones, &scenario)?;
         let names: HashMap<IpAddr, String> = nodes.iter().map(|n| (IpAddr::V4(n.address), n.name.clone())).collect();
         let dns_addr = SocketAddr::new(IpAddr::V4(nodes[0].address), crate::net::port(53, options.port_offset));
         let handler = DnsHandler { zones: zones.clone(), trace: trace.clone(), nodes: Arc::new(names) };
@@ -194,7 +205,15 @@ impl World {
                 Rules::default(),
             );
             let lookup = resolvers.for_node(&node.name, IpAddr::V4(node.address));
-            let host = MailHost::new(&node.name, IpAddr::V4(node.address), config, accounts, scenario.settings.retry.clone(), net.clone(), lookup);
+            // The checker asks the DNS server from the host's own address,
+            // so the class sees the receiving host ask about the sender.
+            let checker = if config.checks_senders() && services.contains(&Service::Smtp) {
+                Some(Checker::new(&node.name, dns_server.addr, IpAddr::V4(node.address), options.network_timeout, zones.clone())?)
+            } else {
+                None
+            };
+            let auth = HostAuth { keys: dkim.clone(), checker };
+            let host = MailHost::new(&node.name, IpAddr::V4(node.address), config, accounts, scenario.settings.retry.clone(), net.clone(), lookup, auth);
             if let Some(dir) = &options.data_dir {
                 // Before any listener starts, so nothing is delivered into
                 // a store that is about to be replaced by what is on disk.
@@ -225,6 +244,7 @@ impl World {
             hosts,
             net,
             tls,
+            dkim,
             resolvers,
             dns_server: tokio::sync::Mutex::new(Some(dns_server)),
             stop,

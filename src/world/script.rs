@@ -114,7 +114,19 @@ async fn run(world: &World, step: &Step) {
         }
     }
     if let Some(dns) = &step.dns {
-        match world.zones.replace(&dns.domain, &dns.records, &world.host_addresses()) {
+        // The domain's DKIM key stays published unless the step writes a
+        // key record of its own at that name (a lesson may revoke it).
+        let mut records = dns.records.clone();
+        for key in world.dkim.records_for(&dns.domain) {
+            let key_name = crate::scenario::validate::owner_name(&dns.domain, key.name.as_deref());
+            let own = records
+                .iter()
+                .any(|r| r.kind == key.kind && crate::scenario::validate::owner_name(&dns.domain, r.name.as_deref()).eq_ignore_ascii_case(&key_name));
+            if !own {
+                records.push(key);
+            }
+        }
+        match world.zones.replace(&dns.domain, &records, &world.host_addresses()) {
             Ok(records) => {
                 world.trace.emit(
                     Draft::new(
