@@ -24,6 +24,7 @@
 //! event, so the class sees the message wait, move and land.
 
 pub mod accounts;
+mod authentication;
 mod backends;
 pub mod bounce;
 mod delivery;
