@@ -292,12 +292,10 @@ impl World {
 /// `offer`: how this listener speaks TLS (see `listener::world_tls`).
 async fn serve(service: Service, host: Arc<MailHost>, net: Net, stream: tokio::net::TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>, offer: Offer) {
     match service {
-        Service::Smtp => crate::smtp::server::serve_connection(host, SmtpRole::Relay, net, stream, peer, stop).await,
-        Service::Submission => crate::smtp::server::serve_connection(host, SmtpRole::Submission, net, stream, peer, stop).await,
+        Service::Smtp => crate::smtp::server::serve_connection(host, SmtpRole::Relay, net, stream, peer, stop, offer).await,
+        Service::Submission | Service::Submissions => crate::smtp::server::serve_connection(host, SmtpRole::Submission, net, stream, peer, stop, offer).await,
         Service::Imap | Service::Imaps => crate::imap::server::serve_connection(host, net, stream, peer, stop, offer).await,
         Service::Pop3 | Service::Pop3s => crate::pop3::server::serve_connection(host, net, stream, peer, stop, offer).await,
-        // SMTP over TLS comes with the SMTP client rework; validation refuses it until then.
-        Service::Submissions => {}
     }
 }
 
