@@ -383,7 +383,153 @@ async fn with_tls_off_smtp_offers_no_starttls() {
     assert_eq!(smtp.cmd("STARTTLS").await, "502 5.5.1 STARTTLS not available\r\n");
 }
 
-#[allow(dead_code)]
-fn queue_states(lab: &Lab) -> Vec<QueueState> {
-    lab.world.trace.since(0).iter().filter_map(|e| if let Kind::Queue { state, .. } = &e.kind { Some(*state) } else { None }).collect()
+// ---------------------------------------------------------------------------
+// The world's own senders: devices and relaying hosts.
+
+/// Alice's laptop sends Bob "Lunch?" at 0s.
+const SEND: &str = r#", "steps": [ { "at": "0s", "send": { "client": "alice-laptop", "to": ["bob@example.org"], "subject": "Lunch?", "body": "Hi Bob" } } ]"#;
+
+impl Lab {
+    /// Waits until the trace has an event matching `wanted`.
+    async fn wait_for(&self, what: &str, wanted: impl Fn(&Event) -> bool) -> Event {
+        let deadline = std::time::Instant::now() + GENEROUS;
+        loop {
+            if let Some(e) = self.world.trace.since(0).iter().find(|e| wanted(e)) {
+                return (**e).clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "no {what} in the trace");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The lines one host sent to another, with whether each was encrypted.
+    fn lines_between(&self, from: &str, to: &str) -> Vec<(String, bool)> {
+        let events = self.world.trace.since(0);
+        events
+            .iter()
+            .filter(|e| e.from == from && e.to == to)
+            .filter_map(|e| if let Kind::Line { line, .. } = &e.kind { Some((line.clone(), e.tls.is_some())) } else { None })
+            .collect()
+    }
+
+    fn queue_states(&self, host: &str) -> Vec<QueueState> {
+        let events = self.world.trace.since(0);
+        events.iter().filter(|e| e.from == host).filter_map(|e| if let Kind::Queue { state, .. } = &e.kind { Some(*state) } else { None }).collect()
+    }
+}
+
+/// Asserts that `lines` has STARTTLS in plaintext, then the rest (from the
+/// second EHLO on) encrypted, and returns the encrypted ones.
+fn encrypted_after_starttls(lines: &[(String, bool)]) -> Vec<String> {
+    let at = lines.iter().position(|(l, _)| l == "STARTTLS").unwrap_or_else(|| panic!("no STARTTLS in {lines:?}"));
+    assert!(lines[..=at].iter().all(|(_, tls)| !tls), "before and with STARTTLS: plaintext: {lines:?}");
+    assert!(lines[at + 1..].iter().all(|(_, tls)| *tls), "after STARTTLS: every line encrypted: {lines:?}");
+    lines[at + 1..].iter().map(|(l, _)| l.clone()).collect()
+}
+
+#[tokio::test]
+async fn a_device_submission_and_a_relay_hop_are_encrypted() {
+    // Passwords only over TLS at Alice's server: the device must do STARTTLS to send at all.
+    let lab = Lab::start(scenario(r#"{ "plaintext_login": false }"#, "{}", SEND)).await;
+    lab.world.run_to_end().await;
+    assert_eq!(lab.inbox("bob@example.org"), 1, "the message reached Bob");
+
+    let submission = encrypted_after_starttls(&lab.lines_between("alice-laptop", "smtp.school.test"));
+    assert!(submission[0].starts_with("EHLO ") && submission[1].starts_with("AUTH PLAIN"), "hello again, then the login: {submission:?}");
+    let auth = lab.line("AUTH PLAIN");
+    assert_eq!(auth.tls.as_ref().map(|t| t.certificate.as_str()), Some("CN=smtp.school.test, O=mailflow world"));
+
+    let relay = encrypted_after_starttls(&lab.lines_between("smtp.school.test", "mx1.example.org"));
+    assert!(relay.iter().any(|l| l.starts_with("MAIL FROM:<alice@school.test>")), "{relay:?}");
+    let mail = lab
+        .world
+        .trace
+        .since(0)
+        .into_iter()
+        .find(|e| e.to == "mx1.example.org" && matches!(&e.kind, Kind::Line { line, .. } if line.starts_with("MAIL FROM")))
+        .expect("MAIL FROM to mx1");
+    let tls = mail.tls.as_ref().expect("the relay hop is encrypted");
+    assert!(tls.version.starts_with("TLSv1.") && !tls.cipher_suite.is_empty(), "{tls:?}");
+    assert_eq!(tls.certificate, "CN=mx1.example.org, O=mailflow world");
+    // Two handshakes, each with its four steps, each seen by its server.
+    assert_eq!(lab.handshakes(HandshakeStep::Finished).len(), 2);
+    assert!(lab.handshakes(HandshakeStep::Failed).is_empty());
+    let json = serde_json::to_string(&lab.world.trace.since(0)).expect("serialize");
+    assert!(!json.contains("wonderland"), "no password in the trace");
+}
+
+#[tokio::test]
+async fn a_device_submits_on_port_465_when_that_is_all_its_server_serves() {
+    let text = scenario("{}", "{}", SEND);
+    let mut text = serde_json::to_value(&text).expect("serialize");
+    text["hosts"]["smtp.school.test"]["services"] = serde_json::json!(["submissions", "smtp"]);
+    let lab = Lab::start(Scenario::parse("465.json", &text.to_string()).expect("valid")).await;
+    lab.world.run_to_end().await;
+    assert_eq!(lab.inbox("bob@example.org"), 1);
+    let lines = lab.lines_between("alice-laptop", "smtp.school.test");
+    assert!(!lines.is_empty() && lines.iter().all(|(_, tls)| *tls), "every line on port 465 is encrypted: {lines:?}");
+    assert!(!lines.iter().any(|(l, _)| l == "STARTTLS"), "{lines:?}");
+    let connect = lab.wait_for("connect on 465", |e| matches!(e.kind, Kind::Connect) && e.from == "alice-laptop").await;
+    assert!(connect.summary.contains("port 465"), "{}", connect.summary);
+}
+
+#[tokio::test]
+async fn a_broken_certificate_on_the_mx_keeps_the_mail_queued() {
+    for (fault, why) in [("wrong_name", "another name"), ("expired", "expired"), ("unknown_ca", "a CA the client does not trust")] {
+        let lab = Lab::start(scenario("{}", &format!(r#"{{ "certificate": "{fault}" }}"#), SEND)).await;
+        let _steps = lab.world.start_steps();
+        // The relay checks the certificate, gives up on mx1 and keeps the message.
+        let refused = lab
+            .wait_for("client-side TLS failure", |e| e.from == "smtp.school.test" && matches!(e.kind, Kind::TlsHandshake { step: HandshakeStep::Failed, .. }))
+            .await;
+        assert!(refused.summary.contains(why) && refused.to == "mx1.example.org", "{fault}: {}", refused.summary);
+        lab.wait_for("deferred", |e| matches!(&e.kind, Kind::Queue { state: QueueState::Deferred, .. })).await;
+        assert_eq!(lab.inbox("bob@example.org"), 0, "{fault}: nothing delivered");
+        let relay = lab.lines_between("smtp.school.test", "mx1.example.org");
+        assert!(!relay.iter().any(|(l, _)| l.starts_with("MAIL")), "{fault}: no mail sent to an unverified server: {relay:?}");
+        let queued = lab.world.hosts["smtp.school.test"].queue();
+        assert_eq!(queued.len(), 1, "{fault}: the message waits in the queue");
+        assert!(lab.queue_states("smtp.school.test").contains(&QueueState::Deferred));
+        lab.world.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_domain_that_requires_tls_never_gets_plaintext() {
+    for require in [false, true] {
+        let mut text = serde_json::to_value(scenario("{}", r#"{ "policy": "off" }"#, SEND)).expect("serialize");
+        text["domains"]["example.org"]["require_tls"] = serde_json::json!(require);
+        let lab = Lab::start(Scenario::parse("require.json", &text.to_string()).expect("valid")).await;
+        let _steps = lab.world.start_steps();
+        if require {
+            let note = lab.wait_for("the relay's reason", |e| e.from == "smtp.school.test" && e.summary.contains("STARTTLS")).await;
+            assert!(note.summary.contains("offers no STARTTLS") && note.summary.contains("no plaintext fallback"), "{}", note.summary);
+            lab.wait_for("deferred", |e| matches!(&e.kind, Kind::Queue { state: QueueState::Deferred, .. })).await;
+            assert_eq!(lab.inbox("bob@example.org"), 0);
+            let relay = lab.lines_between("smtp.school.test", "mx1.example.org");
+            assert!(!relay.iter().any(|(l, _)| l.starts_with("MAIL")), "nothing sent in plaintext: {relay:?}");
+            assert!(relay.last().is_some_and(|(l, _)| l == "QUIT"), "the sender says goodbye: {relay:?}");
+        } else {
+            // Opportunistic TLS: no STARTTLS on offer, so the mail goes in plaintext.
+            lab.world.conductor.clock().until_idle().await;
+            assert_eq!(lab.inbox("bob@example.org"), 1);
+            let relay = lab.lines_between("smtp.school.test", "mx1.example.org");
+            assert!(relay.iter().any(|(l, tls)| l.starts_with("MAIL") && !tls), "{relay:?}");
+        }
+        lab.world.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_device_refuses_a_submission_server_with_a_broken_certificate() {
+    let lab = Lab::start(scenario(r#"{ "certificate": "wrong_name" }"#, "{}", SEND)).await;
+    lab.world.run_to_end().await;
+    let refused = lab.handshakes(HandshakeStep::Failed);
+    let device = refused.iter().find(|e| e.from == "alice-laptop").expect("the device traces why it gave up");
+    assert!(device.summary.contains("another name"), "{}", device.summary);
+    let failure = lab.wait_for("the device's failure", |e| e.from == "alice-laptop" && matches!(e.kind, Kind::Failure { .. })).await;
+    assert!(failure.summary.contains("TLS"), "{}", failure.summary);
+    let lines = lab.lines_between("alice-laptop", "smtp.school.test");
+    assert!(!lines.iter().any(|(l, _)| l.starts_with("AUTH")), "the password never left the laptop: {lines:?}");
+    assert!(lab.world.hosts["smtp.school.test"].queue().is_empty() && lab.inbox("bob@example.org") == 0);
 }

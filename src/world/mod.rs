@@ -178,7 +178,7 @@ impl World {
         let handler = DnsHandler { zones: zones.clone(), trace: trace.clone(), nodes: Arc::new(names) };
         let dns_server = DnsServer::start(dns_addr, handler).await?;
         let resolvers = Resolvers { dns: dns_server.addr, trace: trace.clone(), conductor: conductor.clone(), timeout: options.network_timeout };
-        let net = Net::new(trace.clone(), conductor.clone(), resolvers.clone(), options.port_offset, options.network_timeout);
+        let net = Net::new(trace.clone(), conductor.clone(), resolvers.clone(), options.port_offset, options.network_timeout).with_tls(tls.clone());
         let (stop, _) = watch::channel(false);
 
         let mut hosts = IndexMap::new();
@@ -241,6 +241,13 @@ impl World {
     /// The port a service listens on in this world.
     pub fn port(&self, service: Service) -> u16 {
         self.net.port(service)
+    }
+
+    /// How a device submits to `host`: port 587 (STARTTLS) where the host
+    /// serves it, else port 465 (TLS from the first byte).
+    pub fn submission_service(&self, host: &str) -> Service {
+        let serves = |service| self.scenario.hosts.get(host).is_some_and(|h| h.services.contains(&service));
+        if serves(Service::Submission) || !serves(Service::Submissions) { Service::Submission } else { Service::Submissions }
     }
 
     /// The DNS resolver of a node, sending from the node's address.
