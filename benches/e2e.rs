@@ -118,7 +118,7 @@ async fn run(n: usize, tasks: usize) {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some((raw, message)) = messages.get(i) else { break };
-                if submit(&world.net, &device, (&server.0, server.1), raw, message.clone(), &recipients).await.is_err() {
+                if submit(&world.net, &device, (&server.0, server.1), world.submission_service(&server.0), raw, message.clone(), &recipients).await.is_err() {
                     failures.fetch_add(1, Ordering::Relaxed);
                 }
             }

@@ -4,6 +4,13 @@
 //! RFC 4954), with the same client dialogue a server relays with
 //! (`smtp::client::send`): RCPT for every recipient (To, Cc and Bcc alike:
 //! the envelope, not the headers, decides who gets it).
+//!
+//! Like a real mail program it protects the password: it asks for
+//! STARTTLS when its server offers it (RFC 3207), or speaks TLS from the
+//! first byte on port 465 (RFC 8314), and checks the server's certificate
+//! against the world's CA and the server's name; a certificate that fails
+//! the check stops the sending (the trace says why). A server that offers
+//! no TLS at all (the "why TLS" lesson) gets the login in plaintext.
 
 use std::net::IpAddr;
 
@@ -14,6 +21,7 @@ use crate::message::summarize;
 use crate::net::Net;
 use crate::scenario::{SendStep, Service};
 use crate::smtp::client::{Handover, Login, Outgoing, Sender, SmtpClient, Unavailable, send};
+use crate::tls::ClientMode;
 use crate::trace::{Draft, Kind, MessageRef, Protocol, human_bytes};
 
 /// A device, as the scenario describes it.
@@ -58,9 +66,18 @@ fn display_name(address: &str) -> String {
     chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
 }
 
-/// Submits a composed message from `device` to `server`; every problem is
+/// Submits a composed message from `device` to `server` on `service`
+/// (`submission`, port 587, or `submissions`, port 465); every problem is
 /// reported in the trace (and returned).
-pub async fn submit(net: &Net, device: &Device, server: (&str, IpAddr), raw: &[u8], message: Option<MessageRef>, recipients: &[String]) -> Result<(), String> {
+pub async fn submit(
+    net: &Net,
+    device: &Device,
+    server: (&str, IpAddr),
+    service: Service,
+    raw: &[u8],
+    message: Option<MessageRef>,
+    recipients: &[String],
+) -> Result<(), String> {
     let fail = |summary: String| {
         net.trace.emit(
             Draft::new(&device.name, server.0, Protocol::Smtp, Kind::Failure { reason: summary.clone() }, format!("{} could not send: {summary}", device.name))
@@ -68,11 +85,14 @@ pub async fn submit(net: &Net, device: &Device, server: (&str, IpAddr), raw: &[u
         );
         summary
     };
-    let Ok((wire, _registration)) = net.dial(&device.name, device.address, server, Service::Submission, message.clone()).await else {
+    let opened = net.now();
+    let Ok((wire, _registration)) = net.dial(&device.name, device.address, server, service, message.clone()).await else {
         return Err(format!("cannot connect to {}", server.0));
     };
-    let mut client = SmtpClient::new(wire);
-    let sender = Sender { hello: &device.name, login: Some(Login { user: &device.user, password: &device.password }) };
+    let mut client = SmtpClient::new(wire).opened_at(opened);
+    let mode = if service.implicit_tls() { ClientMode::Implicit } else { ClientMode::Opportunistic };
+    let tls = net.tls.as_ref().map(|tls| tls.client(server.0, mode));
+    let sender = Sender { hello: &device.name, login: Some(Login { user: &device.user, password: &device.password }), tls };
     let label = message.as_ref().map(|m| m.label.clone()).unwrap_or_else(|| "the message".into());
     let outgoing =
         Outgoing { from: Some(&device.user), recipients, data: raw, summary: format!("{} sends {label} ({})", device.name, human_bytes(raw.len() as u64)) };

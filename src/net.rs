@@ -39,12 +39,20 @@ pub struct Net {
     pub epoch: i64,
     /// What each device has downloaded (POP3, IMAP).
     pub devices: Devices,
+    /// The world's TLS: what its devices and relaying hosts trust, and
+    /// which domains want their mail encrypted. None: nobody speaks TLS.
+    pub tls: Option<Arc<crate::tls::WorldTls>>,
 }
 
 impl Net {
     pub fn new(trace: Trace, conductor: Conductor, resolvers: Resolvers, port_offset: u16, network_timeout: Duration) -> Self {
         let epoch = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        Net { trace, conductor, peers: Peers::default(), resolvers, port_offset, network_timeout, epoch, devices: Devices::default() }
+        Net { trace, conductor, peers: Peers::default(), resolvers, port_offset, network_timeout, epoch, devices: Devices::default(), tls: None }
+    }
+
+    /// The same plumbing, with the world's TLS for its senders.
+    pub fn with_tls(self, tls: Arc<crate::tls::WorldTls>) -> Self {
+        Net { tls: Some(tls), ..self }
     }
 
     /// The port `service` listens on in this world (see [`port`]).

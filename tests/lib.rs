@@ -33,6 +33,7 @@ mod smtp_transcripts;
 mod step;
 mod style;
 mod tls_retrieval;
+mod tls_smtp;
 mod trace;
 mod web_api;
 mod web_browser;

@@ -307,18 +307,18 @@ const CASES: &[Case] = &[
         message: r#""imaps" speaks TLS from the first byte, but this host's TLS policy is "off""#,
     },
     Case {
-        name: "submissions (465) before SMTP speaks TLS",
+        name: "submissions (465) on a host with TLS off",
         text: r#"{
-  "title": "Port 465",
+  "title": "Port 465 without TLS",
   "domains": { "example.org": {} },
   "hosts": {
-    "mx1.example.org": { "services": ["submissions"], "domains": ["example.org"] }
+    "mx1.example.org": { "services": ["submission", "submissions"], "domains": ["example.org"], "tls": { "policy": "off" } }
   }
 }"#,
         line: 5,
-        column: 39,
-        path: r#"hosts["mx1.example.org"].services[0]"#,
-        message: r#""submissions" (port 465) is not served yet"#,
+        column: 53,
+        path: r#"hosts["mx1.example.org"].services[1]"#,
+        message: r#""submissions" speaks TLS from the first byte, but this host's TLS policy is "off""#,
     },
     Case {
         name: "the same user twice (JSON would keep only the second)",

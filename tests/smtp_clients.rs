@@ -32,7 +32,8 @@ fn assert_two_hops(raw: &[u8]) {
     let headers = headers(raw);
     assert_eq!(count_header(raw, "Received"), 2, "exactly two Received headers (smtp.school.test and mx1):\n{headers}");
     assert!(headers.contains("by smtp.school.test (mailflow) with ESMTPA"), "the submission server's, authenticated:\n{headers}");
-    assert!(headers.contains("by mx1.example.org (mailflow) with ESMTP "), "mx1's:\n{headers}");
+    // The relay hop uses STARTTLS (mx1 offers it): ESMTPS, RFC 3848.
+    assert!(headers.contains("by mx1.example.org (mailflow) with ESMTPS "), "mx1's, over TLS:\n{headers}");
     assert!(headers.starts_with("Return-Path: <alice@school.test>\r\n"), "{headers}");
 }
 

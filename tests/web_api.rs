@@ -103,7 +103,8 @@ async fn messages_with_headers_received_chain_and_hops() {
     assert_eq!(chain.len(), 2, "{chain:?}");
     assert_eq!(chain[0]["from"], "alice-laptop");
     assert_eq!(chain[0]["by"], "smtp.school.test");
-    assert_eq!(chain[0]["with"], "ESMTPA");
+    // The device logs in over STARTTLS: S for TLS, A for AUTH (RFC 3848).
+    assert_eq!(chain[0]["with"], "ESMTPSA");
     assert_eq!(chain[1]["by"], "mx1.example.org");
     let hops = detail["hops"].as_array().unwrap();
     assert!(hops.iter().any(|e| e["kind"] == "delivered"));

@@ -128,7 +128,13 @@ impl MailHost {
             peer_name: &hop.peer_name,
             peer_ip: hop.peer_ip,
             by: &self.name,
-            with: if authenticated { "ESMTPA" } else { "ESMTP" },
+            // RFC 3848: S for TLS, A for a logged-in sender.
+            with: match (hop.tls.is_some(), authenticated) {
+                (true, true) => "ESMTPSA",
+                (true, false) => "ESMTPS",
+                (false, true) => "ESMTPA",
+                (false, false) => "ESMTP",
+            },
             id: &id,
             for_rcpt: (envelope.recipients.len() == 1).then(|| envelope.recipients[0].as_str()),
             date: &self.net.date(),

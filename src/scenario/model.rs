@@ -178,6 +178,14 @@ pub struct Domain {
     /// `mailflow._domainkey.<domain>` automatically.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dkim: Option<DkimKey>,
+    /// Mail for this domain must travel encrypted (STARTTLS, with a
+    /// certificate the sender can verify for the MX host's name), as a
+    /// domain can ask with MTA-STS (RFC 8461) or a sender with REQUIRETLS
+    /// (RFC 8689). A sending server then never falls back to plaintext:
+    /// if the MX offers no STARTTLS, or its certificate is wrong, the
+    /// message stays queued. By default TLS is used when offered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_tls: bool,
 }
 
 /// The kinds of DKIM key a domain can sign with.

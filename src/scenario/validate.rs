@@ -113,7 +113,12 @@ pub fn check(s: &Scenario) -> Problems {
             out.push((path.key("user"), format!("found {:?}, expected one of the users: {user_list}", client.user)));
         }
         if let Some(submit) = &client.submit_to {
-            check_service(s, submit, Service::Submission, path.key("submit_to"), &mut out);
+            // Port 587 (STARTTLS) or port 465 (TLS from the first byte) will do.
+            if s.hosts.get(submit).is_some_and(|h| h.services.contains(&Service::Submissions)) {
+                check_service(s, submit, Service::Submissions, path.key("submit_to"), &mut out);
+            } else {
+                check_service(s, submit, Service::Submission, path.key("submit_to"), &mut out);
+            }
         }
         if let Some(protocol) = client.fetch {
             let service = match protocol {
@@ -245,16 +250,10 @@ fn check_host_tls(s: &Scenario, host: &Host, path: &FieldPath, out: &mut Problem
     if let Some(tls) = &host.tls {
         check_tls_settings(tls, path.key("tls"), false, out);
     }
-    if let Some(i) = host.services.iter().position(|s| *s == Service::Submissions) {
-        out.push((
-            path.key("services").index(i),
-            "\"submissions\" (port 465) is not served yet: SMTP over TLS comes in a later version; use \"submission\"".into(),
-        ));
-    }
     let (policy, _) = TlsSettings::effective(host.tls.as_ref(), &s.settings.tls);
     if policy == TlsPolicy::Off {
         for (i, service) in host.services.iter().enumerate() {
-            if service.implicit_tls() && *service != Service::Submissions {
+            if service.implicit_tls() {
                 out.push((
                     path.key("services").index(i),
                     format!("{:?} speaks TLS from the first byte, but this host's TLS policy is \"off\"", service.name()),

@@ -10,10 +10,22 @@
 //! leave together in one packet and the replies are read afterwards, in the
 //! same order: one round trip instead of two plus one per recipient.
 //!
+//! TLS, when the caller gives a [`ClientTls`]: after EHLO, if the server
+//! offers STARTTLS (RFC 3207), the client asks for it, checks the server's
+//! certificate against the world's CA and the server's name (RFC 6125),
+//! and says EHLO again over the encrypted connection (§4.2) before it
+//! logs in. Without STARTTLS in the EHLO reply an opportunistic client
+//! goes on in plaintext, as mail servers do (RFC 7435); a client that
+//! must not (the recipient domain requires TLS) gives up instead, and so
+//! does every client whose check of the certificate failed: an unverified
+//! server may be anyone. On port 465 (RFC 8314) the handshake comes first.
+//!
 //! Each send goes over the [`Wire`], so it is paced by the conductor and
 //! traced by the server. The client decides nothing about policy: it
 //! reports what the server said ([`Handover`], [`Unavailable`]) and lets its
-//! caller (the device, or the mail host's relay) judge it.
+//! caller (the device, or the mail host's relay) judge it. A failed TLS
+//! handshake is the one thing the client traces itself (the server only
+//! hears that the client hung up): the reason a student can act on.
 
 use std::time::Duration;
 
@@ -23,6 +35,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::command::{describe_command, parse};
 use super::reply::{MAX_REPLY_LINE, Reply, ReplyError, ReplyParser};
 use crate::conductor::Clock;
+use crate::tls::{ClientMode, ClientTls};
+use crate::trace::{HandshakeStep, Kind};
 use crate::wire::{Wire, WireError, dot};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,11 +53,22 @@ pub const GREETING_TIMEOUT: Duration = Duration::from_secs(300);
 /// One SMTP client connection: sends lines, reads whole replies.
 pub struct SmtpClient<S> {
     pub wire: Wire<S>,
+    /// When the connection was opened (simulated time), if the caller
+    /// noted it: the greeting wait counts from then.
+    opened_at: Option<Duration>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     pub fn new(wire: Wire<S>) -> Self {
-        SmtpClient { wire }
+        SmtpClient { wire, opened_at: None }
+    }
+
+    /// Notes when the connection was opened (read the clock *before*
+    /// dialling): a slow server moves the simulated clock as soon as it
+    /// accepts, which may be before this side gets to look at the clock.
+    pub fn opened_at(mut self, at: Duration) -> Self {
+        self.opened_at = Some(at);
+        self
     }
 
     /// Reads one whole reply (all lines of a multi-line reply).
@@ -84,10 +109,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     }
 }
 
-/// Who is speaking: the name for EHLO, and a login for submission.
+/// Who is speaking: the name for EHLO, a login for submission, and how
+/// to use TLS (None: never).
 pub struct Sender<'a> {
     pub hello: &'a str,
     pub login: Option<Login<'a>>,
+    pub tls: Option<ClientTls>,
 }
 
 /// A user name and password for AUTH PLAIN.
@@ -121,6 +148,12 @@ pub enum Unavailable {
     Hello(Reply),
     #[error("refused the login: {}", .0.one_line())]
     Login(Reply),
+    #[error("offers no STARTTLS, and this mail must travel encrypted: no plaintext fallback, the sender keeps it")]
+    TlsNotOffered,
+    #[error("refused STARTTLS ({}), and this mail must travel encrypted: the sender keeps it", .0.one_line())]
+    TlsRefused(Reply),
+    #[error("failed the TLS check: {0}")]
+    Tls(String),
 }
 
 /// What the server said about one message, step by step.
@@ -188,7 +221,11 @@ where
 {
     // Measured from before the greeting arrives: a slow server moves the
     // clock while we wait for it.
-    let started = clock.now();
+    let started = client.opened_at.unwrap_or_else(|| clock.now());
+    if let Some(tls) = sender.tls.as_ref().filter(|t| t.mode == ClientMode::Implicit) {
+        // Port 465: TLS before the server says anything (RFC 8314 §3.3).
+        handshake(client, tls).await?;
+    }
     let greeting = client.read_reply().await?;
     if clock.now().saturating_sub(started) >= GREETING_TIMEOUT {
         return Err(Unavailable::GreetingTimeout);
@@ -205,6 +242,29 @@ where
         let _ = client.command("QUIT").await;
         return Err(Unavailable::Hello(hello));
     }
+    if let Some(tls) = &sender.tls
+        && client.wire.tls().is_none()
+    {
+        let required = tls.mode == ClientMode::Required;
+        if has_extension(&hello, "STARTTLS") {
+            let reply = client.command("STARTTLS").await?;
+            if reply.code == 220 {
+                handshake(client, tls).await?;
+                // RFC 3207 §4.2: everything said before TLS is forgotten; hello again.
+                hello = client.command(&format!("EHLO {}", sender.hello)).await?;
+                if !hello.is_positive() {
+                    let _ = client.command("QUIT").await;
+                    return Err(Unavailable::Hello(hello));
+                }
+            } else if required {
+                let _ = client.command("QUIT").await;
+                return Err(Unavailable::TlsRefused(reply));
+            }
+        } else if required {
+            let _ = client.command("QUIT").await;
+            return Err(Unavailable::TlsNotOffered);
+        }
+    }
     if let Some(login) = sender.login {
         // AUTH PLAIN (RFC 4616): base64 of "\0user\0password" — encoded,
         // not encrypted! Real clients do this only after STARTTLS.
@@ -216,6 +276,30 @@ where
         }
     }
     Ok(hello)
+}
+
+/// The client's side of the TLS handshake, checking the server's
+/// certificate. A failure is traced from this side, with the reason
+/// (unknown CA, wrong name, expired): the connection is then unusable.
+async fn handshake<S>(client: &mut SmtpClient<S>, tls: &ClientTls) -> Result<(), Unavailable>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match client.wire.start_tls_client(tls.config.clone(), &tls.server_name).await {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            let reason = match err {
+                WireError::Tls(reason) => reason,
+                other => other.to_string(),
+            };
+            let (local, peer) = (client.wire.ends.local.clone(), client.wire.ends.peer.clone());
+            client.wire.emit(
+                Kind::TlsHandshake { step: HandshakeStep::Failed, detail: reason.clone() },
+                format!("TLS: {local} gives up on {peer}: {reason}; nothing more is sent over this connection"),
+            );
+            Err(Unavailable::Tls(reason))
+        }
+    }
 }
 
 /// MAIL, RCPT, DATA and the message: pipelined when the server allows it.

@@ -6,8 +6,17 @@
 //! host this server belongs to. The order of events for one message is
 //! the heart of "nothing accepted is ever lost": the body is read, the
 //! backend stores or queues it, and only then does the client get `250`.
+//!
+//! TLS: on ports 25 and 587 the client may say STARTTLS (RFC 3207) when
+//! the host offers it; after the `220` reply the same connection carries a
+//! TLS handshake ([`Wire::start_tls_server`]) and the session starts over
+//! (§4.2: EHLO again, nothing learnt before counts). On port 465
+//! (`submissions`, RFC 8314 §3.3) the handshake comes first, before the
+//! greeting, and AUTH is offered at once. What is allowed before TLS
+//! (AUTH, MAIL) follows the host's policy; see `session.rs`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -17,7 +26,8 @@ use super::command::{describe_command, parse};
 use super::reply::{Reply, describe_reply};
 use super::session::{DataOutcome, DataStep, Envelope, Expect, Policy, Role, Session, SessionConfig, Step, TEXT_LINE_MAX};
 use crate::net::Net;
-use crate::trace::{Kind, MessageRef, Protocol, human_bytes};
+use crate::tls::{Offer, ServerTls, TlsPolicy};
+use crate::trace::{Kind, MessageRef, Protocol, TlsInfo, human_bytes};
 use crate::wire::{Block, Endpoints, Side, Wire, WireError};
 
 /// How long a client may stay silent (real time). RFC 5321 §4.5.3.2 asks
@@ -29,6 +39,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct HopInfo {
     pub peer_name: String,
     pub peer_ip: IpAddr,
+    /// The TLS protecting the connection, if any (for `with ESMTPS`,
+    /// RFC 3848, and a `tls` clause in `Received:`).
+    pub tls: Option<Arc<TlsInfo>>,
 }
 
 /// The mail host behind an SMTP server (a cheap handle, e.g. an `Arc`).
@@ -57,16 +70,33 @@ pub struct Accepted {
 }
 
 /// Serves one SMTP connection until QUIT, an error, or shutdown.
-pub async fn serve_connection<B: Backend>(backend: B, role: Role, net: Net, stream: TcpStream, peer: SocketAddr, mut stop: watch::Receiver<bool>) {
+/// `offer`: STARTTLS (ports 25 and 587), implicit TLS (port 465) or none.
+pub async fn serve_connection<B: Backend>(
+    backend: B,
+    role: Role,
+    net: Net,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+    offer: Offer,
+) {
     let _ = stream.set_nodelay(true);
     let (peer_name, slot) = net.peers.identify(peer);
     let ends = Endpoints { local: backend.name().to_string(), peer: peer_name.clone(), protocol: Protocol::Smtp, side: Side::Server };
     let mut wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT).with_write_timeout(net.network_timeout);
-    let port_role = match role {
-        Role::Relay => "port 25, server to server",
-        Role::Submission => "port 587, submission",
+    let port_role = match (role, &offer) {
+        (Role::Relay, _) => "port 25, server to server",
+        (Role::Submission, Offer::Implicit(_)) => "port 465, submission with TLS from the first byte",
+        (Role::Submission, _) => "port 587, submission",
     };
     wire.emit_from_peer(Kind::Connect, format!("{peer_name} connects to {} ({port_role})", backend.name()));
+    // RFC 8314 §3.3: on port 465 the TLS handshake comes before anything else.
+    if let Offer::Implicit(tls) = &offer
+        && wire.start_tls_server(tls).await.is_err()
+    {
+        wire.emit(Kind::Disconnect, format!("{} hangs up on {peer_name}: no TLS, no submission on port 465", backend.name()));
+        return;
+    }
 
     if let Some(delay) = backend.greeting_delay() {
         // A slow server: the wait passes on the simulated clock (see
@@ -84,16 +114,19 @@ pub async fn serve_connection<B: Backend>(backend: B, role: Role, net: Net, stre
         wire.emit(Kind::Note, summary);
     }
 
-    let mut session = Session::new(backend.session_config(role));
+    let mut session = Session::new(tls_config(backend.session_config(role), &offer));
+    if wire.tls().is_some() {
+        session.tls_started();
+    }
     let policy = backend.policy(role, peer.ip());
-    let hop = HopInfo { peer_name: peer_name.clone(), peer_ip: peer.ip() };
+    let mut hop = HopInfo { peer_name: peer_name.clone(), peer_ip: peer.ip(), tls: wire.tls().cloned() };
     let greeting = session.greeting();
     if wire.send(&greeting.to_wire(), describe_reply(&greeting)).await.is_err() {
         return;
     }
     loop {
         let outcome = tokio::select! {
-            outcome = one_exchange(&mut wire, &mut session, policy.as_ref(), &backend, role, &hop) => outcome,
+            outcome = one_exchange(&mut wire, &mut session, policy.as_ref(), &backend, role, &mut hop, offer.server()) => outcome,
             // The world is shutting down: tell the client, as RFC 5321 §3.8 asks.
             _ = stop.changed() => {
                 let reply = session.shutdown();
@@ -117,6 +150,20 @@ pub async fn serve_connection<B: Backend>(backend: B, role: Role, net: Net, stre
         }
     }
     wire.emit(Kind::Disconnect, format!("{peer_name} and {} hang up", backend.name()));
+    // Over TLS a close_notify first, so the client can tell "done" from "cut off".
+    if wire.tls().is_some() {
+        wire.close().await;
+    }
+}
+
+/// The host's TLS policy, applied to one listener's sessions: STARTTLS
+/// offered on a plaintext port of a host with a certificate; logins and
+/// mail before TLS as the policy says.
+fn tls_config(mut config: SessionConfig, offer: &Offer) -> SessionConfig {
+    config.tls_available = matches!(offer, Offer::StartTls(_));
+    config.plaintext_login = offer.plaintext_login();
+    config.tls_required = offer.server().is_some_and(|tls| tls.policy.policy == TlsPolicy::Required);
+    config
 }
 
 /// Reads one command (or one message body) and answers it. Ok(false)
@@ -127,7 +174,8 @@ async fn one_exchange<S, B>(
     policy: &(dyn Policy + Send + Sync),
     backend: &B,
     role: Role,
-    hop: &HopInfo,
+    hop: &mut HopInfo,
+    tls: Option<&Arc<ServerTls>>,
 ) -> Result<bool, WireError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -178,7 +226,19 @@ where
     };
     let reply = step.reply();
     wire.send(&reply.to_wire(), describe_reply(reply)).await?;
-    Ok(matches!(step, Step::Reply(_)))
+    match step {
+        Step::Reply(_) => Ok(true),
+        Step::Close(_) => Ok(false),
+        Step::StartTls(_) => {
+            // The 220 is out: the next bytes are the client's TLS hello. A
+            // failed handshake leaves nothing to talk over (the wire traced why).
+            let Some(tls) = tls else { return Ok(false) };
+            wire.start_tls_server(tls).await?;
+            session.tls_started();
+            hop.tls = wire.tls().cloned();
+            Ok(true)
+        }
+    }
 }
 
 /// What the trace shows of a client line: AUTH secrets are masked.

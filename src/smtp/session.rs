@@ -45,13 +45,22 @@ pub struct SessionConfig {
     pub max_message_size: usize,
     pub max_recipients: usize,
     pub max_errors: usize,
+    /// STARTTLS is offered (RFC 3207): the host has a certificate and this is not an
+    /// implicit-TLS port.
     pub tls_available: bool,
+    /// May a client log in (AUTH) before TLS? When not, AUTH is left out of the EHLO reply
+    /// until the connection is encrypted and answered `530 5.7.0` (RFC 3207 §4, RFC 4954 §4).
+    pub plaintext_login: bool,
+    /// The host's policy is "required": no mail transaction before TLS either (MAIL gets
+    /// `530 5.7.0`), only EHLO, STARTTLS and the harmless commands.
+    pub tls_required: bool,
 }
 
 impl SessionConfig {
     pub fn new(hostname: impl Into<String>, role: Role) -> Self {
         let (max_message_size, max_recipients, max_errors) = (DEFAULT_MAX_MESSAGE_SIZE, 100, 10);
-        Self { hostname: hostname.into(), role, max_message_size, max_recipients, max_errors, tls_available: false }
+        let hostname = hostname.into();
+        Self { hostname, role, max_message_size, max_recipients, max_errors, tls_available: false, plaintext_login: true, tls_required: false }
     }
 }
 
@@ -222,6 +231,11 @@ fn ok(text: &str) -> Reply {
 
 fn bad_sequence(text: &str) -> Reply {
     Reply::new(503, (5, 5, 1), text)
+}
+
+/// RFC 3207 §4: what a server that wants TLS first says to anything else.
+fn tls_first() -> Reply {
+    Reply::new(530, (5, 7, 0), "Must issue a STARTTLS command first")
 }
 
 impl Session {
@@ -420,12 +434,18 @@ impl Session {
         if self.config.tls_available && !self.tls {
             lines.push("STARTTLS".into());
         }
-        // Real servers hide AUTH until after STARTTLS so passwords never cross the wire in clear;
-        // we show it anyway so the classroom can watch the exchange.
-        if self.config.role == Role::Submission {
+        // Servers hide AUTH until after STARTTLS so passwords never cross the wire in clear
+        // (RFC 3207 §4, RFC 4954 §4). A host whose scenario allows plaintext logins (the "why
+        // TLS" lesson) shows it anyway, so the class can watch the password go by.
+        if self.config.role == Role::Submission && self.login_allowed() {
             lines.push("AUTH PLAIN LOGIN".into());
         }
         Reply::multi(250, None, lines) // RFC 2034 §3: no enhanced codes on the EHLO reply
+    }
+
+    /// May the client log in now: over TLS, or where plaintext logins are allowed.
+    fn login_allowed(&self) -> bool {
+        self.tls || self.config.plaintext_login
     }
 
     fn starttls(&mut self) -> Result<Reply, Reply> {
@@ -451,6 +471,9 @@ impl Session {
         }
         if !hello.extended && !params.is_empty() {
             return Reply::new(555, (5, 5, 4), "MAIL parameters need EHLO, not HELO");
+        }
+        if self.config.tls_required && !self.tls {
+            return tls_first();
         }
         if self.config.role == Role::Submission && self.user.is_none() {
             return Reply::new(530, (5, 7, 0), "Authentication required");
@@ -515,6 +538,10 @@ impl Session {
     fn auth(&mut self, mechanism: &str, initial: Option<String>, policy: &dyn Policy) -> Reply {
         if self.config.role != Role::Submission {
             return Reply::new(502, (5, 5, 1), "AUTH not available on this port; use the submission port 587");
+        }
+        if !self.login_allowed() {
+            // The password would cross the wire readable: not before TLS.
+            return tls_first();
         }
         let hello = match std::mem::replace(&mut self.state, State::Closed) {
             State::Greeted { hello, txn: None } if hello.extended && self.user.is_none() => hello,
@@ -634,7 +661,8 @@ mod tests {
     }
 
     /// The SMTP side of the transcript harness (`crate::transcripts`). Directives:
-    /// `! role relay|submission`, `! tls` (STARTTLS is offered), `! max_recipients N`,
+    /// `! role relay|submission`, `! tls` (STARTTLS is offered), `! tls no_plaintext_login` (no
+    /// AUTH before TLS), `! tls required` (no AUTH and no MAIL before TLS), `! max_recipients N`,
     /// `! max_message_size N`, `! max_errors N`. After a `354` the `C:` lines are the message
     /// text up to the line with a single dot, collected the way the server's `Wire::read_block`
     /// does (the same [`Unstuffer`] and limits), and handed over stored as queue id `Q<n>`.
@@ -657,6 +685,8 @@ mod tests {
             let number = value.parse::<usize>();
             match (key, number) {
                 ("role", _) => self.config.role = if value == "submission" { Role::Submission } else { Role::Relay },
+                ("tls", _) if value == "required" => (self.config.tls_available, self.config.plaintext_login, self.config.tls_required) = (true, false, true),
+                ("tls", _) if value == "no_plaintext_login" => (self.config.tls_available, self.config.plaintext_login) = (true, false),
                 ("tls", _) => self.config.tls_available = true,
                 ("max_recipients", Ok(v)) => self.config.max_recipients = v,
                 ("max_message_size", Ok(v)) => self.config.max_message_size = v,

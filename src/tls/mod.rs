@@ -323,10 +323,38 @@ impl Offer {
     }
 }
 
-/// The TLS of a whole world: its CA and each host's certificate.
+/// The TLS of a whole world: its CA and each host's certificate, and
+/// what the world's own senders (devices, relaying hosts) trust.
 pub struct WorldTls {
     pub ca: WorldCa,
     hosts: std::collections::HashMap<String, Arc<ServerTls>>,
+    /// Trusts the world's CA and nothing else.
+    client: Arc<ClientConfig>,
+    /// Recipient domains whose mail must travel encrypted (lower case).
+    require_tls: std::collections::HashSet<String>,
+}
+
+/// How an SMTP client uses TLS on one connection (RFC 3207, RFC 8314).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientMode {
+    /// STARTTLS when the server offers it, plaintext when it does not
+    /// ("opportunistic TLS", RFC 7435): what mail servers do by default.
+    Opportunistic,
+    /// STARTTLS or nothing: a server that does not offer it gets no mail
+    /// (the recipient domain asked for TLS, as MTA-STS or REQUIRETLS let it).
+    Required,
+    /// TLS from the first byte (port 465).
+    Implicit,
+}
+
+/// What an SMTP client needs to speak TLS to one server.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    pub config: Arc<ClientConfig>,
+    /// The name the server's certificate must carry (RFC 6125): the MX
+    /// host's name for a relay, the submission server's for a device.
+    pub server_name: String,
+    pub mode: ClientMode,
 }
 
 impl WorldTls {
@@ -347,7 +375,31 @@ impl WorldTls {
             let config = cert.server_config()?;
             map.insert(name.clone(), Arc::new(ServerTls { config, cert, policy: *policy }));
         }
-        Ok(WorldTls { ca, hosts: map })
+        let client = ca.client_config()?;
+        Ok(WorldTls { ca, hosts: map, client, require_tls: Default::default() })
+    }
+
+    /// Mail to these domains must travel encrypted, with a certificate the
+    /// sender can verify: senders never fall back to plaintext for them.
+    pub fn requiring_tls_for<'a>(mut self, domains: impl IntoIterator<Item = &'a str>) -> Self {
+        self.require_tls = domains.into_iter().map(str::to_ascii_lowercase).collect();
+        self
+    }
+
+    /// Does mail to `domain` have to travel encrypted?
+    pub fn requires_tls(&self, domain: &str) -> bool {
+        self.require_tls.contains(&domain.to_ascii_lowercase())
+    }
+
+    /// The client configuration of the world's own senders: trusts the
+    /// world's CA, and only it.
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        self.client.clone()
+    }
+
+    /// What a sender needs to reach `server_name` with TLS in `mode`.
+    pub fn client(&self, server_name: &str, mode: ClientMode) -> ClientTls {
+        ClientTls { config: self.client.clone(), server_name: server_name.to_string(), mode }
     }
 
     /// How `host` offers TLS on a listener (`implicit`: IMAPS, POP3S, 465).

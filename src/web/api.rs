@@ -351,7 +351,8 @@ pub async fn send(State(state): State<Arc<AppState>>, peer: Option<Extension<Con
     // The simulated clock must not jump ahead while the device is talking.
     let activity = world.conductor.clock().activity();
     session.spawn(async move {
-        let _ = submit(&world.net, &device, (&server.0, server.1), &raw, message, &to).await;
+        let service = world.submission_service(&server.0);
+        let _ = submit(&world.net, &device, (&server.0, server.1), service, &raw, message, &to).await;
         drop(activity);
     });
     Ok((StatusCode::ACCEPTED, Json(reply)).into_response())

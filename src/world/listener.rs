@@ -4,7 +4,8 @@
 //! back up the socket is opened again.
 //!
 //! Also here: [`world_tls`], which gives each host the TLS its scenario
-//! asks for (policy, login rule, certificate) before its listeners start.
+//! asks for (policy, login rule, certificate) before its listeners start,
+//! and notes the domains that want their mail sent encrypted.
 
 use std::future::Future;
 use std::io;
@@ -31,7 +32,8 @@ pub fn world_tls(scenario: &Scenario, nodes: &[Node], data_dir: Option<&std::pat
             Some((n.name.clone(), std::net::IpAddr::V4(n.address), HostPolicy { policy, plaintext_login }, fault))
         })
         .collect();
-    WorldTls::build(data_dir, &hosts)
+    let require_tls = scenario.domains.iter().filter(|(_, zone)| zone.require_tls).map(|(domain, _)| domain.as_str());
+    Ok(WorldTls::build(data_dir, &hosts)?.requiring_tls_for(require_tls))
 }
 
 /// Serves `addr` until `stop` turns true, calling `serve` for each

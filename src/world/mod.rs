@@ -189,7 +189,7 @@ impl World {
         let handler = DnsHandler { zones: zones.clone(), trace: trace.clone(), nodes: Arc::new(names) };
         let dns_server = DnsServer::start(dns_addr, handler).await?;
         let resolvers = Resolvers { dns: dns_server.addr, trace: trace.clone(), conductor: conductor.clone(), timeout: options.network_timeout };
-        let net = Net::new(trace.clone(), conductor.clone(), resolvers.clone(), options.port_offset, options.network_timeout);
+        let net = Net::new(trace.clone(), conductor.clone(), resolvers.clone(), options.port_offset, options.network_timeout).with_tls(tls.clone());
         let (stop, _) = watch::channel(false);
 
         let mut hosts = IndexMap::new();
@@ -263,6 +263,13 @@ impl World {
         self.net.port(service)
     }
 
+    /// How a device submits to `host`: port 587 (STARTTLS) where the host
+    /// serves it, else port 465 (TLS from the first byte).
+    pub fn submission_service(&self, host: &str) -> Service {
+        let serves = |service| self.scenario.hosts.get(host).is_some_and(|h| h.services.contains(&service));
+        if serves(Service::Submission) || !serves(Service::Submissions) { Service::Submission } else { Service::Submissions }
+    }
+
     /// The DNS resolver of a node, sending from the node's address.
     pub fn lookup_for(&self, node: &str) -> Option<Lookup> {
         let node = self.node(node)?;
@@ -312,12 +319,10 @@ impl World {
 /// `offer`: how this listener speaks TLS (see `listener::world_tls`).
 async fn serve(service: Service, host: Arc<MailHost>, net: Net, stream: tokio::net::TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>, offer: Offer) {
     match service {
-        Service::Smtp => crate::smtp::server::serve_connection(host, SmtpRole::Relay, net, stream, peer, stop).await,
-        Service::Submission => crate::smtp::server::serve_connection(host, SmtpRole::Submission, net, stream, peer, stop).await,
+        Service::Smtp => crate::smtp::server::serve_connection(host, SmtpRole::Relay, net, stream, peer, stop, offer).await,
+        Service::Submission | Service::Submissions => crate::smtp::server::serve_connection(host, SmtpRole::Submission, net, stream, peer, stop, offer).await,
         Service::Imap | Service::Imaps => crate::imap::server::serve_connection(host, net, stream, peer, stop, offer).await,
         Service::Pop3 | Service::Pop3s => crate::pop3::server::serve_connection(host, net, stream, peer, stop, offer).await,
-        // SMTP over TLS comes with the SMTP client rework; validation refuses it until then.
-        Service::Submissions => {}
     }
 }
 

@@ -157,12 +157,13 @@ async fn run(world: &World, step: &Step) {
 async fn send_message(world: &World, send: &SendStep) {
     let (Some(client), Some(node)) = (world.scenario.clients.get(&send.client), world.node(&send.client)) else { return };
     let Some(server) = client.submit_to.as_ref().and_then(|s| world.node(s)) else { return };
+    let service = world.submission_service(&server.name);
     let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
     let device = Device { name: send.client.clone(), address: node.address.into(), user: client.user.clone(), password };
     let (raw, message) = compose(&device, send, &world.net, world.next_message_number());
     let recipients: Vec<String> = send.to.iter().chain(&send.cc).chain(&send.bcc).cloned().collect();
     // Failures are in the trace already; the story goes on.
-    let _ = submit(&world.net, &device, (&server.name, server.address.into()), &raw, message, &recipients).await;
+    let _ = submit(&world.net, &device, (&server.name, server.address.into()), service, &raw, message, &recipients).await;
 }
 
 /// A device fetches its user's mail with its protocol.
