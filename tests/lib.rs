@@ -14,6 +14,7 @@ mod dns;
 mod dns_lessons;
 mod dns_malformed;
 mod durability;
+mod fuzz_corpus;
 mod imap_clients;
 mod imap_scenario;
 mod imap_server;

@@ -120,7 +120,7 @@ pub async fn serve_connection<B: Backend>(backend: B, role: Role, net: Net, stre
 
 /// Reads one command (or one message body) and answers it. Ok(false)
 /// means the connection should close.
-async fn one_exchange<S, B>(
+pub(crate) async fn one_exchange<S, B>(
     wire: &mut Wire<S>,
     session: &mut Session,
     policy: &(dyn Policy + Send + Sync),
