@@ -15,6 +15,7 @@ pub mod calendar;
 pub mod cli;
 pub mod conductor;
 pub mod dns;
+pub mod fuzzing;
 pub mod imap;
 pub mod message;
 pub mod mta;

@@ -15,6 +15,7 @@ mod dns;
 mod dns_lessons;
 mod dns_malformed;
 mod durability;
+mod fuzz_corpus;
 mod hostile;
 mod imap_clients;
 mod imap_scenario;

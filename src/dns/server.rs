@@ -18,10 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::serialize::binary::BinDecoder;
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
+use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
 use tokio::net::UdpSocket;
 
 use super::zone::Zones;
@@ -48,7 +49,14 @@ impl RequestHandler for DnsHandler {
             Ok(info) if request.metadata.op_code == OpCode::Query && request.metadata.message_type == MessageType::Query => info.query.clone(),
             Ok(_) => return send_error(&mut response_handle, builder, metadata, ResponseCode::NotImp).await,
             // Zero or several questions in one message: not a thing we do.
-            Err(_) => return send_error(&mut response_handle, builder, metadata, ResponseCode::FormErr).await,
+            // The FORMERR carries no question: hickory would echo the
+            // questions' bytes as they came, and a compression pointer
+            // among them (RFC 1035 §4.1.4) would then point into *our*
+            // header and make the answer undecodable (found by fuzzing).
+            Err(_) => {
+                let none = Queries::read(&mut BinDecoder::new(&[]), 0).expect("zero questions decode from nothing");
+                return send_error(&mut response_handle, MessageResponseBuilder::new(&none, None), metadata, ResponseCode::FormErr).await;
+            }
         };
         let qname = query.name().into();
         let qtype = query.query_type();

@@ -168,7 +168,7 @@ fn tls_config(mut config: SessionConfig, offer: &Offer) -> SessionConfig {
 
 /// Reads one command (or one message body) and answers it. Ok(false)
 /// means the connection should close.
-async fn one_exchange<S, B>(
+pub(crate) async fn one_exchange<S, B>(
     wire: &mut Wire<S>,
     session: &mut Session,
     policy: &(dyn Policy + Send + Sync),
