@@ -117,7 +117,8 @@ test('stepping through the demo: transcript, highlight, step back, inspector', {
   const chain = await page.$$eval('.received-chain .hop-node b', (nodes) => nodes.map((n) => n.textContent));
   assert.deepEqual(chain, ['alice-laptop', 'smtp.school.test', 'mx1.example.org', 'bob@example.org']);
   const withs = await page.$$eval('.received-chain .hop-arrow', (nodes) => nodes.map((n) => n.textContent));
-  assert.match(withs[0], /ESMTPA/);
+  // The device logs in over STARTTLS: S for TLS, A for AUTH (RFC 3848).
+  assert.match(withs[0], /ESMTPSA/);
   assert.ok(await page.$eval('.header-table', (table) => /Message-ID/.test(table.innerText)));
   await page.screenshot({ path: path.join(ARTIFACTS, 'browser-step.png') });
   await assertAccessible(page, 'at 1280x720, the inspector after the delivery');
