@@ -197,7 +197,7 @@ impl MailHost {
         if pending.is_empty() {
             return Accepted { result: Ok(id), message };
         }
-        let id = self.enqueue_as(id, envelope.from, pending, data, message.clone());
+        let id = self.enqueue_as(id, envelope.from, pending, data, message.clone(), folder);
         Accepted { result: Ok(id), message }
     }
 
