@@ -171,7 +171,9 @@ impl MailHost {
             _ => Folder::Inbox,
         };
 
-        let (local, remote): (Vec<String>, Vec<String>) = envelope.recipients.into_iter().partition(|r| self.is_local(r));
+        let (local, mut remote): (Vec<String>, Vec<String>) = envelope.recipients.into_iter().partition(|r| self.is_local(r));
+        let (local, forwarded) = self.forward(local, envelope.from.as_deref(), message.clone());
+        remote.extend(forwarded);
         // Local recipients first, straight into their mailboxes. One that
         // cannot be stored now (a full or broken disk) is retried from the
         // queue if some copy was delivered; if none was, the client hears

@@ -97,9 +97,17 @@ pub fn check(s: &Scenario) -> Problems {
             }
             Some(_) => {}
             None if s.domains.contains_key(domain) && s.home_host(address).is_none() => {
-                out.push((path, format!("no host lists {domain:?} in its `domains`, so this mailbox has no home; add it to a host or set `home`")));
+                out.push((path.clone(), format!("no host lists {domain:?} in its `domains`, so this mailbox has no home; add it to a host or set `home`")));
             }
             None => {}
+        }
+        if let Some(forward) = &user.forward_to {
+            let path = path.key("forward_to");
+            if !is_address(forward) {
+                out.push((path, format!("found {forward:?}, expected a mail address like \"bob@example.net\"")));
+            } else if forward.rsplit_once('@').is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain)) {
+                out.push((path, format!("found {forward:?}, expected an address at another domain than {domain:?} (forwarding goes to another server)")));
+            }
         }
     }
 
@@ -147,8 +155,8 @@ pub fn check(s: &Scenario) -> Problems {
             let path = path.key("send");
             match s.clients.get(&send.client) {
                 None => out.push((path.key("client"), format!("found {:?}, expected one of the clients: {}", send.client, quoted(s.clients.keys())))),
-                Some(c) if c.submit_to.is_none() => {
-                    out.push((path.key("client"), format!("client {:?} has no `submit_to` server, so it cannot send", send.client)))
+                Some(c) if c.submit_to.is_none() && !c.direct => {
+                    out.push((path.key("client"), format!("client {:?} has no `submit_to` server (and is not `direct`), so it cannot send", send.client)))
                 }
                 Some(_) => {}
             }
@@ -161,6 +169,11 @@ pub fn check(s: &Scenario) -> Problems {
                         out.push((path.key(field).index(j), format!("found {address:?}, expected a mail address like \"bob@example.org\"")));
                     }
                 }
+            }
+            if let Some(from) = &send.from
+                && !is_address(from)
+            {
+                out.push((path.key("from"), format!("found {from:?}, expected a mail address like \"principal@school.test\"")));
             }
             if let Some(attachment) = &send.attachment
                 && attachment.size > 50 * 1024 * 1024

@@ -1,0 +1,127 @@
+//! The six sender-authentication lessons (`scenarios/auth-*.json`, issue
+//! 11) run to the end, and the events a teacher pauses at are there: each
+//! check's result at the server that ran it, what was stored where, and
+//! what was refused.
+
+use crate::smtp_common::*;
+
+use mailflow::trace::Kind;
+use mailflow::world::World;
+
+/// The sentences `host` told about its own work (checks, decisions).
+fn notes(world: &World, host: &str) -> Vec<String> {
+    events(world).iter().filter(|e| e.kind == Kind::Note && e.from == host).map(|e| e.summary.clone()).collect()
+}
+
+fn told(world: &World, host: &str, expected: &str) -> bool {
+    notes(world, host).iter().any(|n| n.contains(expected))
+}
+
+/// The newest `Authentication-Results` of a message (the top one).
+fn results(raw: &[u8]) -> String {
+    let headers = headers(raw);
+    let top = headers.split("Authentication-Results: ").nth(1).unwrap_or_else(|| panic!("no Authentication-Results in:\n{headers}"));
+    let mut lines = top.split("\r\n");
+    let first = lines.next().unwrap_or("");
+    std::iter::once(first).chain(lines.take_while(|l| l.starts_with([' ', '\t']))).collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honest_mail_passes_all_three() {
+    let world = run(scenario("auth-honest-mail")).await;
+    assert!(told(&world, "smtp.school.test", "signs the message with school.test's DKIM key"), "{}", story(&world));
+    for expected in ["SPF: ", "DKIM: the signature by school.test", "DMARC: From: domain school.test; SPF aligned yes, DKIM aligned yes → pass"] {
+        assert!(told(&world, "mx1.example.org", expected), "mx1 tells {expected:?}:\n{}", story(&world));
+    }
+    assert!(told(&world, "mx1.example.org", "→ pass"), "{}", story(&world));
+    let inbox = inbox(&world, "mx1.example.org", "bob@example.org");
+    assert_eq!(inbox.len(), 1, "{}", story(&world));
+    let results = results(&inbox[0].raw);
+    for word in ["spf=pass", "dkim=pass", "dmarc=pass"] {
+        assert!(results.contains(word), "{word}: {results}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_principal_gets_through_an_unchecking_server_and_is_refused_by_a_checking_one() {
+    let world = run(scenario("auth-spoofed-principal")).await;
+    // Before: mx1 checks nothing, the forgery is in Bob's inbox as it came.
+    let bob = inbox(&world, "mx1.example.org", "bob@example.org");
+    assert_eq!(bob.len(), 1, "{}", story(&world));
+    let headers = headers(&bob[0].raw);
+    assert!(headers.contains("From: \"Principal\" <principal@school.test>") || headers.contains("From: Principal <principal@school.test>"), "{headers}");
+    assert!(!headers.contains("Authentication-Results"), "{headers}");
+    assert!(!told(&world, "mx1.example.org", "SPF: "), "mx1 checks nothing");
+    // The robot asked DNS for the MX itself and delivered to port 25.
+    let asked: Vec<_> =
+        events(&world).into_iter().filter(|e| e.from == "spam-robot" && matches!(&e.kind, Kind::DnsQuery { rtype, .. } if rtype == "MX")).collect();
+    assert_eq!(asked.len(), 2, "one MX question per forgery:\n{}", story(&world));
+    // After: SPF fail, no DKIM, DMARC reject → 550 5.7.1, nothing stored.
+    assert!(told(&world, "mx.example.net", "is not among the addresses that 'mx' names for school.test"), "{}", story(&world));
+    assert!(told(&world, "mx.example.net", "DKIM: the message carries no DKIM signature → none"), "{}", story(&world));
+    assert!(told(&world, "mx.example.net", "SPF aligned no, DKIM aligned no; policy reject → reject"), "{}", story(&world));
+    assert_eq!(server_lines(&world, "mx.example.net", "550 5.7.1").len(), 1, "{}", story(&world));
+    assert!(inbox(&world, "mx.example.net", "carol@example.net").is_empty());
+    let refused = events(&world).into_iter().any(|e| e.from == "spam-robot" && matches!(&e.kind, Kind::Failure { reason } if reason.contains("550 5.7.1")));
+    assert!(refused, "the robot hears the refusal:\n{}", story(&world));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_changed_in_transit_fails_dkim() {
+    let world = run(scenario("auth-tampered-in-transit")).await;
+    assert!(told(&world, "mx2.example.org", "changes the message's body"), "{}", story(&world));
+    assert!(told(&world, "mx1.example.org", "DKIM: the body hash in the signature does not match the body that arrived → fail"), "{}", story(&world));
+    assert!(told(&world, "mx1.example.org", "policy quarantine → quarantine"), "{}", story(&world));
+    let store = &world.hosts["mx1.example.org"].store;
+    assert!(store.inbox("bob@example.org").is_empty(), "{}", story(&world));
+    let junk = store.snapshot("bob@example.org", "Junk").expect("a Junk folder").messages;
+    assert_eq!(junk.len(), 1);
+    let results = results(&junk[0].raw);
+    assert!(results.contains("dkim=fail") && results.contains("dmarc=fail"), "{results}");
+    assert!(String::from_utf8_lossy(body(&junk[0].raw)).contains("Scanned for viruses by the gateway"), "the footer arrived");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_fails_spf_at_the_last_hop_but_dkim_carries_dmarc() {
+    let world = run(scenario("auth-forwarding")).await;
+    assert!(told(&world, "mx1.example.org", "forwards bob@example.org's mail to bob@home.test, keeping the envelope sender <alice@school.test>"));
+    assert!(told(&world, "mx1.example.org", "takes the message (SPF pass, DKIM pass, DMARC pass)"), "{}", story(&world));
+    assert!(told(&world, "mx.home.test", "SPF: "), "{}", story(&world));
+    assert!(told(&world, "mx.home.test", "DMARC: From: domain school.test; SPF aligned no, DKIM aligned yes → pass"), "{}", story(&world));
+    assert!(inbox(&world, "mx1.example.org", "bob@example.org").is_empty(), "forwarded, not kept");
+    let home = inbox(&world, "mx.home.test", "bob@home.test");
+    assert_eq!(home.len(), 1, "{}", story(&world));
+    let results = results(&home[0].raw);
+    for word in ["mx.home.test", "spf=fail", "dkim=pass", "dmarc=pass"] {
+        assert!(results.contains(word), "{word}: {results}");
+    }
+    assert_eq!(count_header(&home[0].raw, "Authentication-Results"), 2, "one verdict per checking server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_dmarc_the_spoof_is_delivered_and_with_p_reject_it_is_refused() {
+    let world = run(scenario("auth-no-dmarc")).await;
+    let bob = inbox(&world, "mx1.example.org", "bob@example.org");
+    assert_eq!(bob.len(), 1, "only the first forgery is stored:\n{}", story(&world));
+    let results = results(&bob[0].raw);
+    for word in ["spf=fail", "dkim=none", "dmarc=none"] {
+        assert!(results.contains(word), "{word}: {results}");
+    }
+    assert!(headers(&bob[0].raw).contains("Subject: Staff party\r\n"));
+    assert_eq!(server_lines(&world, "mx1.example.org", "550 5.7.1").len(), 1, "the second forgery is refused:\n{}", story(&world));
+    assert!(told(&world, "mx1.example.org", "refuses the message: school.test's DMARC policy says reject"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_look_alike_domain_passes_every_check() {
+    let world = run(scenario("auth-look-alike")).await;
+    assert!(told(&world, "smtp.schoo1.test", "signs the message with schoo1.test's DKIM key"), "{}", story(&world));
+    assert!(told(&world, "mx1.example.org", "DMARC: From: domain schoo1.test; SPF aligned yes, DKIM aligned yes → pass"), "{}", story(&world));
+    let bob = inbox(&world, "mx1.example.org", "bob@example.org");
+    assert_eq!(bob.len(), 1, "{}", story(&world));
+    assert!(headers(&bob[0].raw).contains("principal@schoo1.test"));
+    let results = results(&bob[0].raw);
+    for word in ["spf=pass", "dkim=pass", "dmarc=pass", "header.from=schoo1.test"] {
+        assert!(results.contains(word), "{word}: {results}");
+    }
+}
