@@ -125,3 +125,87 @@ async fn a_look_alike_domain_passes_every_check() {
         assert!(results.contains(word), "{word}: {results}");
     }
 }
+
+/// The banner's forgery command, run verbatim against `mailflow serve`:
+/// swaks hears 550 5.7.1 at the end of DATA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_banners_spoof_command_is_refused() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let sh = tool("sh");
+    tool("swaks");
+    let subnet = random_subnet();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mailflow"))
+        .args(["serve", "scenarios/auth-honest-mail.json", "--fast", "--quiet", "--no-web", "--subnet", &subnet.to_string()])
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mailflow serve");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    let command = loop {
+        match lines.recv_timeout(WAIT_TIMEOUT) {
+            Ok(line) if line.trim_start().starts_with("swaks ") && line.contains("Subject: Forged") => break line.trim().to_string(),
+            Ok(line) => banner.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no spoof command in the banner:\n{}", banner.join("\n"));
+            }
+        }
+    };
+    assert!(command.contains("--from principal@school.test --to bob@example.org") && command.contains("--port 10025"), "{command}");
+    let out = run_tool(&sh, &["-c", &command], None).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.stdout.contains("<** 550 5.7.1 ") && out.stdout.contains("DMARC"), "{command}\n{}{}", out.stdout, out.stderr);
+}
+
+/// Every delivered message carries its verdict, and mail programs see it:
+/// Python's imaplib and poplib read `Authentication-Results` from Bob's
+/// mailbox after the honest lesson.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_results_are_visible_over_imap_and_pop3() {
+    use crate::imap_common::python;
+    use mailflow::scenario::Service;
+    let world = run(scenario("auth-honest-mail")).await;
+    let imap = r#"
+import imaplib, sys
+imap = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]))
+imap.login("bob@example.org", "builder")
+imap.select("INBOX", readonly=True)
+typ, data = imap.fetch("1", "(BODY.PEEK[HEADER.FIELDS (Authentication-Results)])")
+print(data[0][1].decode())
+imap.logout()
+"#;
+    let out = python(imap, addr(&world, "mx1.example.org", Service::Imap)).await;
+    assert!(out.contains("Authentication-Results: mx1.example.org"), "{out}");
+    for word in ["spf=pass", "dkim=pass", "dmarc=pass"] {
+        assert!(out.contains(word), "IMAP shows {word}:\n{out}");
+    }
+    let pop3 = r#"
+import poplib, sys
+pop = poplib.POP3(sys.argv[1], int(sys.argv[2]))
+pop.user("bob@example.org")
+pop.pass_("builder")
+resp, lines, octets = pop.top(1, 0)
+print("\n".join(l.decode() for l in lines))
+pop.quit()
+"#;
+    let out = python(pop3, addr(&world, "mx1.example.org", Service::Pop3)).await;
+    assert!(out.contains("Authentication-Results: mx1.example.org"), "{out}");
+    for word in ["spf=pass", "dkim=pass", "dmarc=pass", "Received-SPF: pass"] {
+        assert!(out.contains(word), "POP3 shows {word}:\n{out}");
+    }
+    world.shutdown().await;
+}
