@@ -209,3 +209,35 @@ pop.quit()
     }
     world.shutdown().await;
 }
+
+/// The lessons' scenario fields are checked like the rest: forwarding that
+/// goes round in a circle, a forged sender that is no address, a device
+/// that can neither submit nor deliver directly.
+#[test]
+fn mistakes_in_the_lesson_fields_are_reported_with_their_place() {
+    let text = r#"{
+  "title": "Mistakes",
+  "domains": { "a.test": {}, "b.test": {} },
+  "hosts": {
+    "mx.a.test": { "services": ["smtp"], "domains": ["a.test"] },
+    "mx.b.test": { "services": ["smtp"], "domains": ["b.test"] }
+  },
+  "users": {
+    "ann@a.test": { "password": "x", "forward_to": "ann@b.test" },
+    "ann@b.test": { "password": "y", "forward_to": "ann@a.test" }
+  },
+  "clients": { "robot": { "user": "ann@a.test" } },
+  "steps": [ { "at": "0s", "send": { "client": "robot", "from": "the principal", "to": ["ann@b.test"] } } ]
+}"#;
+    let problems = match mailflow::scenario::Scenario::parse("bad.json", text) {
+        Ok(_) => panic!("the scenario is broken"),
+        Err(err) => err.problems,
+    };
+    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let circle = r#"forwarding goes round in a circle (ann@a.test → ann@b.test → ann@a.test)"#;
+    assert!(shown.iter().any(|p| p.starts_with("bad.json:9:") && p.contains(r#"users["ann@a.test"].forward_to"#) && p.contains(circle)), "{shown:#?}");
+    assert!(shown.iter().any(|p| p.starts_with("bad.json:10:") && p.contains("goes round in a circle")), "{shown:#?}");
+    assert!(shown.iter().any(|p| p.contains("steps[0].send.from") && p.contains(r#"found "the principal", expected a mail address"#)), "{shown:#?}");
+    assert!(shown.iter().any(|p| p.contains("steps[0].send.client") && p.contains("(and is not `direct`)")), "{shown:#?}");
+    assert_eq!(shown.len(), 4, "{shown:#?}");
+}

@@ -107,6 +107,8 @@ pub fn check(s: &Scenario) -> Problems {
                 out.push((path, format!("found {forward:?}, expected a mail address like \"bob@example.net\"")));
             } else if forward.rsplit_once('@').is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain)) {
                 out.push((path, format!("found {forward:?}, expected an address at another domain than {domain:?} (forwarding goes to another server)")));
+            } else if let Some(cycle) = forward_cycle(s, address) {
+                out.push((path, format!("forwarding goes round in a circle ({}): every message would travel forever", cycle.join(" → "))));
             }
         }
     }
@@ -230,6 +232,25 @@ pub fn check(s: &Scenario) -> Problems {
 /// `auth::lint`).
 pub fn warnings(s: &Scenario) -> Problems {
     crate::auth::lint::scenario(s)
+}
+
+/// The circle `address`'s forwarding comes back to itself by, if it does.
+fn forward_cycle(s: &Scenario, address: &str) -> Option<Vec<String>> {
+    let key = |a: &str| a.to_ascii_lowercase();
+    let users: std::collections::HashMap<String, &User> = s.users.iter().map(|(a, u)| (key(a), u)).collect();
+    let mut path = vec![address.to_string()];
+    let mut next = users.get(&key(address))?.forward_to.clone();
+    while let Some(target) = next {
+        path.push(target.clone());
+        if key(&target) == key(address) {
+            return Some(path);
+        }
+        if path.len() > users.len() + 1 {
+            return None; // a circle that does not pass through `address`: reported at its own users
+        }
+        next = users.get(&key(&target)).and_then(|u| u.forward_to.clone());
+    }
+    None
 }
 
 /// Is this a plain `local@domain` address?
