@@ -93,6 +93,7 @@ async fn run(n: usize, tasks: usize) {
                 subject: format!("Benchmark message {i}"),
                 body: body.clone(),
                 attachment: None,
+                from: None,
             };
             compose(&device, &step, &world.net, world.next_message_number())
         })

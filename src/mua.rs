@@ -17,6 +17,7 @@ use std::net::IpAddr;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 
+use crate::dns::{Lookup, MailRoute};
 use crate::message::summarize;
 use crate::net::Net;
 use crate::scenario::{SendStep, Service};
@@ -35,9 +36,12 @@ pub struct Device {
 /// Writes the message of a `send` step. Returns the bytes and its label.
 pub fn compose(device: &Device, step: &SendStep, net: &Net, sequence: u64) -> (Vec<u8>, Option<MessageRef>) {
     let domain = device.user.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost");
-    let display = display_name(&device.user);
+    // A `from` other than the user is a forgery; the Message-ID still
+    // names the device's real domain, a clue a careful reader may spot.
+    let sender = step.from.clone().unwrap_or_else(|| device.user.clone());
+    let display = display_name(&sender);
     let mut builder = MessageBuilder::new()
-        .from((display, device.user.clone()))
+        .from((display, sender))
         .subject(step.subject.clone())
         .date(net.timestamp())
         .message_id(format!("{sequence}.{}.{}@{domain}", net.timestamp(), device.name))
@@ -94,8 +98,11 @@ pub async fn submit(
     let tls = net.tls.as_ref().map(|tls| tls.client(server.0, mode));
     let sender = Sender { hello: &device.name, login: Some(Login { user: &device.user, password: &device.password }), tls };
     let label = message.as_ref().map(|m| m.label.clone()).unwrap_or_else(|| "the message".into());
+    // As mail programs do, the envelope sender is the address the message
+    // is written from (the user's own, unless the lesson forges one).
+    let envelope_from = summarize(raw).from.unwrap_or_else(|| device.user.clone());
     let outgoing =
-        Outgoing { from: Some(&device.user), recipients, data: raw, summary: format!("{} sends {label} ({})", device.name, human_bytes(raw.len() as u64)) };
+        Outgoing { from: Some(&envelope_from), recipients, data: raw, summary: format!("{} sends {label} ({})", device.name, human_bytes(raw.len() as u64)) };
     let handover = match send(&mut client, net.conductor.clock(), &sender, &outgoing).await {
         Ok(handover) => handover,
         Err(Unavailable::Connection(err)) => return Err(fail(err.to_string())),
@@ -120,4 +127,61 @@ fn judge(handover: &Handover) -> Result<(), String> {
         return Err(format!("sent, but some recipients were refused: {}", refused.join("; ")));
     }
     Ok(())
+}
+
+/// Delivers a composed message without a server of its own (a `direct`
+/// device, as spam robots send): for each recipient domain it asks DNS
+/// for the MX, as a mail server would (RFC 5321 §5.1), and hands the
+/// message to the first mail server on port 25 with no login. The envelope
+/// sender is the message's `From:` address, forged or not; nothing on port
+/// 25 checks it except SPF, DKIM and DMARC at the receiver.
+pub async fn deliver_direct(net: &Net, device: &Device, lookup: &Lookup, raw: &[u8], message: Option<MessageRef>, recipients: &[String]) -> Result<(), String> {
+    let fail = |server: &str, summary: String| {
+        net.trace.emit(
+            Draft::new(&device.name, server, Protocol::Smtp, Kind::Failure { reason: summary.clone() }, format!("{} could not send: {summary}", device.name))
+                .message(message.clone()),
+        );
+        summary
+    };
+    let envelope_from = summarize(raw).from.unwrap_or_else(|| device.user.clone());
+    let label = message.as_ref().map(|m| m.label.clone()).unwrap_or_else(|| "the message".into());
+    let mut by_domain: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    for recipient in recipients {
+        let domain = recipient.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+        by_domain.entry(domain).or_default().push(recipient.clone());
+    }
+    let mut result = Ok(());
+    for (domain, recipients) in by_domain {
+        let server = match lookup.mail_route(&domain, message.as_ref()).await {
+            Ok(MailRoute::Servers { servers, .. }) => servers.into_iter().find_map(|s| Some((s.name, *s.addresses.first()?))),
+            _ => None,
+        };
+        let Some((name, address)) = server else {
+            result = Err(fail("dns", format!("no mail server found for {domain}")));
+            continue;
+        };
+        let opened = net.now();
+        let Ok((wire, _registration)) = net.dial(&device.name, device.address, (&name, address), Service::Smtp, message.clone()).await else {
+            result = Err(fail(&name, format!("cannot connect to {name}")));
+            continue;
+        };
+        let mut client = SmtpClient::new(wire).opened_at(opened);
+        let tls = net.tls.as_ref().map(|tls| tls.client(&name, ClientMode::Opportunistic));
+        let sender = Sender { hello: &device.name, login: None, tls };
+        let outgoing = Outgoing {
+            from: Some(&envelope_from),
+            recipients: &recipients,
+            data: raw,
+            summary: format!("{} sends {label} straight to {name} ({})", device.name, human_bytes(raw.len() as u64)),
+        };
+        let judged = match send(&mut client, net.conductor.clock(), &sender, &outgoing).await {
+            Ok(handover) => judge(&handover),
+            Err(Unavailable::Connection(err)) => Err(err.to_string()),
+            Err(refused) => Err(format!("the server {refused}")),
+        };
+        if let Err(reason) = judged {
+            result = Err(fail(&name, reason));
+        }
+    }
+    result
 }

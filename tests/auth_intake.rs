@@ -145,7 +145,7 @@ print(data)
 imap.logout()
 "#;
     let out = python(script, addr(&world, "mx1.example.org", Service::Imap)).await;
-    assert!(out.contains("Junk") && out.contains("OK [b'1']"), "{out}");
+    assert!(out.contains(r#"(\\HasNoChildren \\Junk) "/" "Junk""#) && out.contains("OK [b'1']"), "LIST marks Junk as \\Junk (RFC 6154): {out}");
     assert!(out.contains("$Junk") && out.contains("dmarc=fail"), "{out}");
     world.shutdown().await;
 }
@@ -195,5 +195,45 @@ async fn kept_keys_are_reused() {
     }
     assert!(!published[0].is_empty() && published[0] == published[1], "{published:?}");
     assert!(dir.join("dkim").join("school.test.json").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A quarantined message whose first delivery could not be stored (the
+/// Junk folder's disk broke) waits in the queue; the retry still puts it
+/// in Junk, not in the inbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarantined_message_retried_from_the_queue_still_lands_in_junk() {
+    const CAROL: &str = "carol@example.org";
+    let dir = scratch_dir("auth-junk-retry");
+    let scenario = lesson("quarantine", |json| {
+        json["users"][CAROL] = json!({ "password": "carols-secret" });
+    });
+    let options =
+        mailflow::world::WorldOptions { subnet: random_subnet(), pace: mailflow::conductor::Pace::Fast, data_dir: Some(dir.clone()), ..Default::default() };
+    let world = mailflow::world::World::start(scenario, options).await.expect("world");
+    let store = &world.hosts["mx1.example.org"].store;
+    store.create(BOB, "Junk").expect("Bob's Junk folder");
+    // Bob's Junk folder cannot take files: its cur/ is a plain file now.
+    let junk = dir.join("mx1.example.org").join(BOB).join("Maildir").join(".Junk");
+    std::fs::remove_dir_all(junk.join("cur")).expect("remove cur/");
+    std::fs::write(junk.join("cur"), b"not a directory").expect("a file in its place");
+
+    // While the test holds an activity the simulated clock cannot jump to
+    // the retry, so the folder is mended before it.
+    let hold = world.conductor.clock().activity();
+    let reply = deliver_raw(addr(&world, "mx1.example.org", Service::Smtp), "principal@school.test", &[BOB, CAROL], &spoof("retry")).await;
+    assert_eq!(reply.code, 250, "Carol's copy was stored: {reply:?}\n{}", story(&world));
+    assert_eq!(world.hosts["mx1.example.org"].queue().len(), 1, "Bob's copy waits in the queue:\n{}", story(&world));
+    std::fs::remove_file(junk.join("cur")).expect("remove the file");
+    std::fs::create_dir(junk.join("cur")).expect("cur/ again");
+    drop(hold);
+
+    wait_for("the retry", &world, || world.hosts["mx1.example.org"].queue().is_empty().then_some(())).await;
+    assert!(store.inbox(BOB).is_empty(), "not in Bob's inbox:\n{}", story(&world));
+    let junk = store.snapshot(BOB, "Junk").expect("a Junk folder").messages;
+    assert_eq!(junk.len(), 1, "{}", story(&world));
+    assert!(junk[0].flags.contains(&Flag::Keyword("$Junk".into())), "{:?}", junk[0].flags);
+    assert_eq!(store.snapshot(CAROL, "Junk").expect("Carol's Junk").messages.len(), 1, "Carol's copy went to Junk at once");
+    world.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

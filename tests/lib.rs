@@ -9,6 +9,7 @@ mod smtp_common;
 mod web_support;
 
 mod auth_intake;
+mod auth_lessons;
 mod cli;
 mod clock;
 mod dns;

@@ -4,7 +4,9 @@
 //! every page state at a phone (390×844), a projector (1024×768) and a
 //! laptop (1440×900) with axe-core, the usual engine for WCAG 2.1 A/AA
 //! checks (loaded into the page by the test, never by the page itself), and
-//! checks that nothing is cut off or overlapping.
+//! checks that nothing is cut off or overlapping. `authentication.test.mjs`
+//! checks the sender-authentication view (SPF, DKIM, DMARC per message).
+//! Every `*.test.mjs` file of that folder runs.
 //!
 //! This test fails, on purpose, when node, Chromium or playwright-core is
 //! missing: the page is the product's face and must not go untested

@@ -56,8 +56,9 @@ use crate::store::{Flag, FlagChange, INBOX, MAX_KEYWORDS, Message, Snapshot, Sto
 /// What this server can do, announced in the greeting and by CAPABILITY.
 /// LITERAL+ (RFC 7888): literals without waiting for `+`; SASL-IR (RFC
 /// 4959): the login in the AUTHENTICATE line itself; IDLE (RFC 2177);
-/// UIDPLUS (RFC 4315): the UIDs of appended and copied messages.
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS AUTH=PLAIN";
+/// UIDPLUS (RFC 4315): the UIDs of appended and copied messages;
+/// SPECIAL-USE (RFC 6154): LIST marks the Junk folder `\\Junk`.
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS SPECIAL-USE AUTH=PLAIN";
 
 /// After this many BAD replies the server hangs up: a client that keeps
 /// sending nonsense is broken or probing.
@@ -630,12 +631,14 @@ impl Session {
             |n: &str| wildcard_match(full.as_bytes(), n.as_bytes()) || (n == INBOX && wildcard_match(full.to_ascii_uppercase().as_bytes(), n.as_bytes()));
         let all = store.list(user);
         let names = if subscribed_only { store.subscriptions(user) } else { all.clone() };
-        // Name → attribute, in name order.
-        let mut rows: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+        // Name → attributes, in name order.
+        let mut rows: std::collections::BTreeMap<&str, String> = std::collections::BTreeMap::new();
         for mailbox in names.iter().filter(|n| matches(n)) {
             let children =
                 all.iter().any(|other| other.len() > mailbox.len() + 1 && other.starts_with(mailbox.as_str()) && other.as_bytes()[mailbox.len()] == b'/');
-            rows.insert(mailbox, if children { "\\HasChildren" } else { "\\HasNoChildren" });
+            let children = if children { "\\HasChildren" } else { "\\HasNoChildren" };
+            // RFC 6154 §2: a special-use attribute is shown in every LIST reply.
+            rows.insert(mailbox, crate::store::special_use(mailbox).map_or(children.to_string(), |special| format!("{children} {special}")));
         }
         if subscribed_only {
             // "Archive/2024" subscribed, "Archive" not, and % stops at the
@@ -644,7 +647,7 @@ impl Session {
                 for (i, _) in subscribed.match_indices('/') {
                     let parent = &subscribed[..i];
                     if matches(parent) && !names.iter().any(|n| n == parent) {
-                        rows.entry(parent).or_insert("\\Noselect");
+                        rows.entry(parent).or_insert_with(|| "\\Noselect".to_string());
                     }
                 }
             }
@@ -655,6 +658,10 @@ impl Session {
                 format!("server: folders inside {mailbox} are subscribed (not {mailbox} itself)")
             } else {
                 format!("server: there is a folder {mailbox}")
+            };
+            let summary = match crate::store::special_use(mailbox) {
+                Some(special) => format!("{summary} ({special}: for suspected spam)"),
+                None => summary,
             };
             out.push(Response::untagged(format!("{name} ({attribute}) \"/\" {}", response::mailbox(mailbox)), summary));
         }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::bounce::Failure;
+use super::local::Folder;
 use super::queue::{Decision, Item, Outcome, next};
 use super::{MailHost, domain_of};
 use crate::conductor::Activity;
@@ -23,10 +24,10 @@ impl MailHost {
     /// Queues a message for delivery; returns its queue id.
     pub fn enqueue(self: &Arc<Self>, from: Option<String>, recipients: Vec<String>, data: Vec<u8>, message: Option<MessageRef>) -> String {
         let id = self.new_id();
-        self.enqueue_as(id, from, recipients, data, message)
+        self.enqueue_as(id, from, recipients, data, message, Folder::Inbox)
     }
 
-    /// Queues a message under a known id. The activity is taken *now*,
+    /// Queues a message under a known id, for local recipients' `folder`. The activity is taken *now*,
     /// before the caller answers 250, so the simulated clock cannot jump
     /// past a message nobody is working on.
     pub(super) fn enqueue_as(
@@ -36,9 +37,10 @@ impl MailHost {
         recipients: Vec<String>,
         data: Vec<u8>,
         message: Option<MessageRef>,
+        folder: Folder,
     ) -> String {
         let activity = self.net.conductor.clock().activity();
-        let item = Item { id: id.clone(), from, pending: recipients, data: Arc::new(data), message, arrived: self.net.now() };
+        let item = Item { id: id.clone(), from, pending: recipients, data: Arc::new(data), message, arrived: self.net.now(), folder };
         self.queue.add(&item);
         self.queue_event(
             &item,
@@ -110,7 +112,7 @@ impl MailHost {
         let mut last_reason = String::new();
         for (domain, recipients) in by_domain {
             let outcomes = if self.is_final_for(&domain) {
-                recipients.iter().map(|r| (r.clone(), self.deliver_local(item.from.as_deref(), r, &item.data, item.message.clone()))).collect()
+                recipients.iter().map(|r| (r.clone(), self.deliver_local_to(item.from.as_deref(), r, &item.data, item.message.clone(), item.folder))).collect()
             } else {
                 self.relay(item, &domain, &recipients).await
             };

@@ -171,7 +171,9 @@ impl MailHost {
             _ => Folder::Inbox,
         };
 
-        let (local, remote): (Vec<String>, Vec<String>) = envelope.recipients.into_iter().partition(|r| self.is_local(r));
+        let (local, mut remote): (Vec<String>, Vec<String>) = envelope.recipients.into_iter().partition(|r| self.is_local(r));
+        let (local, forwarded) = self.forward(local, envelope.from.as_deref(), message.clone());
+        remote.extend(forwarded);
         // Local recipients first, straight into their mailboxes. One that
         // cannot be stored now (a full or broken disk) is retried from the
         // queue if some copy was delivered; if none was, the client hears
@@ -197,7 +199,7 @@ impl MailHost {
         if pending.is_empty() {
             return Accepted { result: Ok(id), message };
         }
-        let id = self.enqueue_as(id, envelope.from, pending, data, message.clone());
+        let id = self.enqueue_as(id, envelope.from, pending, data, message.clone(), folder);
         Accepted { result: Ok(id), message }
     }
 

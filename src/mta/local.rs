@@ -11,7 +11,7 @@ use crate::trace::{Kind, MessageRef, human_bytes};
 
 /// Where in the recipient's mailbox a message goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Folder {
+pub enum Folder {
     Inbox,
     /// The Junk folder (created if missing), with the `$Junk` keyword
     /// (the IANA IMAP keyword mail programs use for spam, RFC 5788): where
@@ -19,19 +19,13 @@ pub(super) enum Folder {
     Junk,
 }
 
-/// The name of the Junk folder.
-pub const JUNK: &str = "Junk";
+use crate::store::JUNK;
 
 impl MailHost {
-    /// Puts a message into `recipient`'s inbox here, with the
+    /// Puts a message into `recipient`'s `folder` here, with the
     /// `Return-Path:` header of final delivery (RFC 5321 §4.4). With
     /// `--data`, `Accepted` means the message is on disk; a failure to
     /// save it is `Temporary`, so it is tried again and never lost.
-    pub(super) fn deliver_local(&self, from: Option<&str>, recipient: &str, data: &[u8], message: Option<MessageRef>) -> Outcome {
-        self.deliver_local_to(from, recipient, data, message, Folder::Inbox)
-    }
-
-    /// Like [`MailHost::deliver_local`], into `folder`.
     pub(super) fn deliver_local_to(&self, from: Option<&str>, recipient: &str, data: &[u8], message: Option<MessageRef>, folder: Folder) -> Outcome {
         let recipient = super::accounts::canonical(recipient);
         if !self.accounts.exists(&recipient) && !self.is_postmaster(&recipient) {

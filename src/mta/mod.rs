@@ -14,7 +14,9 @@
 //!    retry later (back-off, in simulated time), or give up.
 //! 3. `relay.rs` — for a recipient elsewhere: ask DNS for the domain's MX
 //!    servers, try them by preference over SMTP (`smtp::client`), fail over.
-//! 4. `local.rs` — for a recipient here: into the mailbox (`store`).
+//! 4. `local.rs` — for a recipient here: into the mailbox (`store`);
+//!    `forward.rs` — or on to the address the user forwards to (and a
+//!    relay that tampers with what it passes on, for the DKIM lesson).
 //! 5. `bounce.rs` — a permanent failure or an expired message: the report
 //!    (RFC 3464) that goes back to the sender, queued like any message.
 //!
@@ -28,6 +30,7 @@ mod authentication;
 mod backends;
 pub mod bounce;
 mod delivery;
+mod forward;
 mod intake;
 mod local;
 pub mod queue;
@@ -79,6 +82,9 @@ pub struct HostAuth {
     /// Judges mail arriving on port 25; `None` when the host's checks are
     /// off (`auth_checks: false`) or it runs no port 25.
     pub checker: Option<Checker>,
+    /// This host's users who forward their mail (`forward_to`), canonical
+    /// address → where it goes; see `forward.rs`.
+    pub forwards: Arc<HashMap<String, String>>,
 }
 
 impl MailHost {

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::bounce::Failure;
+use super::local::Folder;
 use crate::scenario::{RetrySettings, SimDuration};
 use crate::trace::MessageRef;
 
@@ -28,6 +29,10 @@ pub struct Item {
     pub message: Option<MessageRef>,
     /// When the host accepted it (simulated time).
     pub arrived: Duration,
+    /// The folder its local recipients get: `Junk` when the receiving
+    /// checks said quarantine, so a retried delivery lands where the first
+    /// try would have.
+    pub folder: Folder,
 }
 
 /// What became of one recipient in one attempt.

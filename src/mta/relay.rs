@@ -86,10 +86,11 @@ impl MailHost {
         };
         let mut client = SmtpClient::new(wire).opened_at(opened);
         let label = item.message.as_ref().map(|m| m.label.clone()).unwrap_or_else(|| "the message".into());
+        let tampered = self.tampered(&item.data, server, item.message.clone());
         let outgoing = Outgoing {
             from: item.from.as_deref(),
             recipients,
-            data: &item.data,
+            data: tampered.as_deref().unwrap_or(&item.data),
             summary: format!("{} sends {label} ({})", self.name, human_bytes(item.data.len() as u64)),
         };
         let tls = self.net.tls.as_ref().map(|tls| {

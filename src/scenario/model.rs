@@ -351,6 +351,12 @@ pub struct Host {
     /// where a forged sender gets through unquestioned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_checks: Option<bool>,
+    /// A fault for the DKIM lesson: this host changes the body of every
+    /// message it relays on to another server (it adds a line at the end,
+    /// as a gateway that stamps "scanned" footers does), so a DKIM
+    /// signature made before it no longer matches.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tamper: bool,
 }
 
 impl Host {
@@ -369,6 +375,12 @@ pub struct User {
     /// lists the user's domain in `domains`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<String>,
+    /// Forward this user's mail to another address (at another domain):
+    /// the home host sends each arriving message on, as it came, from its
+    /// own address and with the original envelope sender (a forwarder
+    /// without SRS). SPF then fails at the next hop; DKIM survives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_to: Option<String>,
 }
 
 /// How a device reads mail.
@@ -394,6 +406,13 @@ pub struct Client {
     /// The host it reads mail from; by default the user's home host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch_from: Option<String>,
+    /// Send without a mail server of its own: the device asks DNS for each
+    /// recipient domain's MX and delivers straight to it on port 25, with
+    /// no login, as spam robots do. Port 25 takes mail for its own users
+    /// from anyone, so only SPF, DKIM and DMARC can tell a forged sender
+    /// (the spoofing lessons). Used instead of `submit_to`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub direct: bool,
 }
 
 /// One timed step. Give `at` and exactly one action (`send`, `lookup`,
@@ -447,6 +466,12 @@ pub struct SendStep {
     pub body: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment: Option<Attachment>,
+    /// The sender the message claims: written in the `From:` header and
+    /// given as the envelope sender (`MAIL FROM`). By default the device's
+    /// own user; another address is a forgery (the spoofing lessons), which
+    /// nothing in SMTP itself prevents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// A device reads mail. POP3 downloads and, unless `keep` is true, deletes

@@ -97,9 +97,19 @@ pub fn check(s: &Scenario) -> Problems {
             }
             Some(_) => {}
             None if s.domains.contains_key(domain) && s.home_host(address).is_none() => {
-                out.push((path, format!("no host lists {domain:?} in its `domains`, so this mailbox has no home; add it to a host or set `home`")));
+                out.push((path.clone(), format!("no host lists {domain:?} in its `domains`, so this mailbox has no home; add it to a host or set `home`")));
             }
             None => {}
+        }
+        if let Some(forward) = &user.forward_to {
+            let path = path.key("forward_to");
+            if !is_address(forward) {
+                out.push((path, format!("found {forward:?}, expected a mail address like \"bob@example.net\"")));
+            } else if forward.rsplit_once('@').is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain)) {
+                out.push((path, format!("found {forward:?}, expected an address at another domain than {domain:?} (forwarding goes to another server)")));
+            } else if let Some(cycle) = forward_cycle(s, address) {
+                out.push((path, format!("forwarding goes round in a circle ({}): every message would travel forever", cycle.join(" → "))));
+            }
         }
     }
 
@@ -147,8 +157,8 @@ pub fn check(s: &Scenario) -> Problems {
             let path = path.key("send");
             match s.clients.get(&send.client) {
                 None => out.push((path.key("client"), format!("found {:?}, expected one of the clients: {}", send.client, quoted(s.clients.keys())))),
-                Some(c) if c.submit_to.is_none() => {
-                    out.push((path.key("client"), format!("client {:?} has no `submit_to` server, so it cannot send", send.client)))
+                Some(c) if c.submit_to.is_none() && !c.direct => {
+                    out.push((path.key("client"), format!("client {:?} has no `submit_to` server (and is not `direct`), so it cannot send", send.client)))
                 }
                 Some(_) => {}
             }
@@ -161,6 +171,11 @@ pub fn check(s: &Scenario) -> Problems {
                         out.push((path.key(field).index(j), format!("found {address:?}, expected a mail address like \"bob@example.org\"")));
                     }
                 }
+            }
+            if let Some(from) = &send.from
+                && !is_address(from)
+            {
+                out.push((path.key("from"), format!("found {from:?}, expected a mail address like \"principal@school.test\"")));
             }
             if let Some(attachment) = &send.attachment
                 && attachment.size > 50 * 1024 * 1024
@@ -217,6 +232,25 @@ pub fn check(s: &Scenario) -> Problems {
 /// `auth::lint`).
 pub fn warnings(s: &Scenario) -> Problems {
     crate::auth::lint::scenario(s)
+}
+
+/// The circle `address`'s forwarding comes back to itself by, if it does.
+fn forward_cycle(s: &Scenario, address: &str) -> Option<Vec<String>> {
+    let key = |a: &str| a.to_ascii_lowercase();
+    let users: std::collections::HashMap<String, &User> = s.users.iter().map(|(a, u)| (key(a), u)).collect();
+    let mut path = vec![address.to_string()];
+    let mut next = users.get(&key(address))?.forward_to.clone();
+    while let Some(target) = next {
+        path.push(target.clone());
+        if key(&target) == key(address) {
+            return Some(path);
+        }
+        if path.len() > users.len() + 1 {
+            return None; // a circle that does not pass through `address`: reported at its own users
+        }
+        next = users.get(&key(&target)).and_then(|u| u.forward_to.clone());
+    }
+    None
 }
 
 /// Is this a plain `local@domain` address?

@@ -129,6 +129,9 @@ pub fn describe_reply(reply: &Reply) -> String {
         (530, _) => "server requires the client to log in first",
         (535, _) => "server rejects the login",
         (550, Some((1, 1))) => "server rejects the recipient: no such user",
+        (550, Some((7, 1))) if reply.lines.first().is_some_and(|l| l.contains("DMARC")) => {
+            "server refuses the message: the From: domain's DMARC policy says reject"
+        }
         (550, Some((7, 1))) => "server refuses to relay mail to a domain it does not handle",
         (552, _) => "server refuses: the message is too large",
         (553, _) => "server refuses the sender address",

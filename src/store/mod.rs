@@ -40,6 +40,17 @@ use tokio::sync::watch;
 /// The name of the mailbox new mail arrives in (case-insensitive).
 pub const INBOX: &str = "INBOX";
 
+/// The folder for suspected spam, where a DMARC `p=quarantine` puts mail
+/// (RFC 7489 §6.3).
+pub const JUNK: &str = "Junk";
+
+/// The special-use attribute of a folder (RFC 6154 §2), which IMAP's LIST
+/// shows so a mail program knows what the folder is for whatever its name
+/// or language: only the Junk folder has one here.
+pub fn special_use(folder: &str) -> Option<&'static str> {
+    (folder == JUNK).then_some("\\Junk")
+}
+
 /// How many keywords one mailbox may use: a Maildir file name carries
 /// keywords as the letters a to z (see `maildir.rs`).
 pub const MAX_KEYWORDS: usize = maildir::MAX_KEYWORDS;

@@ -334,6 +334,7 @@ pub async fn send(State(state): State<Arc<AppState>>, peer: Option<Extension<Con
         subject: request.subject,
         body: request.body,
         attachment: None,
+        from: None,
     };
     let server = (server.name.clone(), std::net::IpAddr::from(server.address));
     let (raw, message) = compose(&device, &step, &world.net, world.next_message_number());

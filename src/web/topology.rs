@@ -6,8 +6,10 @@
 //! the middle, the receiving (MX) servers, and the recipients' devices.
 //! Edges are the paths mail can take: device → its submission server
 //! (SMTP 587), outgoing server → each MX host the DNS zones name (SMTP 25),
-//! a backup MX → the primary, device → the server it fetches from (POP3 or
-//! IMAP), and every mail host → DNS.
+//! a backup MX → the primary, a `direct` device (a spam robot) → each MX
+//! host, a host that forwards a user's mail → the MX hosts of the target
+//! domain, device → the server it fetches from (POP3 or IMAP), and every
+//! mail host (and direct device) → DNS.
 
 use serde::Serialize;
 
@@ -128,7 +130,7 @@ pub fn build(world: &World) -> Topology {
                 let client = &scenario.clients[&node.name];
                 // A device that sends is drawn on the left, one that only
                 // reads on the right.
-                view.column = if client.submit_to.is_some() { Column::Senders } else { Column::Recipients };
+                view.column = if client.submit_to.is_some() || client.direct { Column::Senders } else { Column::Recipients };
                 view.user = Some(user.clone());
                 view.submit_to = client.submit_to.clone();
                 view.fetch = client.fetch.map(|f| fetch_name(f).to_string());
@@ -187,6 +189,20 @@ fn edges(world: &World, nodes: &[NodeView]) -> Vec<Edge> {
             for from in &outgoing {
                 add(Edge { from: from.name.clone(), to: exchange.to_string(), protocol: "smtp", purpose: "relay", port: smtp });
             }
+            // A device with no server of its own delivers to the MX itself.
+            for (name, _) in scenario.clients.iter().filter(|(_, c)| c.direct) {
+                add(Edge { from: name.clone(), to: exchange.to_string(), protocol: "smtp", purpose: "direct", port: smtp });
+            }
+            // A host that forwards a user's mail to this domain sends it here.
+            for (user, _) in scenario
+                .users
+                .iter()
+                .filter(|(_, u)| u.forward_to.as_deref().is_some_and(|f| f.to_ascii_lowercase().ends_with(&format!("@{}", domain.to_ascii_lowercase()))))
+            {
+                if let Some(home) = scenario.home_host(user) {
+                    add(Edge { from: home, to: exchange.to_string(), protocol: "smtp", purpose: "forward", port: smtp });
+                }
+            }
         }
         // A backup MX passes what it kept on to the domain's home.
         for (name, host) in &scenario.hosts {
@@ -197,7 +213,7 @@ fn edges(world: &World, nodes: &[NodeView]) -> Vec<Edge> {
             }
         }
     }
-    for node in nodes.iter().filter(|n| n.role == "host") {
+    for node in nodes.iter().filter(|n| n.role == "host" || scenario.clients.get(&n.name).is_some_and(|c| c.direct)) {
         add(Edge { from: node.name.clone(), to: "dns".into(), protocol: "dns", purpose: "lookup", port: world.dns_addr.port() });
     }
     edges

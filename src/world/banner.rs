@@ -81,7 +81,41 @@ pub fn render(world: &World) -> String {
         let _ = writeln!(out, "  curl {base}/ -u {credentials}");
         let _ = writeln!(out, "  curl {base}/1 -u {credentials}");
     }
+    spoof_example(world, &mut out);
     out
+}
+
+/// The forgery a student can try (issue 11): `From: principal@<domain>`
+/// for a domain whose DMARC policy says reject, straight to port 25 of a
+/// checking server of another domain, with no login. The reply is the
+/// verdict: `550 5.7.1`.
+fn spoof_example(world: &World, out: &mut String) {
+    let s = &world.scenario;
+    let rejects = |zone: &crate::scenario::Domain| {
+        zone.records.iter().any(|r| {
+            r.kind == RecordKind::TXT
+                && r.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("_dmarc"))
+                && r.text.as_deref().is_some_and(|t| t.split(';').any(|tag| tag.trim().eq_ignore_ascii_case("p=reject")))
+        })
+    };
+    let Some(forged) = s.domains.iter().find(|(_, zone)| rejects(zone)).map(|(d, _)| d) else { return };
+    let checking = |host: &str| s.hosts.get(host).is_some_and(|h| h.checks_senders() && h.services.contains(&Service::Smtp));
+    let target = s.users.keys().find_map(|user| {
+        let home = s.home_host(user)?;
+        let elsewhere = !user.to_ascii_lowercase().ends_with(&format!("@{forged}"));
+        (elsewhere && checking(&home)).then_some(())?;
+        Some((user.clone(), world.node(&home)?.address))
+    });
+    let Some((to, address)) = target else { return };
+    let from = format!("principal@{forged}");
+    let _ = writeln!(out, "\nTry to forge a sender (port 25, no login; {forged} publishes DMARC p=reject, so the answer is 550 5.7.1):");
+    let _ = writeln!(
+        out,
+        "  swaks --server {address} --port {} --from {} --to {} --header \"Subject: Forged\"",
+        world.port(Service::Smtp),
+        shell_word(&from),
+        shell_word(&to)
+    );
 }
 
 /// What the swaks and curl examples need.

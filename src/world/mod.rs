@@ -212,7 +212,13 @@ impl World {
             } else {
                 None
             };
-            let auth = HostAuth { keys: dkim.clone(), checker };
+            let forwards = scenario
+                .users
+                .iter()
+                .filter(|(address, _)| scenario.home_host(address).as_deref() == Some(node.name.as_str()))
+                .filter_map(|(address, user)| Some((crate::mta::accounts::canonical(address), user.forward_to.clone()?)))
+                .collect();
+            let auth = HostAuth { keys: dkim.clone(), checker, forwards: Arc::new(forwards) };
             let host = MailHost::new(&node.name, IpAddr::V4(node.address), config, accounts, scenario.settings.retry.clone(), net.clone(), lookup, auth);
             if let Some(dir) = &options.data_dir {
                 // Before any listener starts, so nothing is delivered into

@@ -11,7 +11,7 @@ use hickory_proto::rr::RecordType;
 
 use super::World;
 use crate::dns::MailRoute;
-use crate::mua::{Device, compose, submit};
+use crate::mua::{Device, compose, deliver_direct, submit};
 use crate::scenario::{FetchProtocol, FetchStep, LookupKind, SendStep, Step};
 use crate::trace::{Draft, Kind, Protocol};
 
@@ -156,12 +156,19 @@ async fn run(world: &World, step: &Step) {
 /// A device writes a message and submits it to its server.
 async fn send_message(world: &World, send: &SendStep) {
     let (Some(client), Some(node)) = (world.scenario.clients.get(&send.client), world.node(&send.client)) else { return };
-    let Some(server) = client.submit_to.as_ref().and_then(|s| world.node(s)) else { return };
-    let service = world.submission_service(&server.name);
     let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
     let device = Device { name: send.client.clone(), address: node.address.into(), user: client.user.clone(), password };
     let (raw, message) = compose(&device, send, &world.net, world.next_message_number());
     let recipients: Vec<String> = send.to.iter().chain(&send.cc).chain(&send.bcc).cloned().collect();
+    if client.direct
+        && let Some(lookup) = world.lookup_for(&send.client)
+    {
+        // Failures are in the trace already; the story goes on.
+        let _ = deliver_direct(&world.net, &device, &lookup, &raw, message, &recipients).await;
+        return;
+    }
+    let Some(server) = client.submit_to.as_ref().and_then(|s| world.node(s)) else { return };
+    let service = world.submission_service(&server.name);
     // Failures are in the trace already; the story goes on.
     let _ = submit(&world.net, &device, (&server.name, server.address.into()), service, &raw, message, &recipients).await;
 }

@@ -6,6 +6,7 @@
 import {
   simTime, transcript, sessionTitle, transcriptRow, PHASE_NAMES, dnsExchanges, zonesAt, isFailure, isWarning, deliveredAt,
 } from './model.js';
+import { renderAuthentication, refusedMessages } from './authentication.js';
 
 /** Replaces the children of `root`, skipping empty ones. */
 export function fill(root, ...children) {
@@ -161,8 +162,13 @@ export function renderDns(root, initialZones, events) {
 
 /** The message inspector: a list of stored messages, and one in detail. */
 export function renderInspector(root, { list, detail, selected }, events, { onSelect, onJump }) {
+  const refused = refusedMessages(events).filter((r) => !(list || []).some((m) => m.id === r.id));
+  const refusals = refused.length
+    ? [h('h3', { class: 'pane-title' }, 'Refused by the sender checks (never stored)'),
+      refused.map((r) => h('div', { class: 'message-detail refused', dataset: { id: r.id } }, h('h4', {}, r.label), renderAuthentication(events, r.id, { onJump })))]
+    : [];
   if (!list || !list.length) {
-    fill(root, h('p', { class: 'muted' }, 'No message has reached a mailbox yet. When one does, its headers and route appear here.'));
+    fill(root, h('p', { class: 'muted' }, 'No message has reached a mailbox yet. When one does, its headers and route appear here.'), ...refusals);
     return;
   }
   const picker = h('ul', { class: 'message-list' }, list.map((m) => h('li', {},
@@ -171,7 +177,7 @@ export function renderInspector(root, { list, detail, selected }, events, { onSe
       h('span', { class: 'muted' }, ` · ${m.copies.map((c) => `${c.user} on ${c.host}`).join(', ')}`)))));
   const parts = [h('h3', { class: 'pane-title' }, 'Messages in the mailboxes'), picker];
   if (detail && detail.id === selected) parts.push(renderDetail(detail, events, onJump));
-  fill(root, ...parts);
+  fill(root, ...parts, ...refusals);
 }
 
 function renderDetail(detail, events, onJump) {
@@ -183,10 +189,11 @@ function renderDetail(detail, events, onJump) {
   const copy = detail.copies[0];
   const out = [h('h3', { class: 'pane-title' }, detail.label || detail.id), note];
   if (copy) {
+    out.push(renderAuthentication(events, detail.id, { onJump }));
     out.push(h('h4', {}, `The route, from the Received headers (read bottom-up)`));
     out.push(receivedChain(copy));
     out.push(h('details', { class: 'headers', open: true }, h('summary', {}, `Headers of the copy in ${copy.user}'s ${copy.mailbox} on ${copy.host}`),
-      h('table', { class: 'header-table' }, copy.headers.map((hd) => h('tr', {}, h('th', {}, hd.name), h('td', {}, hd.value))))));
+      h('table', { class: 'header-table' }, copy.headers.map((hd) => h('tr', { class: /^Authentication-Results$/i.test(hd.name) ? 'auth-header' : null }, h('th', {}, hd.name), h('td', {}, hd.value))))));
     out.push(h('details', { class: 'raw' }, h('summary', {}, `Raw source (${copy.size} bytes)`), h('pre', { class: 'raw-source' }, copy.raw)));
   }
   const hops = detail.hops.filter((e) => e.seq <= shownUpTo);
