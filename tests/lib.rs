@@ -11,6 +11,7 @@ mod web_support;
 mod auth_intake;
 mod cli;
 mod clock;
+mod diagram;
 mod dns;
 mod dns_lessons;
 mod dns_malformed;

@@ -19,6 +19,7 @@
 //! | `GET /api/stream?since=N`  | WebSocket: events from N on, then live ([`stream`]) |
 //! | `GET /api/state`           | paused?, speed, waiting hops, may I control?      |
 //! | `GET /api/messages[/{id}]` | stored messages, headers, Received chain, hops    |
+//! | `GET /api/messages/{id}/diagram.svg` (`.mmd`) | its hops as a sequence diagram ([`diagram`]) |
 //! | `POST /api/control`        | `{"action": "play"/"pause"/"step"/"speed"/"restart", "speed": X}` |
 //! | `POST /api/scenario`       | `{"name": "..."}` or `{"text": "...", "file": "..."}` |
 //! | `POST /api/send`           | `{"client", "to", "subject", "body"}`             |
@@ -35,6 +36,7 @@
 pub mod access;
 pub mod api;
 pub mod assets;
+pub mod diagram;
 pub mod guard;
 pub mod messages;
 pub mod state;
@@ -62,6 +64,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/state", get(api::status))
         .route("/api/messages", get(api::messages_list))
         .route("/api/messages/{id}", get(api::message))
+        .route("/api/messages/{id}/diagram.svg", get(diagram::svg))
+        .route("/api/messages/{id}/diagram.mmd", get(diagram::mermaid))
         .route("/api/control", post(api::control))
         .route("/api/send", post(api::send))
         .fallback(get(api::asset))
