@@ -13,6 +13,7 @@ mod cli;
 mod clock;
 mod diagram;
 mod dns;
+mod dns_edit;
 mod dns_lessons;
 mod dns_malformed;
 mod durability;

@@ -23,6 +23,7 @@
 //! | `POST /api/control`        | `{"action": "play"/"pause"/"step"/"speed"/"restart", "speed": X}` |
 //! | `POST /api/scenario`       | `{"name": "..."}` or `{"text": "...", "file": "..."}` |
 //! | `POST /api/send`           | `{"client", "to", "subject", "body"}`             |
+//! | `GET`/`POST /api/dns`      | the zones; change, add or remove a record ([`dns_edit`]) |
 //!
 //! Who may call the `POST`s: [`guard`] stands in front of every request
 //! that is not a `GET` (a page of another site, a rebound DNS name, a
@@ -37,6 +38,7 @@ pub mod access;
 pub mod api;
 pub mod assets;
 pub mod diagram;
+pub mod dns_edit;
 pub mod guard;
 pub mod messages;
 pub mod state;
@@ -67,6 +69,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/messages/{id}/diagram.svg", get(diagram::svg))
         .route("/api/messages/{id}/diagram.mmd", get(diagram::mermaid))
         .route("/api/control", post(api::control))
+        .route("/api/dns", get(dns_edit::zones).post(dns_edit::edit))
         .route("/api/send", post(api::send))
         .fallback(get(api::asset))
         // Every route, including any added later: a change must pass the
