@@ -167,7 +167,13 @@ fn draw(out: &mut String, p: &Placed, x: &dyn Fn(usize) -> f64, spacing: f64) {
             if *encrypted {
                 lock_icon(out, start, line_y - 11.0, colour);
             }
-            let _ = write!(out, r#"<text class="label mono" x="{}" y="{}" fill="{colour}">{}</text>"#, start + lock, line_y - 3.5, esc(&label));
+            let _ = write!(
+                out,
+                r##"<text class="label mono" x="{}" y="{}" fill="{colour}" stroke="#ffffff" stroke-width="3" paint-order="stroke">{}</text>"##,
+                start + lock,
+                line_y - 3.5,
+                esc(&label)
+            );
         }
         Item::Note { first, last, kind, text } => {
             let (left, width) = note_span(x(*first), x(*last), spacing);
