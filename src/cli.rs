@@ -1,4 +1,4 @@
-//! The command line: `mailflow demo | run | serve | check | schema | list | replay | export | import`.
+//! The command line: `mailflow demo | run | serve | check | schema | list | replay | diagram | export | import`.
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
@@ -59,6 +59,18 @@ enum Command {
     },
     /// Print a recorded trace (from --record) again.
     Replay { file: PathBuf },
+    /// Draw a recorded trace (from --record) as a sequence diagram: SVG on A4 pages, or Mermaid text.
+    Diagram {
+        file: PathBuf,
+        /// Only this message's hops (its Message-ID, as the trace and the page name it).
+        #[arg(long, value_name = "ID")]
+        message: Option<String>,
+        #[arg(long, value_enum, default_value = "svg")]
+        format: DiagramFormat,
+        /// Write to this file instead of printing.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Write the world's CA certificate (PEM), for mail programs to trust (curl --cacert, openssl -CAfile).
     Ca {
         /// The --data folder of the world (its CA is kept in DIR/tls).
@@ -101,6 +113,14 @@ struct BackupArgs {
     /// For mbox, which folder (mbox holds one folder per file).
     #[arg(long, default_value = "INBOX")]
     folder: String,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DiagramFormat {
+    /// A4 pages (portrait), for printing.
+    Svg,
+    /// A Mermaid sequenceDiagram, for wikis and notes.
+    Mermaid,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -269,6 +289,19 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let events = crate::trace::record::load(&file)?;
             for event in &events {
                 println!("{}", printer::format(event));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diagram { file, message, format, output } => {
+            let events = crate::trace::record::load(&file)?;
+            let format = match format {
+                DiagramFormat::Svg => crate::diagram::Format::Svg,
+                DiagramFormat::Mermaid => crate::diagram::Format::Mermaid,
+            };
+            let text = crate::diagram::render(&events, message.as_deref(), format).with_context(|| file.display().to_string())?;
+            match output {
+                Some(out) => std::fs::write(&out, text).with_context(|| format!("cannot write {}", out.display()))?,
+                None => print!("{text}"),
             }
             Ok(ExitCode::SUCCESS)
         }

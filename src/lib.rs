@@ -14,6 +14,7 @@ pub mod auth;
 pub mod calendar;
 pub mod cli;
 pub mod conductor;
+pub mod diagram;
 pub mod dns;
 pub mod fuzzing;
 pub mod imap;

@@ -448,6 +448,56 @@ impl Zones {
     }
 }
 
+impl Zones {
+    /// The records of `domain` now, each as its zone-file line and as the
+    /// scenario record that publishes it (the page's DNS editor changes
+    /// records in that form). `None` if the world serves no such zone.
+    pub fn records_of(&self, domain: &str) -> Option<Vec<(String, RecordSpec)>> {
+        let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+        let zone = &catalog.zones[*catalog.by_domain.get(domain)?];
+        let origin = zone.origin.to_string();
+        Some(zone.records.iter().filter_map(|r| Some((r.to_string(), to_spec(origin.trim_end_matches('.'), r)?))).collect())
+    }
+}
+
+/// A DNS record back in the scenario's form ([`to_record`] undone).
+fn to_spec(domain: &str, record: &Record) -> Option<RecordSpec> {
+    let owner = record.name.to_string();
+    let owner = owner.trim_end_matches('.');
+    let mut spec = RecordSpec {
+        kind: RecordKind::A,
+        name: (!owner.eq_ignore_ascii_case(domain)).then(|| owner.to_string()),
+        preference: None,
+        exchange: None,
+        address: None,
+        text: None,
+        target: None,
+        ttl: (record.ttl != DEFAULT_TTL).then_some(record.ttl),
+    };
+    match &record.data {
+        RData::MX(mx) => {
+            spec.kind = RecordKind::MX;
+            spec.preference = Some(mx.preference);
+            spec.exchange = Some(if mx.exchange.is_root() { ".".into() } else { mx.exchange.to_string().trim_end_matches('.').to_string() });
+        }
+        RData::A(a) => spec.address = Some(IpAddr::V4(a.0)),
+        RData::AAAA(a) => {
+            spec.kind = RecordKind::AAAA;
+            spec.address = Some(IpAddr::V6(a.0));
+        }
+        RData::TXT(txt) => {
+            spec.kind = RecordKind::TXT;
+            spec.text = Some(super::txt_text(txt));
+        }
+        RData::CNAME(c) => {
+            spec.kind = RecordKind::CNAME;
+            spec.target = Some(c.0.to_string().trim_end_matches('.').to_string());
+        }
+        _ => return None,
+    }
+    Some(spec)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -564,5 +614,17 @@ mod tests {
         assert_eq!(ask(&z, "mx1.example.org.", RecordType::A).answers.len(), 1);
         let soa = ask(&z, "example.org.", RecordType::SOA);
         assert!(matches!(&soa.answers[0].data, RData::SOA(soa) if soa.serial == 2));
+    }
+
+    // The editor's view of a zone turns back into the same zone.
+    #[test]
+    fn records_of_a_zone_round_trip() {
+        let zones = zones();
+        let listing = zones.records_of("example.org").expect("example.org is served");
+        assert!(!listing.is_empty());
+        for (line, spec) in &listing {
+            assert_eq!(&to_record("example.org", spec).unwrap().to_string(), line, "{spec:?}");
+        }
+        assert!(zones.records_of("nowhere.test").is_none());
     }
 }

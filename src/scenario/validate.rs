@@ -408,3 +408,20 @@ fn quoted<'a>(names: impl Iterator<Item = &'a String>) -> String {
     let list: Vec<String> = names.map(|n| format!("{n:?}")).collect();
     if list.is_empty() { "none defined".into() } else { list.join(", ") }
 }
+
+/// The problems of one record changed while the world runs (the page's
+/// DNS editor), as [`check`] finds them in a `dns` step: the fields its
+/// type needs, a name inside `domain`, and addresses that stay on this
+/// machine (A in 127.0.0.0/8, AAAA only `::1`). An MX may name a server
+/// with no address: pointing mail nowhere is a lesson of its own.
+pub fn check_live_record(domain: &str, record: &RecordSpec) -> Vec<String> {
+    let mut out = Problems::new();
+    let addressed: HashSet<String> = record.exchange.iter().cloned().collect();
+    check_record(domain, record, &FieldPath::root(), &addressed, &mut out);
+    if let (RecordKind::AAAA, Some(IpAddr::V6(a))) = (record.kind, record.address)
+        && !a.is_loopback()
+    {
+        out.push((FieldPath::root().key("address"), format!("found {a}, expected ::1: mailflow never sends traffic off this machine")));
+    }
+    out.into_iter().map(|(path, message)| if path.0.is_empty() { message } else { format!("{path}: {message}") }).collect()
+}

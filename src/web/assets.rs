@@ -26,6 +26,8 @@ pub const ASSETS: &[(&str, &str, &[u8])] = assets![
     "js/panels.js" => "text/javascript; charset=utf-8",
     "js/controls.js" => "text/javascript; charset=utf-8",
     "js/authentication.js" => "text/javascript; charset=utf-8",
+    "js/diagram.js" => "text/javascript; charset=utf-8",
+    "js/dns-edit.js" => "text/javascript; charset=utf-8",
 ];
 
 /// The file at `path` (no leading slash; "" is the index page).

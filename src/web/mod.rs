@@ -19,9 +19,11 @@
 //! | `GET /api/stream?since=N`  | WebSocket: events from N on, then live ([`stream`]) |
 //! | `GET /api/state`           | paused?, speed, waiting hops, may I control?      |
 //! | `GET /api/messages[/{id}]` | stored messages, headers, Received chain, hops    |
+//! | `GET /api/messages/{id}/diagram.svg` (`.mmd`) | its hops as a sequence diagram ([`diagram`]) |
 //! | `POST /api/control`        | `{"action": "play"/"pause"/"step"/"speed"/"restart", "speed": X}` |
 //! | `POST /api/scenario`       | `{"name": "..."}` or `{"text": "...", "file": "..."}` |
 //! | `POST /api/send`           | `{"client", "to", "subject", "body"}`             |
+//! | `GET`/`POST /api/dns`      | the zones; change, add or remove a record ([`dns_edit`]) |
 //!
 //! Who may call the `POST`s: [`guard`] stands in front of every request
 //! that is not a `GET` (a page of another site, a rebound DNS name, a
@@ -35,6 +37,8 @@
 pub mod access;
 pub mod api;
 pub mod assets;
+pub mod diagram;
+pub mod dns_edit;
 pub mod guard;
 pub mod messages;
 pub mod state;
@@ -62,7 +66,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/state", get(api::status))
         .route("/api/messages", get(api::messages_list))
         .route("/api/messages/{id}", get(api::message))
+        .route("/api/messages/{id}/diagram.svg", get(diagram::svg))
+        .route("/api/messages/{id}/diagram.mmd", get(diagram::mermaid))
         .route("/api/control", post(api::control))
+        .route("/api/dns", get(dns_edit::zones).post(dns_edit::edit))
         .route("/api/send", post(api::send))
         .fallback(get(api::asset))
         // Every route, including any added later: a change must pass the

@@ -16,6 +16,8 @@ mod banner;
 pub mod listener;
 mod script;
 
+pub use script::change_zone;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

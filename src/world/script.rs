@@ -11,8 +11,9 @@ use hickory_proto::rr::RecordType;
 
 use super::World;
 use crate::dns::MailRoute;
+use crate::dns::zone::ZoneError;
 use crate::mua::{Device, compose, deliver_direct, submit};
-use crate::scenario::{FetchProtocol, FetchStep, LookupKind, SendStep, Step};
+use crate::scenario::{FetchProtocol, FetchStep, LookupKind, RecordSpec, SendStep, Step};
 use crate::trace::{Draft, Kind, Protocol};
 
 pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
@@ -114,43 +115,46 @@ async fn run(world: &World, step: &Step) {
         }
     }
     if let Some(dns) = &step.dns {
-        // The domain's DKIM key stays published unless the step writes a
-        // key record of its own at that name (a lesson may revoke it).
-        let mut records = dns.records.clone();
-        for key in world.dkim.records_for(&dns.domain) {
-            let key_name = crate::scenario::validate::owner_name(&dns.domain, key.name.as_deref());
-            let own = records
-                .iter()
-                .any(|r| r.kind == key.kind && crate::scenario::validate::owner_name(&dns.domain, r.name.as_deref()).eq_ignore_ascii_case(&key_name));
-            if !own {
-                records.push(key);
-            }
-        }
-        match world.zones.replace(&dns.domain, &records, &world.host_addresses()) {
-            Ok(records) => {
-                world.trace.emit(
-                    Draft::new(
-                        "dns",
-                        "dns",
-                        Protocol::Dns,
-                        Kind::DnsChange { domain: dns.domain.clone(), records },
-                        format!("the zone {} now has new records", dns.domain),
-                    )
-                    .explain("DNS changes take effect for the next question; real resolvers may still remember old answers until their TTL runs out."),
-                );
-            }
-            Err(err) => {
-                world.trace.emit(Draft::new(
-                    "dns",
-                    "dns",
-                    Protocol::Dns,
-                    Kind::Failure { reason: err.to_string() },
-                    format!("the zone {} could not be changed", dns.domain),
-                ));
-            }
-        }
+        let _ = change_zone(world, &dns.domain, &dns.records, format!("the zone {} now has new records", dns.domain));
     }
     // A `note` step says everything in its step event; nothing to run.
+}
+
+/// Replaces the records of `domain` while the world runs, and tells the
+/// story: a `dns` step and the page's DNS editor (`web::dns_edit`) both
+/// change zones here, so both are a `dns_change` event (or a `failure`)
+/// with `summary`. The domain's DKIM key stays published unless `records`
+/// has a key record of its own at that name (a lesson may revoke it).
+/// Returns the zone's new records in zone-file form.
+pub fn change_zone(world: &World, domain: &str, records: &[RecordSpec], summary: String) -> Result<Vec<String>, ZoneError> {
+    let mut records = records.to_vec();
+    for key in world.dkim.records_for(domain) {
+        let key_name = crate::scenario::validate::owner_name(domain, key.name.as_deref());
+        let own =
+            records.iter().any(|r| r.kind == key.kind && crate::scenario::validate::owner_name(domain, r.name.as_deref()).eq_ignore_ascii_case(&key_name));
+        if !own {
+            records.push(key);
+        }
+    }
+    match world.zones.replace(domain, &records, &world.host_addresses()) {
+        Ok(records) => {
+            world.trace.emit(
+                Draft::new("dns", "dns", Protocol::Dns, Kind::DnsChange { domain: domain.to_string(), records: records.clone() }, summary)
+                    .explain("DNS changes take effect for the next question; real resolvers may still remember old answers until their TTL runs out."),
+            );
+            Ok(records)
+        }
+        Err(err) => {
+            world.trace.emit(Draft::new(
+                "dns",
+                "dns",
+                Protocol::Dns,
+                Kind::Failure { reason: err.to_string() },
+                format!("the zone {domain} could not be changed"),
+            ));
+            Err(err)
+        }
+    }
 }
 
 /// A device writes a message and submits it to its server.

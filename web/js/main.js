@@ -12,6 +12,7 @@ import { Topology } from './topology.js';
 import { currentSession, simTime, timeline } from './model.js';
 import { fill, h, renderCaption, renderDns, renderInspector, renderTimeline, renderTranscript } from './panels.js';
 import { bindControls } from './controls.js';
+import { dnsEditButton } from './dns-edit.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -106,6 +107,7 @@ function renderPane(events) {
       break;
     case 'dns':
       renderDns($('pane-dns'), app.topology ? app.topology.zones : [], events);
+      if (app.canControl) $('pane-dns').prepend(dnsEditButton());
       break;
     case 'message':
       renderInspector($('pane-message'), app.inspector, events, { onSelect: selectMessage, onJump: jumpTo });

@@ -7,6 +7,7 @@ import {
   simTime, transcript, sessionTitle, transcriptRow, PHASE_NAMES, dnsExchanges, zonesAt, isFailure, isWarning, deliveredAt,
 } from './model.js';
 import { renderAuthentication, refusedMessages } from './authentication.js';
+import { diagramLinks } from './diagram.js';
 
 /** Replaces the children of `root`, skipping empty ones. */
 export function fill(root, ...children) {
@@ -187,7 +188,7 @@ function renderDetail(detail, events, onJump) {
     ? h('div', { class: 'notice' }, `At this point of the story (#${shownUpTo}) the message is not in a mailbox yet. Step forward to see it arrive.`)
     : null;
   const copy = detail.copies[0];
-  const out = [h('h3', { class: 'pane-title' }, detail.label || detail.id), note];
+  const out = [h('h3', { class: 'pane-title' }, detail.label || detail.id), diagramLinks(detail.id), note];
   if (copy) {
     out.push(renderAuthentication(events, detail.id, { onJump }));
     out.push(h('h4', {}, `The route, from the Received headers (read bottom-up)`));
