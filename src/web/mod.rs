@@ -22,6 +22,7 @@
 //! | `POST /api/control`        | `{"action": "play"/"pause"/"step"/"speed"/"restart", "speed": X}` |
 //! | `POST /api/scenario`       | `{"name": "..."}` or `{"text": "...", "file": "..."}` |
 //! | `POST /api/send`           | `{"client", "to", "subject", "body"}`             |
+//! | `GET /api/share`, `/api/share/qr.svg`, `/ca.pem` | for students' own mail programs ([`share`]) |
 //!
 //! Who may call the `POST`s: [`guard`] stands in front of every request
 //! that is not a `GET` (a page of another site, a rebound DNS name, a
@@ -37,6 +38,7 @@ pub mod api;
 pub mod assets;
 pub mod guard;
 pub mod messages;
+pub mod share;
 pub mod state;
 pub mod stream;
 pub mod topology;
@@ -64,6 +66,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/messages/{id}", get(api::message))
         .route("/api/control", post(api::control))
         .route("/api/send", post(api::send))
+        .route("/api/share", get(share::settings))
+        .route("/api/share/qr.svg", get(share::qr))
+        .route("/ca.pem", get(share::ca))
         .fallback(get(api::asset))
         // Every route, including any added later: a change must pass the
         // guard whatever handler it is meant for.
