@@ -4,7 +4,9 @@
 //! every page state at a phone (390×844), a projector (1024×768) and a
 //! laptop (1440×900) with axe-core, the usual engine for WCAG 2.1 A/AA
 //! checks (loaded into the page by the test, never by the page itself), and
-//! checks that nothing is cut off or overlapping.
+//! checks that nothing is cut off or overlapping. `share.test.mjs` decodes
+//! the `--share` QR code with jsQR (pure JavaScript) from the pixels the
+//! browser drew.
 //!
 //! This test fails, on purpose, when node, Chromium or playwright-core is
 //! missing: the page is the product's face and must not go untested
@@ -12,7 +14,7 @@
 //!
 //! ```sh
 //! apt-get install -y nodejs npm chromium
-//! npm ci            # playwright-core and axe-core; it never downloads a browser
+//! npm ci            # playwright-core, axe-core and jsqr; it never downloads a browser
 //! ```
 
 use std::path::Path;
@@ -36,7 +38,7 @@ fn the_page_works_in_a_real_browser() {
     if !Path::new(&chromium).exists() {
         missing.push(format!("Chromium at {chromium} (apt-get install -y chromium, or set CHROMIUM)"));
     }
-    for package in ["playwright-core", "axe-core"] {
+    for package in ["playwright-core", "axe-core", "jsqr"] {
         if !root.join("node_modules").join(package).join("package.json").exists() {
             missing.push(format!("{package} (run `npm ci` in the repository root)"));
         }

@@ -12,6 +12,7 @@ import { Topology } from './topology.js';
 import { currentSession, simTime, timeline } from './model.js';
 import { fill, h, renderCaption, renderDns, renderInspector, renderTimeline, renderTranscript } from './panels.js';
 import { bindControls } from './controls.js';
+import { initShare } from './share.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -375,6 +376,7 @@ async function start() {
   $('speed').value = String(app.status.speed ?? 1);
   showTab('timeline');
   stream.connect();
+  initShare();
 }
 
 start();
