@@ -478,6 +478,9 @@ async fn print_every_world(state: Arc<AppState>) {
         let session = sessions.borrow_and_update().clone();
         if session.generation > 1 {
             println!("\n──── the page started a new world: {} ────\n{}", session.file, session.world.banner());
+            if let Some(plan) = &session.world.share {
+                println!("{}", plan.render(&session.world.scenario, None));
+            }
         }
         let mut events = session.world.trace.subscribe(0);
         while let Some(event) = events.next().await {

@@ -205,6 +205,16 @@ async fn dig_asks_the_shared_dns_port() {
     }
     let args: Vec<String> = at.iter().cloned().chain(["+short".into(), "A".into(), "mx1.example.org".into()]).collect();
     assert_eq!(common::short_lines(&common::dig(&args).await), [shared.net.addr(3).to_string()], "the A record is the host's own address");
+    // The teacher loads another lesson: the new world is shared on the same
+    // address (the old one let go of the ports first), with its own hosts.
+    let text = std::fs::read_to_string(common::repo().join("scenarios/mx-change.json")).unwrap();
+    let scenario = Scenario::parse("scenarios/mx-change.json", &text).unwrap();
+    shared.state.replace(scenario.clone(), "scenarios/mx-change.json".into(), text).await.expect("the next lesson starts");
+    let world = shared.state.session().world.clone();
+    assert_eq!(world.share.as_ref().map(|p| p.services.len()), Some(scenario.hosts.values().map(|h| h.services.len()).sum()));
+    let domain = scenario.domains.keys().next().unwrap().clone();
+    let args: Vec<String> = at.iter().cloned().chain(["+short".into(), "SOA".into(), domain.clone()]).collect();
+    assert!(!common::short_lines(&common::dig(&args).await).is_empty(), "the new world's DNS answers for {domain} on the shared port");
     shared.stop().await;
 }
 
