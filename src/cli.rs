@@ -427,8 +427,12 @@ async fn serve_web(scenario: Scenario, name: &str, text: &str, args: &RunArgs, w
         anyhow::bail!("cannot serve the web page on {}: {err} (is another mailflow running? try --web 127.0.0.1:PORT)", candidates[0]);
     };
     // The same page on the shared address, on the same port: the page's
-    // QR code and `/api/share` name this port (see `web::share`).
-    let shared_page = match web.share {
+    // QR code and `/api/share` name this port (see `web::share`). A page
+    // served on every address (`--web 0.0.0.0:P`) or on ADDR itself
+    // already answers there.
+    let students_page = web.share.map(|ip| format!("http://{}/", SocketAddr::new(ip, server.addr.port())));
+    let covered = |ip: IpAddr| server.addr.ip().is_unspecified() || server.addr.ip() == ip;
+    let shared_page = match web.share.filter(|ip| !covered(*ip)) {
         Some(ip) => match WebServer::start(SocketAddr::new(ip, server.addr.port()), state.clone()).await {
             Ok(shared) => Some(shared),
             Err(err) => {
@@ -444,7 +448,7 @@ async fn serve_web(scenario: Scenario, name: &str, text: &str, args: &RunArgs, w
     let world = state.session().world.clone();
     println!("{}", world.banner());
     if let Some(plan) = &world.share {
-        println!("{}", plan.render(&world.scenario, shared_page.as_ref().map(|page| page.url()).as_deref()));
+        println!("{}", plan.render(&world.scenario, students_page.as_deref()));
     }
     println!("{}", access.banner(&url));
     if web.open {

@@ -55,7 +55,7 @@ pub async fn settings(State(state): State<Arc<AppState>>, request: Request) -> R
     let (Some(plan), Some(page)) = (&world.share, student_url(&state, &request)) else { return not_shared() };
     Json(json!({
         "address": plan.address,
-        "dns": { "server": plan.address, "port": plan.dns_port },
+        "dns": { "server": plan.address, "port": plan.dns_port, "domains": world.scenario.domains.keys().collect::<Vec<_>>() },
         "page": page,
         "qr": "/api/share/qr.svg",
         "ca": format!("{page}ca.pem"),

@@ -15,9 +15,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import jsQR from 'jsqr';
-import { BIN, ROOT, SIZES, assertPageOk, freePort, launchBrowser } from './helpers.mjs';
+import path from 'node:path';
+import { ARTIFACTS, BIN, ROOT, SIZES, assertPageOk, freePort, launchBrowser } from './helpers.mjs';
 
 const TEACHER = "Teacher's page (steers the world; keep this address to yourself): ";
 const STUDENTS = "Students' page (read-only; also as a QR code on the page): ";
@@ -114,6 +115,7 @@ test('--share: the Join dialog, its QR code and the students\' read-only page', 
     assert.match(pem, /^-----BEGIN CERTIFICATE-----/);
 
     // Every size, with the extra button in the bar and with the dialog open.
+    mkdirSync(ARTIFACTS, { recursive: true });
     for (const size of SIZES) {
       await teacher.setViewportSize({ width: size.width, height: size.height });
       await teacher.keyboard.press('Escape');
@@ -122,6 +124,7 @@ test('--share: the Join dialog, its QR code and the students\' read-only page', 
       await assertPageOk(teacher, `with the Join dialog open at ${size.name}`);
       const box = await teacher.locator('#share-dialog .share-qr').boundingBox();
       assert.ok(box && box.x >= 0 && box.x + box.width <= size.width, `the QR code is on screen at ${size.name}`);
+      await teacher.screenshot({ path: path.join(ARTIFACTS, `browser-share-${size.name}.png`) });
     }
 
     // The students' page: the same page on the shared address, read-only, with the same dialog.

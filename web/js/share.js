@@ -27,7 +27,7 @@ function render(dialog, info) {
     h('th', { scope: 'row' }, h('code', {}, u.user), h('br'), h('span', { class: 'muted' }, `username ${u.username}`)),
     h('td', {}, u.incoming.length ? u.incoming.flatMap((e, i) => [i ? h('br') : null, endpoint(e)]) : h('span', { class: 'muted' }, `no IMAP or POP3 on ${u.mailbox_host}`)),
     h('td', {}, endpoint(u.outgoing))));
-  const domainHint = 'MX example.org';
+  const domainHint = `MX ${(info.dns.domains || [])[0] || 'example.org'}`;
   body.replaceChildren(
     h('div', { class: 'share-join' },
       h('img', { class: 'share-qr', src: `${info.qr}?t=${Date.now()}`, width: 240, height: 240, alt: `QR code that opens ${info.page}` }),
