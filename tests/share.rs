@@ -287,3 +287,14 @@ async fn http_get(url: &str) -> String {
     assert!(output.status.success(), "curl {url}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_share_the_page_offers_the_ca_but_no_settings() {
+    let state = crate::web_support::start(Pace::Fast, None).await;
+    assert_eq!(crate::web_support::get(&state, "/api/share").await.status, 404);
+    assert_eq!(crate::web_support::get(&state, "/api/share/qr.svg").await.status, 404);
+    let ca = crate::web_support::get(&state, "/ca.pem").await;
+    assert_eq!(ca.status, 200);
+    assert_eq!(ca.text(), state.session().world.tls.ca.pem(), "a certificate is public: anyone may fetch it");
+    state.shutdown().await;
+}

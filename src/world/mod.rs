@@ -255,8 +255,12 @@ impl World {
                 listener::spawn(socket, addr, host.watch_up(), stop.subscribe(), move |stream, peer| {
                     serve(service, host2.clone(), net2.clone(), stream, peer, stop2.clone(), offer.clone())
                 });
-                if let Some(port) = shared.as_ref().and_then(|plan| plan.port_of(&node.name, service)) {
-                    let door = SocketAddr::new(shared.as_ref().map(|p| p.address).unwrap_or(addr.ip()), port);
+                // `--share`: the same server behind one more socket, a
+                // forwarded port of the shared address (see `share`).
+                if let Some(plan) = &shared
+                    && let Some(port) = plan.port_of(&node.name, service)
+                {
+                    let door = SocketAddr::new(plan.address, port);
                     let socket = listener::bind(door).await.map_err(|error| WorldError::Listen { service: service.name(), addr: door, error })?;
                     let socket = host.is_up().then_some(socket);
                     let (host2, net2, stop2) = (host.clone(), net.clone(), stop.subscribe());
