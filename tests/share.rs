@@ -298,3 +298,43 @@ async fn without_share_the_page_offers_the_ca_but_no_settings() {
     assert_eq!(ca.text(), state.session().world.tls.ca.pem(), "a certificate is public: anyone may fetch it");
     state.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_port_follows_its_host_down_and_up() {
+    let shared = Shared::start().await;
+    let world = shared.state.session().world.clone();
+    let door = SocketAddr::new(shared.address, share::port(2, Service::Imap));
+    let greeting = |stream: tokio::net::TcpStream| async move {
+        let mut line = String::new();
+        let mut reader = tokio::io::BufReader::new(stream);
+        tokio::time::timeout(GENEROUS, tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line)).await.expect("a greeting").expect("read");
+        line
+    };
+    let first = tokio::net::TcpStream::connect(door).await.expect("mx1's IMAP through the shared port");
+    assert!(greeting(first).await.starts_with("* OK"), "mx1.example.org's IMAP greets through {door}");
+    // The host goes down: its forwarded port refuses, like its own address.
+    world.hosts["mx1.example.org"].set_up(false);
+    let refused = tokio::time::timeout(GENEROUS, async {
+        loop {
+            if tokio::net::TcpStream::connect(door).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(refused.is_ok(), "{door} refuses while mx1.example.org is down");
+    world.hosts["mx1.example.org"].set_up(true);
+    let back = tokio::time::timeout(GENEROUS, async {
+        loop {
+            if let Ok(stream) = tokio::net::TcpStream::connect(door).await {
+                return stream;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the shared port opens again");
+    assert!(greeting(back).await.starts_with("* OK"));
+    shared.stop().await;
+}
