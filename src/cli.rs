@@ -1,7 +1,7 @@
 //! The command line: `mailflow demo | run | serve | check | schema | list | replay | diagram | export | import`.
 
 use std::io::{BufRead, IsTerminal};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -196,6 +196,13 @@ struct WebArgs {
     /// The folder whose scenarios the page offers.
     #[arg(long, value_name = "DIR", default_value = "scenarios")]
     scenarios: PathBuf,
+    /// Also publish every host's services, the DNS and the page on ADDR (this
+    /// computer's address on the classroom network), a port per host and
+    /// service (20000 + 100 × host number + the standard port's last two
+    /// digits), so students' own mail programs can join; prints their
+    /// settings. The page there is read-only: a control token is required.
+    #[arg(long, value_name = "ADDR")]
+    share: Option<IpAddr>,
 }
 
 impl RunArgs {
@@ -239,18 +246,18 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo { run, web } => {
             let scenario = Scenario::default_scenario();
             if web.no_web {
-                return serve(scenario, DEFAULT_SCENARIO_NAME, &run, true).await;
+                return serve(scenario, DEFAULT_SCENARIO_NAME, &run, web.share, true).await;
             }
             serve_web(scenario, DEFAULT_SCENARIO_NAME, crate::scenario::DEFAULT_SCENARIO, &run, &web).await
         }
         Command::Run { file, run } => {
             let Some(scenario) = load(&file) else { return Ok(ExitCode::FAILURE) };
-            serve(scenario, &file.display().to_string(), &run, false).await
+            serve(scenario, &file.display().to_string(), &run, None, false).await
         }
         Command::Serve { file, run, web } => {
             let Some(scenario) = load(&file) else { return Ok(ExitCode::FAILURE) };
             if web.no_web {
-                return serve(scenario, &file.display().to_string(), &run, true).await;
+                return serve(scenario, &file.display().to_string(), &run, web.share, true).await;
             }
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             serve_web(scenario, &file.display().to_string(), &text, &run, &web).await
@@ -348,10 +355,14 @@ fn list(folder: &Path) -> anyhow::Result<ExitCode> {
 
 /// Builds the world, prints the story, and either exits when the steps are
 /// done (`run`) or stays up until Ctrl-C or SIGTERM (`serve`, `demo`).
-async fn serve(scenario: Scenario, name: &str, args: &RunArgs, stay_up: bool) -> anyhow::Result<ExitCode> {
-    let options = args.options();
+/// `share`: `--share ADDR` (see `world::share`).
+async fn serve(scenario: Scenario, name: &str, args: &RunArgs, share: Option<IpAddr>, stay_up: bool) -> anyhow::Result<ExitCode> {
+    let options = WorldOptions { share, ..args.options() };
     let world = World::start(scenario, options).await.with_context(|| format!("cannot build the world of {name}"))?;
     println!("{}", world.banner());
+    if let Some(plan) = &world.share {
+        println!("{}", plan.render(&world.scenario, None));
+    }
     if args.step {
         eprintln!("Step mode: press Enter to let the next hop move.");
         spawn_stepper(world.clone());
@@ -418,9 +429,10 @@ async fn print_story(mut events: crate::trace::Subscription) {
 /// (the page can restart it or load another scenario), the terminal keeps
 /// printing the story of whichever world runs, until Ctrl-C.
 async fn serve_web(scenario: Scenario, name: &str, text: &str, args: &RunArgs, web: &WebArgs) -> anyhow::Result<ExitCode> {
-    let options = args.options();
-    // Beyond loopback, a control token is required (generated if not given).
-    let access = crate::web::Access::decide(web.web.map(|addr| addr.ip()), web.control_token.clone())?;
+    let options = WorldOptions { share: web.share, ..args.options() };
+    // Beyond loopback, a control token is required (generated if not
+    // given); a shared address is always beyond.
+    let access = crate::web::Access::decide(web.web.map(|addr| addr.ip()).into_iter().chain(web.share), web.control_token.clone())?;
     let config = WebConfig { world: options.clone(), control_token: access.token.clone(), scenarios_dir: web.scenarios.clone(), limits: Default::default() };
     let state = AppState::start(config, Control::from_pace(options.pace), scenario, name.to_string(), text.to_string())
         .await
@@ -447,9 +459,30 @@ async fn serve_web(scenario: Scenario, name: &str, text: &str, args: &RunArgs, w
         let err = last_error.map(|e| e.to_string()).unwrap_or_default();
         anyhow::bail!("cannot serve the web page on {}: {err} (is another mailflow running? try --web 127.0.0.1:PORT)", candidates[0]);
     };
+    // The same page on the shared address, on the same port: the page's
+    // QR code and `/api/share` name this port (see `web::share`). A page
+    // served on every address (`--web 0.0.0.0:P`) or on ADDR itself
+    // already answers there.
+    let students_page = web.share.map(|ip| format!("http://{}/", SocketAddr::new(ip, server.addr.port())));
+    let covered = |ip: IpAddr| server.addr.ip().is_unspecified() || server.addr.ip() == ip;
+    let shared_page = match web.share.filter(|ip| !covered(*ip)) {
+        Some(ip) => match WebServer::start(SocketAddr::new(ip, server.addr.port()), state.clone()).await {
+            Ok(shared) => Some(shared),
+            Err(err) => {
+                let port = server.addr.port();
+                server.shutdown().await;
+                anyhow::bail!("cannot serve the web page on the shared address {ip}:{port}: {err}");
+            }
+        },
+        None => None,
+    };
     let url = server.url();
     let teacher_url = access.teacher_url(&url);
-    println!("{}", state.session().world.banner());
+    let world = state.session().world.clone();
+    println!("{}", world.banner());
+    if let Some(plan) = &world.share {
+        println!("{}", plan.render(&world.scenario, students_page.as_deref()));
+    }
     println!("{}", access.banner(&url));
     if web.open {
         crate::web::open_browser(teacher_url.as_deref().unwrap_or(&url));
@@ -464,6 +497,9 @@ async fn serve_web(scenario: Scenario, name: &str, text: &str, args: &RunArgs, w
     let outputs = Outputs::start(args, &state.session().world, print_every_world(state.clone()));
     stop_requested().await;
     let world = state.session().world.clone();
+    if let Some(shared) = shared_page {
+        shared.shutdown().await;
+    }
     server.shutdown().await;
     // The printer follows whichever world runs; give it a moment to finish.
     outputs.finish(args, &world, Some(std::time::Duration::from_secs(2))).await?;
@@ -479,6 +515,9 @@ async fn print_every_world(state: Arc<AppState>) {
         let session = sessions.borrow_and_update().clone();
         if session.generation > 1 {
             println!("\n──── the page started a new world: {} ────\n{}", session.file, session.world.banner());
+            if let Some(plan) = &session.world.share {
+                println!("{}", plan.render(&session.world.scenario, None));
+            }
         }
         let mut events = session.world.trace.subscribe(0);
         while let Some(event) = events.next().await {

@@ -29,6 +29,7 @@ mod pop3_python;
 mod pop3_wire;
 mod retrieval_lessons;
 mod scenario_errors;
+mod share;
 mod smtp_clients;
 mod smtp_data;
 mod smtp_limits;

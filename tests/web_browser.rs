@@ -6,7 +6,9 @@
 //! checks (loaded into the page by the test, never by the page itself), and
 //! checks that nothing is cut off or overlapping. `authentication.test.mjs`
 //! checks the sender-authentication view (SPF, DKIM, DMARC per message).
-//! Every `*.test.mjs` file of that folder runs.
+//! `share.test.mjs` decodes the `--share` QR code with jsQR (pure
+//! JavaScript) from the pixels the browser drew. Every `*.test.mjs` file of
+//! that folder runs.
 //!
 //! This test fails, on purpose, when node, Chromium or playwright-core is
 //! missing: the page is the product's face and must not go untested
@@ -14,7 +16,7 @@
 //!
 //! ```sh
 //! apt-get install -y nodejs npm chromium
-//! npm ci            # playwright-core and axe-core; it never downloads a browser
+//! npm ci            # playwright-core, axe-core and jsqr; it never downloads a browser
 //! ```
 
 use std::path::Path;
@@ -38,7 +40,7 @@ fn the_page_works_in_a_real_browser() {
     if !Path::new(&chromium).exists() {
         missing.push(format!("Chromium at {chromium} (apt-get install -y chromium, or set CHROMIUM)"));
     }
-    for package in ["playwright-core", "axe-core"] {
+    for package in ["playwright-core", "axe-core", "jsqr"] {
         if !root.join("node_modules").join(package).join("package.json").exists() {
             missing.push(format!("{package} (run `npm ci` in the repository root)"));
         }

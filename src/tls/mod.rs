@@ -359,8 +359,8 @@ pub struct ClientTls {
 
 impl WorldTls {
     /// Makes (or loads) the CA and a certificate for each host whose
-    /// policy is not `off`: `(name, address, policy, fault)`.
-    pub fn build(data_dir: Option<&Path>, hosts: &[(String, IpAddr, HostPolicy, Option<CertFault>)]) -> Result<WorldTls, TlsError> {
+    /// policy is not `off`: `(name, addresses, policy, fault)`.
+    pub fn build(data_dir: Option<&Path>, hosts: &[(String, Vec<IpAddr>, HostPolicy, Option<CertFault>)]) -> Result<WorldTls, TlsError> {
         let ca = WorldCa::load_or_create(data_dir)?;
         let mut map = std::collections::HashMap::new();
         for (name, address, policy, fault) in hosts {
@@ -369,8 +369,8 @@ impl WorldTls {
             }
             let names = [name.clone()];
             let cert = match fault {
-                Some(fault) => ca.faulty(*fault, &names, &[*address])?,
-                None => ca.issue(&names, &[*address])?,
+                Some(fault) => ca.faulty(*fault, &names, address)?,
+                None => ca.issue(&names, address)?,
             };
             let config = cert.server_config()?;
             map.insert(name.clone(), Arc::new(ServerTls { config, cert, policy: *policy }));

@@ -24,6 +24,7 @@
 //! | `POST /api/scenario`       | `{"name": "..."}` or `{"text": "...", "file": "..."}` |
 //! | `POST /api/send`           | `{"client", "to", "subject", "body"}`             |
 //! | `GET`/`POST /api/dns`      | the zones; change, add or remove a record ([`dns_edit`]) |
+//! | `GET /api/share`, `/api/share/qr.svg`, `/ca.pem` | for students' own mail programs ([`share`]) |
 //!
 //! Who may call the `POST`s: [`guard`] stands in front of every request
 //! that is not a `GET` (a page of another site, a rebound DNS name, a
@@ -41,6 +42,7 @@ pub mod diagram;
 pub mod dns_edit;
 pub mod guard;
 pub mod messages;
+pub mod share;
 pub mod state;
 pub mod stream;
 pub mod topology;
@@ -71,6 +73,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/control", post(api::control))
         .route("/api/dns", get(dns_edit::zones).post(dns_edit::edit))
         .route("/api/send", post(api::send))
+        .route("/api/share", get(share::settings))
+        .route("/api/share/qr.svg", get(share::qr))
+        .route("/ca.pem", get(share::ca))
         .fallback(get(api::asset))
         // Every route, including any added later: a change must pass the
         // guard whatever handler it is meant for.

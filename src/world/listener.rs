@@ -20,8 +20,10 @@ use crate::tls::{HostPolicy, TlsError, WorldTls};
 
 /// The world's CA (kept in `data_dir/tls` if given) and a certificate for
 /// every host whose TLS policy is not `off`, with the scenario's
-/// world-wide defaults applied to each host.
-pub fn world_tls(scenario: &Scenario, nodes: &[Node], data_dir: Option<&std::path::Path>) -> Result<WorldTls, TlsError> {
+/// world-wide defaults applied to each host. With `--share ADDR` every
+/// host's certificate names ADDR too, since that is the server a student's
+/// mail program connects to (see `share`).
+pub fn world_tls(scenario: &Scenario, nodes: &[Node], data_dir: Option<&std::path::Path>, shared: Option<std::net::IpAddr>) -> Result<WorldTls, TlsError> {
     let hosts: Vec<_> = nodes
         .iter()
         .filter(|n| matches!(n.role, Role::Host { .. }))
@@ -29,7 +31,8 @@ pub fn world_tls(scenario: &Scenario, nodes: &[Node], data_dir: Option<&std::pat
             let config = scenario.hosts.get(&n.name)?;
             let (policy, plaintext_login) = TlsSettings::effective(config.tls.as_ref(), &scenario.settings.tls);
             let fault = config.tls.as_ref().and_then(|t| t.certificate);
-            Some((n.name.clone(), std::net::IpAddr::V4(n.address), HostPolicy { policy, plaintext_login }, fault))
+            let addresses = std::iter::once(std::net::IpAddr::V4(n.address)).chain(shared).collect();
+            Some((n.name.clone(), addresses, HostPolicy { policy, plaintext_login }, fault))
         })
         .collect();
     let require_tls = scenario.domains.iter().filter(|(_, zone)| zone.require_tls).map(|(domain, _)| domain.as_str());

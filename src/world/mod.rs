@@ -15,6 +15,7 @@
 mod banner;
 pub mod listener;
 mod script;
+pub mod share;
 
 pub use script::change_zone;
 
@@ -98,11 +99,21 @@ pub struct WorldOptions {
     /// Keep the mailboxes on disk here (`DIR/<host>/<user>/Maildir`):
     /// loaded at start, written on every change.
     pub data_dir: Option<PathBuf>,
+    /// `--share ADDR`: also serve every host's services (and the DNS) on
+    /// this address, a port per host and service (see [`share`]).
+    pub share: Option<IpAddr>,
 }
 
 impl Default for WorldOptions {
     fn default() -> Self {
-        WorldOptions { subnet: Subnet::DEFAULT, port_offset: 10_000, pace: Pace::Live { speed: 1.0 }, network_timeout: Duration::from_secs(10), data_dir: None }
+        WorldOptions {
+            subnet: Subnet::DEFAULT,
+            port_offset: 10_000,
+            pace: Pace::Live { speed: 1.0 },
+            network_timeout: Duration::from_secs(10),
+            data_dir: None,
+            share: None,
+        }
     }
 }
 
@@ -146,6 +157,8 @@ pub enum WorldError {
     Dkim(#[from] crate::auth::KeyError),
     #[error(transparent)]
     Checker(#[from] crate::auth::CheckerError),
+    #[error(transparent)]
+    Share(#[from] share::ShareError),
 }
 
 /// A running world: addresses, DNS, trace, conductor.
@@ -168,6 +181,10 @@ pub struct World {
     dns_server: tokio::sync::Mutex<Option<DnsServer>>,
     stop: watch::Sender<bool>,
     messages_sent: std::sync::atomic::AtomicU64,
+    /// `--share`: which ports of the shared address lead where.
+    pub share: Option<share::Share>,
+    /// The fake DNS's second socket, on the shared address.
+    shared_dns: tokio::sync::Mutex<Option<DnsServer>>,
 }
 
 impl World {
@@ -176,8 +193,9 @@ impl World {
         let conductor = Conductor::start(options.pace);
         let trace = Trace::new(conductor.clock().clone());
         let nodes = assign_addresses(&scenario, options.subnet)?;
+        let shared = options.share.map(|address| share::Share::plan(address, &scenario)).transpose()?;
         // Certificates before any server starts, so a bad CA folder stops nothing half-way.
-        let tls = Arc::new(listener::world_tls(&scenario, &nodes, options.data_dir.as_deref())?);
+        let tls = Arc::new(listener::world_tls(&scenario, &nodes, options.data_dir.as_deref(), options.share)?);
         let host_addresses: Vec<(String, IpAddr)> =
             nodes.iter().filter(|n| matches!(n.role, Role::Host { .. })).map(|n| (n.name.clone(), IpAddr::V4(n.address))).collect();
         let domains: Vec<_> = scenario.domains.iter().map(|(d, z)| (d.clone(), z.records.clone())).collect();
@@ -188,8 +206,16 @@ impl World {
         dkim.publish(&zones, &scenario)?;
         let names: HashMap<IpAddr, String> = nodes.iter().map(|n| (IpAddr::V4(n.address), n.name.clone())).collect();
         let dns_addr = SocketAddr::new(IpAddr::V4(nodes[0].address), crate::net::port(53, options.port_offset));
-        let handler = DnsHandler { zones: zones.clone(), trace: trace.clone(), nodes: Arc::new(names) };
+        let names = Arc::new(names);
+        let handler = DnsHandler { zones: zones.clone(), trace: trace.clone(), nodes: names.clone() };
         let dns_server = DnsServer::start(dns_addr, handler).await?;
+        let shared_dns = match &shared {
+            Some(plan) => {
+                let handler = DnsHandler { zones: zones.clone(), trace: trace.clone(), nodes: names };
+                Some(DnsServer::start(SocketAddr::new(plan.address, plan.dns_port), handler).await?)
+            }
+            None => None,
+        };
         let resolvers = Resolvers { dns: dns_server.addr, trace: trace.clone(), conductor: conductor.clone(), timeout: options.network_timeout };
         let net = Net::new(trace.clone(), conductor.clone(), resolvers.clone(), options.port_offset, options.network_timeout).with_tls(tls.clone());
         let (stop, _) = watch::channel(false);
@@ -237,6 +263,21 @@ impl World {
                 listener::spawn(socket, addr, host.watch_up(), stop.subscribe(), move |stream, peer| {
                     serve(service, host2.clone(), net2.clone(), stream, peer, stop2.clone(), offer.clone())
                 });
+                // `--share`: the same server behind one more socket, a
+                // forwarded port of the shared address (see `share`).
+                if let Some(plan) = &shared
+                    && let Some(port) = plan.port_of(&node.name, service)
+                {
+                    let door = SocketAddr::new(plan.address, port);
+                    let socket = listener::bind(door).await.map_err(|error| WorldError::Listen { service: service.name(), addr: door, error })?;
+                    let socket = host.is_up().then_some(socket);
+                    let (host2, net2, stop2) = (host.clone(), net.clone(), stop.subscribe());
+                    let offer = tls.offer(&node.name, service.implicit_tls());
+                    listener::spawn(socket, door, host.watch_up(), stop.subscribe(), move |stream, peer| {
+                        share::announce(&net2, &host2.name, service, door, addr, peer);
+                        serve(service, host2.clone(), net2.clone(), stream, peer, stop2.clone(), offer.clone())
+                    });
+                }
             }
             hosts.insert(node.name.clone(), host);
         }
@@ -257,6 +298,8 @@ impl World {
             dns_server: tokio::sync::Mutex::new(Some(dns_server)),
             stop,
             messages_sent: std::sync::atomic::AtomicU64::new(1),
+            share: shared,
+            shared_dns: tokio::sync::Mutex::new(shared_dns),
         };
         world.trace.emit(Draft::new("world", "world", Protocol::Sim, Kind::WorldUp, format!("the world of \"{}\" is up", world.scenario.title)));
         Ok(Arc::new(world))
@@ -317,6 +360,9 @@ impl World {
     pub async fn shutdown(&self) {
         self.stop.send_replace(true);
         if let Some(server) = self.dns_server.lock().await.take() {
+            server.shutdown().await;
+        }
+        if let Some(server) = self.shared_dns.lock().await.take() {
             server.shutdown().await;
         }
         self.trace.close();

@@ -13,6 +13,7 @@ import { currentSession, simTime, timeline } from './model.js';
 import { fill, h, renderCaption, renderDns, renderInspector, renderTimeline, renderTranscript } from './panels.js';
 import { bindControls } from './controls.js';
 import { dnsEditButton } from './dns-edit.js';
+import { initShare } from './share.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -377,6 +378,7 @@ async function start() {
   $('speed').value = String(app.status.speed ?? 1);
   showTab('timeline');
   stream.connect();
+  initShare();
 }
 
 start();
