@@ -11,12 +11,22 @@
 //! against the world's CA and the server's name; a certificate that fails
 //! the check stops the sending (the trace says why). A server that offers
 //! no TLS at all (the "why TLS" lesson) gets the login in plaintext.
+//!
+//! [`deliver_direct`] is the simplified story some explanations of email
+//! tell: the device looks up the recipient's MX itself and speaks SMTP to
+//! its port 25. Real mail programs do not, and the lesson
+//! `direct-to-mx.json` shows why: no server of the sender's own signs the
+//! message (DKIM), the device's address is not one the sender's domain
+//! names in SPF, so the MX's DMARC check refuses it; and if the MX does
+//! not answer, nothing queues or retries the message (RFC 5321 §4.5.4.1
+//! asks that of a server, not of a laptop that may be closed a minute later).
 
 use std::net::IpAddr;
 
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 
+use crate::dns::{Lookup, MailRoute};
 use crate::message::summarize;
 use crate::net::Net;
 use crate::scenario::{SendStep, Service};
@@ -120,4 +130,69 @@ fn judge(handover: &Handover) -> Result<(), String> {
         return Err(format!("sent, but some recipients were refused: {}", refused.join("; ")));
     }
     Ok(())
+}
+
+/// Delivers a composed message straight to each recipient domain's MX from
+/// the device itself, port 25, no login: the first server that answers
+/// decides, and a failure is final (there is no queue on a device).
+pub async fn deliver_direct(net: &Net, lookup: &Lookup, device: &Device, raw: &[u8], message: Option<MessageRef>, recipients: &[String]) -> Result<(), String> {
+    let fail = |to: &str, summary: String| {
+        net.trace.emit(
+            Draft::new(&device.name, to, Protocol::Smtp, Kind::Failure { reason: summary.clone() }, format!("{} could not deliver: {summary}", device.name))
+                .message(message.clone())
+                .explain("A device has no queue: nobody will try again later. A mail server would keep the message and retry for days."),
+        );
+        summary
+    };
+    let mut domains: Vec<&str> = recipients.iter().filter_map(|r| r.rsplit_once('@').map(|(_, d)| d)).collect();
+    domains.dedup();
+    let mut problems = Vec::new();
+    for domain in domains {
+        let to_domain: Vec<String> = recipients.iter().filter(|r| r.rsplit_once('@').is_some_and(|(_, d)| d == domain)).cloned().collect();
+        let servers = match lookup.mail_route(domain, message.as_ref()).await {
+            Ok(MailRoute::Servers { servers, .. }) => servers,
+            Ok(MailRoute::NullMx) => {
+                problems.push(fail(domain, format!("{domain} accepts no mail (null MX)")));
+                continue;
+            }
+            Ok(MailRoute::NoSuchDomain) => {
+                problems.push(fail(domain, format!("{domain} does not exist")));
+                continue;
+            }
+            Err(err) => {
+                problems.push(fail(domain, err.to_string()));
+                continue;
+            }
+        };
+        let mut outcome = Err(format!("no mail server of {domain} answered"));
+        'servers: for server in &servers {
+            for &address in &server.addresses {
+                let opened = net.now();
+                let Ok((wire, _registration)) = net.dial(&device.name, device.address, (&server.name, address), Service::Smtp, message.clone()).await else {
+                    outcome = Err(format!("cannot connect to {} ({address})", server.name));
+                    continue;
+                };
+                let mut client = SmtpClient::new(wire).opened_at(opened);
+                let tls = net.tls.as_ref().map(|tls| tls.client(&server.name, ClientMode::Opportunistic));
+                let sender = Sender { hello: &device.name, login: None, tls };
+                let label = message.as_ref().map(|m| m.label.clone()).unwrap_or_else(|| "the message".into());
+                let outgoing = Outgoing {
+                    from: Some(&device.user),
+                    recipients: &to_domain,
+                    data: raw,
+                    summary: format!("{} sends {label} straight to {} ({})", device.name, server.name, human_bytes(raw.len() as u64)),
+                };
+                outcome = match send(&mut client, net.conductor.clock(), &sender, &outgoing).await {
+                    Ok(handover) => judge(&handover),
+                    Err(Unavailable::Connection(err)) => Err(err.to_string()),
+                    Err(refused) => Err(format!("{} {refused}", server.name)),
+                };
+                break 'servers;
+            }
+        }
+        if let Err(problem) = outcome {
+            problems.push(fail(domain, problem));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
 }

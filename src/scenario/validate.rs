@@ -120,6 +120,12 @@ pub fn check(s: &Scenario) -> Problems {
                 check_service(s, submit, Service::Submission, path.key("submit_to"), &mut out);
             }
         }
+        if client.deliver_direct && client.submit_to.is_some() {
+            out.push((
+                path.key("deliver_direct"),
+                "a device either submits to its own server (`submit_to`) or delivers straight to the MX (`deliver_direct`), not both".into(),
+            ));
+        }
         if let Some(protocol) = client.fetch {
             let service = match protocol {
                 FetchProtocol::Pop3 => Service::Pop3,
@@ -141,14 +147,14 @@ pub fn check(s: &Scenario) -> Problems {
         let actions = step.actions();
         if actions.len() != 1 && !(actions.is_empty() && step.explain.is_some()) {
             let found = if actions.is_empty() { "no action".to_string() } else { actions.join(" and ") };
-            out.push((path.clone(), format!("found {found}, expected exactly one of: send, fetch, lookup, dns, down, up, note")));
+            out.push((path.clone(), format!("found {found}, expected exactly one of: send, fetch, lookup, dns, down, up, note, quiz")));
         }
         if let Some(send) = &step.send {
             let path = path.key("send");
             match s.clients.get(&send.client) {
                 None => out.push((path.key("client"), format!("found {:?}, expected one of the clients: {}", send.client, quoted(s.clients.keys())))),
-                Some(c) if c.submit_to.is_none() => {
-                    out.push((path.key("client"), format!("client {:?} has no `submit_to` server, so it cannot send", send.client)))
+                Some(c) if c.submit_to.is_none() && !c.deliver_direct => {
+                    out.push((path.key("client"), format!("client {:?} has no `submit_to` server (nor `deliver_direct`), so it cannot send", send.client)))
                 }
                 Some(_) => {}
             }
@@ -199,6 +205,9 @@ pub fn check(s: &Scenario) -> Problems {
             if let Err(why) = check_name(&lookup.name) {
                 out.push((path.key("lookup").key("name"), format!("found {:?}, expected a domain name ({why})", lookup.name)));
             }
+        }
+        if let Some(quiz) = &step.quiz {
+            check_quiz(quiz, &path.key("quiz"), &mut out);
         }
         if let Some(dns) = &step.dns {
             if !s.domains.contains_key(&dns.domain) {
@@ -373,4 +382,29 @@ pub fn zone_of<'a>(s: &'a Scenario, name: &str) -> Option<&'a str> {
 fn quoted<'a>(names: impl Iterator<Item = &'a String>) -> String {
     let list: Vec<String> = names.map(|n| format!("{n:?}")).collect();
     if list.is_empty() { "none defined".into() } else { list.join(", ") }
+}
+
+/// A quiz the page can show: a question, 2 to 5 distinct choices, the
+/// answer among them, and an explanation for the reveal.
+fn check_quiz(quiz: &QuizStep, path: &FieldPath, out: &mut Problems) {
+    if quiz.question.trim().is_empty() {
+        out.push((path.key("question"), "found an empty question, expected a sentence for the class".into()));
+    }
+    if !(2..=5).contains(&quiz.choices.len()) {
+        out.push((path.key("choices"), format!("found {} choices, expected 2 to 5", quiz.choices.len())));
+    }
+    let mut seen = HashSet::new();
+    for (i, choice) in quiz.choices.iter().enumerate() {
+        if choice.trim().is_empty() {
+            out.push((path.key("choices").index(i), "found an empty choice, expected a few words".into()));
+        } else if !seen.insert(choice.as_str()) {
+            out.push((path.key("choices").index(i), format!("{choice:?} is listed twice")));
+        }
+    }
+    if quiz.answer_index().is_none() {
+        out.push((path.key("answer"), format!("found {:?}, expected one of the choices: {}", quiz.answer, quoted(quiz.choices.iter()))));
+    }
+    if quiz.explanation.trim().is_empty() {
+        out.push((path.key("explanation"), "found no explanation, expected a sentence saying why the answer is right (shown at the reveal)".into()));
+    }
 }

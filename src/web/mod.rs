@@ -22,6 +22,7 @@
 //! | `POST /api/control`        | `{"action": "play"/"pause"/"step"/"speed"/"restart", "speed": X}` |
 //! | `POST /api/scenario`       | `{"name": "..."}` or `{"text": "...", "file": "..."}` |
 //! | `POST /api/send`           | `{"client", "to", "subject", "body"}`             |
+//! | `GET /api/quiz`, `POST /api/quiz/vote`, `/reveal` | the open quiz ([`quiz`])  |
 //!
 //! Who may call the `POST`s: [`guard`] stands in front of every request
 //! that is not a `GET` (a page of another site, a rebound DNS name, a
@@ -37,6 +38,7 @@ pub mod api;
 pub mod assets;
 pub mod guard;
 pub mod messages;
+pub mod quiz;
 pub mod state;
 pub mod stream;
 pub mod topology;
@@ -64,6 +66,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/messages/{id}", get(api::message))
         .route("/api/control", post(api::control))
         .route("/api/send", post(api::send))
+        .route("/api/quiz", get(quiz::current))
+        .route(quiz::VOTE_PATH, post(quiz::vote))
+        .route("/api/quiz/reveal", post(quiz::reveal))
         .fallback(get(api::asset))
         // Every route, including any added later: a change must pass the
         // guard whatever handler it is meant for.

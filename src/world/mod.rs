@@ -14,6 +14,7 @@
 
 mod banner;
 pub mod listener;
+pub mod quiz;
 mod script;
 
 use std::collections::HashMap;
@@ -166,6 +167,8 @@ pub struct World {
     dns_server: tokio::sync::Mutex<Option<DnsServer>>,
     stop: watch::Sender<bool>,
     messages_sent: std::sync::atomic::AtomicU64,
+    /// The open quiz and its votes (see `quiz.rs`).
+    pub quiz: quiz::QuizDesk,
 }
 
 impl World {
@@ -249,6 +252,7 @@ impl World {
             dns_server: tokio::sync::Mutex::new(Some(dns_server)),
             stop,
             messages_sent: std::sync::atomic::AtomicU64::new(1),
+            quiz: quiz::QuizDesk::default(),
         };
         world.trace.emit(Draft::new("world", "world", Protocol::Sim, Kind::WorldUp, format!("the world of \"{}\" is up", world.scenario.title)));
         Ok(Arc::new(world))

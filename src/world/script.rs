@@ -31,6 +31,12 @@ pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
                 Draft::new("script", "script", Protocol::Sim, Kind::Step { index, action }, format!("step {}: {}", index + 1, describe(&step)))
                     .explain_opt(step.explain.clone()),
             );
+            if let Some(quiz) = &step.quiz {
+                // The story stops here until the answer is revealed: the
+                // next steps wait, and so does every hop (world::quiz).
+                super::quiz::run(&world, index, quiz).await;
+                continue;
+            }
             let (world, work) = (world.clone(), activity.clone());
             tokio::spawn(async move {
                 run(&world, &step).await;
@@ -64,6 +70,9 @@ pub fn describe(step: &Step) -> String {
     }
     if let Some(note) = &step.note {
         return note.clone();
+    }
+    if let Some(quiz) = &step.quiz {
+        return format!("a question for the class: {}", quiz.question);
     }
     "the teacher explains".into()
 }
@@ -156,6 +165,9 @@ async fn run(world: &World, step: &Step) {
 /// A device writes a message and submits it to its server.
 async fn send_message(world: &World, send: &SendStep) {
     let (Some(client), Some(node)) = (world.scenario.clients.get(&send.client), world.node(&send.client)) else { return };
+    if client.deliver_direct {
+        return send_direct(world, send).await;
+    }
     let Some(server) = client.submit_to.as_ref().and_then(|s| world.node(s)) else { return };
     let service = world.submission_service(&server.name);
     let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
@@ -164,6 +176,18 @@ async fn send_message(world: &World, send: &SendStep) {
     let recipients: Vec<String> = send.to.iter().chain(&send.cc).chain(&send.bcc).cloned().collect();
     // Failures are in the trace already; the story goes on.
     let _ = submit(&world.net, &device, (&server.name, server.address.into()), service, &raw, message, &recipients).await;
+}
+
+/// A device with no outgoing server delivers to the recipients' MX itself.
+async fn send_direct(world: &World, send: &SendStep) {
+    let (Some(client), Some(node), Some(lookup)) = (world.scenario.clients.get(&send.client), world.node(&send.client), world.lookup_for(&send.client)) else {
+        return;
+    };
+    let device = Device { name: send.client.clone(), address: node.address.into(), user: client.user.clone(), password: String::new() };
+    let (raw, message) = compose(&device, send, &world.net, world.next_message_number());
+    let recipients: Vec<String> = send.to.iter().chain(&send.cc).chain(&send.bcc).cloned().collect();
+    // Failures are in the trace already; the story goes on.
+    let _ = crate::mua::deliver_direct(&world.net, &lookup, &device, &raw, message, &recipients).await;
 }
 
 /// A device fetches its user's mail with its protocol.
