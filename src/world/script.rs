@@ -72,7 +72,7 @@ pub fn describe(step: &Step) -> String {
         return note.clone();
     }
     if let Some(quiz) = &step.quiz {
-        return format!("a question for the class: {}", quiz.question);
+        return format!("a question for the class ({} choices)", quiz.choices.len());
     }
     "the teacher explains".into()
 }
