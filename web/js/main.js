@@ -12,6 +12,7 @@ import { Topology } from './topology.js';
 import { currentSession, simTime, timeline } from './model.js';
 import { fill, h, renderCaption, renderDns, renderInspector, renderTimeline, renderTranscript } from './panels.js';
 import { bindControls } from './controls.js';
+import { QuizCard } from './quiz.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -33,6 +34,14 @@ const app = {
 };
 
 const picture = new Topology($('topology'), $('topology-list'));
+// Votes from every page; the tally and the reveal on the teacher's (quiz.js).
+const quiz = new QuizCard($('quiz'), {
+  teacher: () => app.canControl,
+  voter: () => !app.tokenRequired || !app.canControl,
+  generation: () => app.generation,
+  toast: (message) => toast(message),
+  rerender: () => scheduleRender(false),
+});
 let captionKey = null; // the caption is a live region: redraw it only when the hop changes
 let pending = null; // a scheduled render: {animate}
 
@@ -93,6 +102,7 @@ function render(animate) {
   document.body.dataset.total = String(app.events.length);
   document.body.dataset.generation = String(app.generation);
   document.body.dataset.delivered = String(events.some((e) => e.kind === 'delivered'));
+  quiz.render(events, atEdge);
 }
 
 function renderPane(events) {
