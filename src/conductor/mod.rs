@@ -276,4 +276,37 @@ mod tests {
         assert_eq!(passed.load(std::sync::atomic::Ordering::SeqCst), 3);
         assert!(!conductor.step(), "nothing waits any more");
     }
+
+    #[tokio::test]
+    async fn a_hold_stops_hops_until_released_or_fast() {
+        let conductor = Conductor::new(Pace::Live { speed: 100.0 });
+        let hold = conductor.hold();
+        assert!(conductor.held());
+        let passed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hop = {
+            let (conductor, passed) = (conductor.clone(), passed.clone());
+            tokio::spawn(async move {
+                conductor.pass("a hop during a quiz").await;
+                passed.store(true, std::sync::atomic::Ordering::SeqCst);
+            })
+        };
+        // Many live hop delays (5 ms each at speed 100) later it still waits.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!passed.load(std::sync::atomic::Ordering::SeqCst), "a held hop moved");
+        drop(hold);
+        hop.await.unwrap();
+        assert!(passed.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(!conductor.held());
+
+        // Turning fast releases a held hop too (nobody would reveal then).
+        let _hold = conductor.hold();
+        let hop = {
+            let conductor = conductor.clone();
+            tokio::spawn(async move { conductor.pass("another hop").await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!hop.is_finished());
+        conductor.set_pace(Pace::Fast);
+        hop.await.unwrap();
+    }
 }
