@@ -129,6 +129,9 @@ pub fn describe_reply(reply: &Reply) -> String {
         (530, _) => "server requires the client to log in first",
         (535, _) => "server rejects the login",
         (550, Some((1, 1))) => "server rejects the recipient: no such user",
+        // 5.7.1 is "delivery not authorized" (RFC 3463): relaying is one
+        // reason, a sender's DMARC policy another.
+        (550, Some((7, 1))) if reply.lines.first().is_some_and(|l| l.contains("DMARC")) => "server refuses the message: the sender's domain says to (DMARC)",
         (550, Some((7, 1))) => "server refuses to relay mail to a domain it does not handle",
         (552, _) => "server refuses: the message is too large",
         (553, _) => "server refuses the sender address",
@@ -287,5 +290,7 @@ mod tests {
     fn describes_replies() {
         let d = describe_reply(&Reply::new(550, (5, 7, 1), "Relay access denied"));
         assert_eq!(d, "server refuses to relay mail to a domain it does not handle (550 5.7.1: Relay access denied)");
+        let d = describe_reply(&Reply::new(550, (5, 7, 1), "Message rejected: DMARC policy of school.test says reject (SPF fail, DKIM none)"));
+        assert!(d.starts_with("server refuses the message: the sender's domain says to (DMARC) (550 5.7.1"), "{d}");
     }
 }
