@@ -128,7 +128,7 @@ pub fn build(world: &World) -> Topology {
                 let client = &scenario.clients[&node.name];
                 // A device that sends is drawn on the left, one that only
                 // reads on the right.
-                view.column = if client.submit_to.is_some() { Column::Senders } else { Column::Recipients };
+                view.column = if client.submit_to.is_some() || client.deliver_direct { Column::Senders } else { Column::Recipients };
                 view.user = Some(user.clone());
                 view.submit_to = client.submit_to.clone();
                 view.fetch = client.fetch.map(|f| fetch_name(f).to_string());
@@ -199,6 +199,19 @@ fn edges(world: &World, nodes: &[NodeView]) -> Vec<Edge> {
     }
     for node in nodes.iter().filter(|n| n.role == "host") {
         add(Edge { from: node.name.clone(), to: "dns".into(), protocol: "dns", purpose: "lookup", port: world.dns_addr.port() });
+    }
+    // A device that delivers itself asks DNS and talks to the other
+    // domains' MX hosts directly (the `direct-to-mx` lesson).
+    for (name, client) in scenario.clients.iter().filter(|(_, c)| c.deliver_direct) {
+        add(Edge { from: name.clone(), to: "dns".into(), protocol: "dns", purpose: "lookup", port: world.dns_addr.port() });
+        let own = client.user.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        for (_, zone) in scenario.domains.iter().filter(|(d, _)| !d.eq_ignore_ascii_case(own)) {
+            for exchange in zone.records.iter().filter(|r| r.kind == RecordKind::MX).filter_map(|r| Some(r.exchange.as_deref()?.trim_end_matches('.'))) {
+                if scenario.hosts.contains_key(exchange) {
+                    add(Edge { from: name.clone(), to: exchange.to_string(), protocol: "smtp", purpose: "direct", port: smtp });
+                }
+            }
+        }
     }
     edges
 }
