@@ -177,7 +177,7 @@ impl QuizDesk {
             return Err(VoteError::Revealed);
         }
         if choice >= current.quiz.choices.len() {
-            return Err(VoteError::NoSuchChoice { given: choice, last: current.quiz.choices.len() - 1 });
+            return Err(VoteError::NoSuchChoice { given: choice, last: current.quiz.choices.len().saturating_sub(1) });
         }
         if let Some(previous) = current.votes.get_mut(voter) {
             *previous = choice;
