@@ -346,7 +346,17 @@ fn list(folder: &Path) -> anyhow::Result<ExitCode> {
     files.sort();
     for file in files {
         match Scenario::load(&file) {
-            Ok(s) => println!("{:45} {}", file.display(), s.title),
+            Ok(s) => {
+                // The lesson index: level, minutes and what it teaches, when given.
+                let mut about: Vec<String> = Vec::new();
+                about.extend(s.level.map(|l| l.name().to_string()));
+                about.extend(s.minutes.map(|m| format!("{m} min")));
+                if !s.teaches.is_empty() {
+                    about.push(s.teaches.join(", "));
+                }
+                let about = if about.is_empty() { String::new() } else { format!("  [{}]", about.join("; ")) };
+                println!("{:45} {}{about}", file.display(), s.title)
+            }
             Err(_) => println!("{:45} (has errors: run `mailflow check {}`)", file.display(), file.display()),
         }
     }
@@ -533,14 +543,18 @@ async fn print_every_world(state: Arc<AppState>) {
     }
 }
 
-/// Enter on the terminal steps whichever world is running.
+/// Enter on the terminal steps whichever world is running (or, while a
+/// quiz is open, reveals its answer).
 fn spawn_web_stepper(state: Arc<AppState>) {
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             if line.is_err() {
                 break;
             }
-            if !state.session().world.conductor.step() {
+            let world = state.session().world.clone();
+            if world.quiz.reveal().is_ok() {
+                eprintln!("(the quiz's answer is revealed)");
+            } else if !world.conductor.step() {
                 eprintln!("(nothing is waiting for a step right now)");
             }
         }

@@ -11,6 +11,15 @@
 //! against the world's CA and the server's name; a certificate that fails
 //! the check stops the sending (the trace says why). A server that offers
 //! no TLS at all (the "why TLS" lesson) gets the login in plaintext.
+//!
+//! [`deliver_direct`] is the simplified story some explanations of email
+//! tell: the device looks up the recipient's MX itself and speaks SMTP to
+//! its port 25. Real mail programs do not, and the lesson
+//! `direct-to-mx.json` shows why: no server of the sender's own signs the
+//! message (DKIM), the device's address is not one the sender's domain
+//! names in SPF, so the MX's DMARC check refuses it; and if the MX does
+//! not answer, nothing queues or retries the message (RFC 5321 §4.5.4.1
+//! asks that of a server, not of a laptop that may be closed a minute later).
 
 use std::net::IpAddr;
 
@@ -130,58 +139,71 @@ fn judge(handover: &Handover) -> Result<(), String> {
 }
 
 /// Delivers a composed message without a server of its own (a `direct`
-/// device, as spam robots send): for each recipient domain it asks DNS
-/// for the MX, as a mail server would (RFC 5321 §5.1), and hands the
-/// message to the first mail server on port 25 with no login. The envelope
-/// sender is the message's `From:` address, forged or not; nothing on port
-/// 25 checks it except SPF, DKIM and DMARC at the receiver.
+/// device, as spam robots and the simplified story of email send): for each
+/// recipient domain it asks DNS for the MX, as a mail server would (RFC 5321
+/// §5.1), and hands the message to the first mail server that answers, on
+/// port 25, with no login. A failure is final: there is no queue on a device.
 pub async fn deliver_direct(net: &Net, device: &Device, lookup: &Lookup, raw: &[u8], message: Option<MessageRef>, recipients: &[String]) -> Result<(), String> {
-    let fail = |server: &str, summary: String| {
+    let fail = |to: &str, summary: String| {
         net.trace.emit(
-            Draft::new(&device.name, server, Protocol::Smtp, Kind::Failure { reason: summary.clone() }, format!("{} could not send: {summary}", device.name))
-                .message(message.clone()),
+            Draft::new(&device.name, to, Protocol::Smtp, Kind::Failure { reason: summary.clone() }, format!("{} could not deliver: {summary}", device.name))
+                .message(message.clone())
+                .explain("A device has no queue: nobody will try again later. A mail server would keep the message and retry for days."),
         );
         summary
     };
+    // The envelope sender is the message's From: address, forged or not:
+    // nothing on port 25 checks it except SPF, DKIM and DMARC.
     let envelope_from = summarize(raw).from.unwrap_or_else(|| device.user.clone());
-    let label = message.as_ref().map(|m| m.label.clone()).unwrap_or_else(|| "the message".into());
-    let mut by_domain: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
-    for recipient in recipients {
-        let domain = recipient.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
-        by_domain.entry(domain).or_default().push(recipient.clone());
-    }
-    let mut result = Ok(());
-    for (domain, recipients) in by_domain {
-        let server = match lookup.mail_route(&domain, message.as_ref()).await {
-            Ok(MailRoute::Servers { servers, .. }) => servers.into_iter().find_map(|s| Some((s.name, *s.addresses.first()?))),
-            _ => None,
+    let mut domains: Vec<&str> = recipients.iter().filter_map(|r| r.rsplit_once('@').map(|(_, d)| d)).collect();
+    domains.dedup();
+    let mut problems = Vec::new();
+    for domain in domains {
+        let to_domain: Vec<String> = recipients.iter().filter(|r| r.rsplit_once('@').is_some_and(|(_, d)| d == domain)).cloned().collect();
+        let servers = match lookup.mail_route(domain, message.as_ref()).await {
+            Ok(MailRoute::Servers { servers, .. }) => servers,
+            Ok(MailRoute::NullMx) => {
+                problems.push(fail(domain, format!("{domain} accepts no mail (null MX)")));
+                continue;
+            }
+            Ok(MailRoute::NoSuchDomain) => {
+                problems.push(fail(domain, format!("{domain} does not exist")));
+                continue;
+            }
+            Err(err) => {
+                problems.push(fail(domain, err.to_string()));
+                continue;
+            }
         };
-        let Some((name, address)) = server else {
-            result = Err(fail("dns", format!("no mail server found for {domain}")));
-            continue;
-        };
-        let opened = net.now();
-        let Ok((wire, _registration)) = net.dial(&device.name, device.address, (&name, address), Service::Smtp, message.clone()).await else {
-            result = Err(fail(&name, format!("cannot connect to {name}")));
-            continue;
-        };
-        let mut client = SmtpClient::new(wire).opened_at(opened);
-        let tls = net.tls.as_ref().map(|tls| tls.client(&name, ClientMode::Opportunistic));
-        let sender = Sender { hello: &device.name, login: None, tls };
-        let outgoing = Outgoing {
-            from: Some(&envelope_from),
-            recipients: &recipients,
-            data: raw,
-            summary: format!("{} sends {label} straight to {name} ({})", device.name, human_bytes(raw.len() as u64)),
-        };
-        let judged = match send(&mut client, net.conductor.clock(), &sender, &outgoing).await {
-            Ok(handover) => judge(&handover),
-            Err(Unavailable::Connection(err)) => Err(err.to_string()),
-            Err(refused) => Err(format!("the server {refused}")),
-        };
-        if let Err(reason) = judged {
-            result = Err(fail(&name, reason));
+        let mut outcome = Err(format!("no mail server of {domain} answered"));
+        'servers: for server in &servers {
+            for &address in &server.addresses {
+                let opened = net.now();
+                let Ok((wire, _registration)) = net.dial(&device.name, device.address, (&server.name, address), Service::Smtp, message.clone()).await else {
+                    outcome = Err(format!("cannot connect to {} ({address})", server.name));
+                    continue;
+                };
+                let mut client = SmtpClient::new(wire).opened_at(opened);
+                let tls = net.tls.as_ref().map(|tls| tls.client(&server.name, ClientMode::Opportunistic));
+                let sender = Sender { hello: &device.name, login: None, tls };
+                let label = message.as_ref().map(|m| m.label.clone()).unwrap_or_else(|| "the message".into());
+                let outgoing = Outgoing {
+                    from: Some(&envelope_from),
+                    recipients: &to_domain,
+                    data: raw,
+                    summary: format!("{} sends {label} straight to {} ({})", device.name, server.name, human_bytes(raw.len() as u64)),
+                };
+                outcome = match send(&mut client, net.conductor.clock(), &sender, &outgoing).await {
+                    Ok(handover) => judge(&handover),
+                    Err(Unavailable::Connection(err)) => Err(err.to_string()),
+                    Err(refused) => Err(format!("{} {refused}", server.name)),
+                };
+                break 'servers;
+            }
+        }
+        if let Err(problem) = outcome {
+            problems.push(fail(domain, problem));
         }
     }
-    result
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
 }

@@ -66,12 +66,13 @@ fn schema_prints_json() {
     assert!(schema["properties"]["steps"].is_object(), "{schema:#}");
 }
 
-// `list` shows each scenario's title, and points at `check` for broken ones.
+// `list` shows each scenario's title and its place in the lesson index
+// (level, minutes, what it teaches), and points at `check` for broken ones.
 #[test]
 fn list_shows_titles() {
     let output = run_mailflow(&["list", "scenarios"], b"").expect_success(true);
     let line = output.stdout.lines().find(|l| l.starts_with("scenarios/alice-writes-to-bob.json")).expect("the default scenario is listed");
-    assert!(line.trim_end().ends_with("Alice writes to Bob"), "{line:?}");
+    assert!(line.contains(" Alice writes to Bob  [first; 10 min; the whole journey of one message"), "{line:?}");
 
     let dir = TempDir::new("list");
     dir.write("a-good.json", &std::fs::read_to_string(default_scenario_file()).expect("read the default scenario"));
@@ -81,7 +82,7 @@ fn list_shows_titles() {
     let output = run_mailflow(&["list", folder], b"").expect_success(true);
     let lines: Vec<&str> = output.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{}", output.stdout);
-    assert!(lines[0].contains("a-good.json") && lines[0].ends_with("Alice writes to Bob"), "{lines:?}");
+    assert!(lines[0].contains("a-good.json") && lines[0].contains(" Alice writes to Bob  [first; "), "{lines:?}");
     assert!(lines[1].contains("b-broken.json") && lines[1].contains("(has errors: run `mailflow check"), "{lines:?}");
 }
 

@@ -11,6 +11,10 @@
 //!
 //! No protocol code knows about pacing: it just passes the conductor. The
 //! conductor also owns the simulated [`Clock`].
+//!
+//! A quiz (see `world::quiz`) *holds* the conductor ([`Conductor::hold`]):
+//! while the class answers, no hop moves in live or step pace, whatever
+//! was under way, until the teacher reveals the answer.
 
 mod clock;
 
@@ -47,6 +51,8 @@ struct Inner {
     waiting_changed: watch::Sender<u64>,
     next_ticket: std::sync::atomic::AtomicU64,
     clock: Clock,
+    // How many holds (open quizzes) keep every hop where it is.
+    holds: watch::Sender<usize>,
 }
 
 impl Conductor {
@@ -69,6 +75,7 @@ impl Conductor {
                 waiting_changed,
                 next_ticket: 0.into(),
                 clock: Clock::new(),
+                holds: watch::channel(0).0,
             }),
         }
     }
@@ -127,11 +134,51 @@ impl Conductor {
         self.inner.clock.advance(by);
     }
 
+    /// Follows changes of the pace.
+    pub fn watch_pace(&self) -> watch::Receiver<Pace> {
+        self.inner.pace.subscribe()
+    }
+
+    /// Stops every hop (in live and step pace) until the returned guard is
+    /// dropped: the story pauses for a quiz.
+    pub fn hold(&self) -> Hold {
+        self.inner.holds.send_modify(|n| *n += 1);
+        Hold { inner: self.inner.clone() }
+    }
+
+    /// Whether a hold keeps the hops where they are.
+    pub fn held(&self) -> bool {
+        *self.inner.holds.borrow() > 0
+    }
+
+    /// Waits while a hold is on, unless the pace turns fast.
+    async fn unheld(&self) {
+        let mut holds = self.inner.holds.subscribe();
+        let mut pace = self.inner.pace.subscribe();
+        loop {
+            if *holds.borrow_and_update() == 0 || *pace.borrow_and_update() == Pace::Fast {
+                return;
+            }
+            tokio::select! {
+                changed = holds.changed() => if changed.is_err() { return },
+                changed = pace.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
     /// Waits until the hop described by `hop` may move.
     pub async fn pass(&self, hop: &str) {
         if *self.inner.pace.borrow() == Pace::Fast {
             return; // the common case in tests and benchmarks: no bookkeeping
         }
+        // Before queueing (the page's "next:" stays empty during a quiz)
+        // and after being let through (a step pressed during the quiz).
+        self.unheld().await;
+        self.pass_paced(hop).await;
+        self.unheld().await;
+    }
+
+    async fn pass_paced(&self, hop: &str) {
         let mut pace = self.inner.pace.subscribe();
         loop {
             let current = *pace.borrow_and_update();
@@ -166,6 +213,18 @@ impl Conductor {
                 }
             }
         }
+    }
+}
+
+/// A quiz's hold on the hops (see [`Conductor::hold`]); dropping it lets
+/// them move again.
+pub struct Hold {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.inner.holds.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -216,5 +275,38 @@ mod tests {
         }
         assert_eq!(passed.load(std::sync::atomic::Ordering::SeqCst), 3);
         assert!(!conductor.step(), "nothing waits any more");
+    }
+
+    #[tokio::test]
+    async fn a_hold_stops_hops_until_released_or_fast() {
+        let conductor = Conductor::new(Pace::Live { speed: 100.0 });
+        let hold = conductor.hold();
+        assert!(conductor.held());
+        let passed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hop = {
+            let (conductor, passed) = (conductor.clone(), passed.clone());
+            tokio::spawn(async move {
+                conductor.pass("a hop during a quiz").await;
+                passed.store(true, std::sync::atomic::Ordering::SeqCst);
+            })
+        };
+        // Many live hop delays (5 ms each at speed 100) later it still waits.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!passed.load(std::sync::atomic::Ordering::SeqCst), "a held hop moved");
+        drop(hold);
+        hop.await.unwrap();
+        assert!(passed.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(!conductor.held());
+
+        // Turning fast releases a held hop too (nobody would reveal then).
+        let _hold = conductor.hold();
+        let hop = {
+            let conductor = conductor.clone();
+            tokio::spawn(async move { conductor.pass("another hop").await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!hop.is_finished());
+        conductor.set_pace(Pace::Fast);
+        hop.await.unwrap();
     }
 }

@@ -38,6 +38,18 @@ pub struct Scenario {
     /// Queue and retry behaviour of every mail server.
     #[serde(default)]
     pub settings: Settings,
+    /// For the lesson index: who the lesson is for (`first`, `beginner`,
+    /// `intermediate`, `advanced`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Level>,
+    /// For the lesson index: about how long the lesson takes in class, in
+    /// minutes, with its questions and talk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<u32>,
+    /// For the lesson index: what the class learns, a few words each
+    /// (e.g. "MX records", "POP3 vs IMAP").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teaches: Vec<String>,
 }
 
 /// World-wide settings.
@@ -415,8 +427,8 @@ pub struct Client {
     pub direct: bool,
 }
 
-/// One timed step. Give `at` and exactly one action (`send`, `lookup`,
-/// `dns`, `down`, `up`, `note`).
+/// One timed step. Give `at` and exactly one action (`send`, `fetch`,
+/// `lookup`, `dns`, `down`, `up`, `note`, `quiz`).
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
@@ -446,6 +458,11 @@ pub struct Step {
     /// Only narrate (the `explain` text or this text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Ask the class a question: the story pauses until the teacher
+    /// reveals the answer (live and step pace; at `--fast` it is revealed
+    /// at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiz: Option<QuizStep>,
 }
 
 /// A message written on a device and submitted to its mail server.
@@ -535,6 +552,9 @@ impl Step {
         if self.note.is_some() {
             names.push("note");
         }
+        if self.quiz.is_some() {
+            names.push("quiz");
+        }
         names
     }
 }
@@ -583,5 +603,53 @@ impl Scenario {
         }
         let domain = address.rsplit_once('@')?.1;
         self.hosts.iter().find(|(_, h)| h.domains.iter().any(|d| d == domain)).map(|(n, _)| n.clone())
+    }
+}
+
+/// A question for the class (see `world::quiz`). Students answer on their
+/// own page; only the teacher's page sees the answer before it is revealed.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuizStep {
+    /// The question, e.g. "Which server does smtp.school.test try first?".
+    pub question: String,
+    /// Two to five possible answers, each shown as a button.
+    pub choices: Vec<String>,
+    /// The right choice, written exactly as in `choices`.
+    pub answer: String,
+    /// Why it is right: shown to everyone when the teacher reveals it.
+    #[serde(default)]
+    pub explanation: String,
+}
+
+impl QuizStep {
+    /// The position of the right choice in `choices` (valid quizzes have one).
+    pub fn answer_index(&self) -> Option<usize> {
+        self.choices.iter().position(|c| *c == self.answer)
+    }
+}
+
+/// Who a lesson is for, in the lesson index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// The lesson to start with: no knowledge of email needed.
+    First,
+    /// Knows what an email address and a mail program are.
+    Beginner,
+    /// Knows the hops of a message (submission, MX, relay, mailbox).
+    Intermediate,
+    /// Reads protocol lines and DNS records with ease.
+    Advanced,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::First => "first",
+            Level::Beginner => "beginner",
+            Level::Intermediate => "intermediate",
+            Level::Advanced => "advanced",
+        }
     }
 }

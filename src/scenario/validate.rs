@@ -130,6 +130,12 @@ pub fn check(s: &Scenario) -> Problems {
                 check_service(s, submit, Service::Submission, path.key("submit_to"), &mut out);
             }
         }
+        if client.direct && client.submit_to.is_some() {
+            out.push((
+                path.key("direct"),
+                "a device either submits to its own server (`submit_to`) or delivers straight to the MX (`direct`), not both".into(),
+            ));
+        }
         if let Some(protocol) = client.fetch {
             let service = match protocol {
                 FetchProtocol::Pop3 => Service::Pop3,
@@ -151,7 +157,7 @@ pub fn check(s: &Scenario) -> Problems {
         let actions = step.actions();
         if actions.len() != 1 && !(actions.is_empty() && step.explain.is_some()) {
             let found = if actions.is_empty() { "no action".to_string() } else { actions.join(" and ") };
-            out.push((path.clone(), format!("found {found}, expected exactly one of: send, fetch, lookup, dns, down, up, note")));
+            out.push((path.clone(), format!("found {found}, expected exactly one of: send, fetch, lookup, dns, down, up, note, quiz")));
         }
         if let Some(send) = &step.send {
             let path = path.key("send");
@@ -214,6 +220,9 @@ pub fn check(s: &Scenario) -> Problems {
             if let Err(why) = check_name(&lookup.name) {
                 out.push((path.key("lookup").key("name"), format!("found {:?}, expected a domain name ({why})", lookup.name)));
             }
+        }
+        if let Some(quiz) = &step.quiz {
+            check_quiz(quiz, &path.key("quiz"), &mut out);
         }
         if let Some(dns) = &step.dns {
             if !s.domains.contains_key(&dns.domain) {
@@ -424,4 +433,29 @@ pub fn check_live_record(domain: &str, record: &RecordSpec) -> Vec<String> {
         out.push((FieldPath::root().key("address"), format!("found {a}, expected ::1: mailflow never sends traffic off this machine")));
     }
     out.into_iter().map(|(path, message)| if path.0.is_empty() { message } else { format!("{path}: {message}") }).collect()
+}
+
+/// A quiz the page can show: a question, 2 to 5 distinct choices, the
+/// answer among them, and an explanation for the reveal.
+fn check_quiz(quiz: &QuizStep, path: &FieldPath, out: &mut Problems) {
+    if quiz.question.trim().is_empty() {
+        out.push((path.key("question"), "found an empty question, expected a sentence for the class".into()));
+    }
+    if !(2..=5).contains(&quiz.choices.len()) {
+        out.push((path.key("choices"), format!("found {} choices, expected 2 to 5", quiz.choices.len())));
+    }
+    let mut seen = HashSet::new();
+    for (i, choice) in quiz.choices.iter().enumerate() {
+        if choice.trim().is_empty() {
+            out.push((path.key("choices").index(i), "found an empty choice, expected a few words".into()));
+        } else if !seen.insert(choice.as_str()) {
+            out.push((path.key("choices").index(i), format!("{choice:?} is listed twice")));
+        }
+    }
+    if quiz.answer_index().is_none() {
+        out.push((path.key("answer"), format!("found {:?}, expected one of the choices: {}", quiz.answer, quoted(quiz.choices.iter()))));
+    }
+    if quiz.explanation.trim().is_empty() {
+        out.push((path.key("explanation"), "found no explanation, expected a sentence saying why the answer is right (shown at the reveal)".into()));
+    }
 }

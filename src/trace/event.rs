@@ -198,6 +198,12 @@ pub enum Kind {
         #[serde(default, skip_serializing_if = "is_zero")]
         more: u64,
     },
+    /// A quiz step asks the class (see `world::quiz`): the question and
+    /// its choices, never the answer, since every viewer gets this event.
+    QuizAsked { quiz: usize, question: String, choices: Vec<String> },
+    /// The teacher revealed the answer (`answer` is an index into the
+    /// choices); `counts` has the votes for each choice.
+    QuizRevealed { quiz: usize, answer: usize, explanation: String, counts: Vec<u64>, votes: u64 },
 }
 
 fn is_zero(n: &u64) -> bool {

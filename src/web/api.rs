@@ -86,10 +86,17 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
     serde_json::from_slice(body).map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, format!("bad request body: {err}")))
 }
 
-/// `GET /api/scenario`: the running scenario.
-pub async fn scenario(State(state): State<Arc<AppState>>) -> Json<Value> {
+/// `GET /api/scenario`: the running scenario (without quiz answers and
+/// teacher notes for the class when there is a teacher: see [`super::quiz`]).
+pub async fn scenario(
+    State(state): State<Arc<AppState>>,
+    peer: Option<Extension<ConnectInfo<Peer>>>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Json<Value> {
     let session = state.session();
-    Json(json!({"generation": session.generation, "file": session.file, "scenario": &*session.world.scenario, "text": session.text}))
+    let value = json!({"generation": session.generation, "file": session.file, "scenario": &*session.world.scenario, "text": session.text});
+    if super::quiz::must_redact(&state, peer.as_ref(), &headers, query.token) { Json(super::quiz::redact(value)) } else { Json(value) }
 }
 
 /// `GET /api/scenarios`: the files a teacher can choose from.
@@ -101,7 +108,10 @@ pub async fn scenarios(State(state): State<Arc<AppState>>) -> Json<Value> {
         for file in files {
             let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             match Scenario::load(&file) {
-                Ok(s) => list.push(json!({"name": name, "file": file.display().to_string(), "title": s.title, "description": s.description, "valid": true})),
+                Ok(s) => list.push(json!({
+                    "name": name, "file": file.display().to_string(), "title": s.title, "description": s.description, "valid": true,
+                    "level": s.level.map(|l| l.name()), "minutes": s.minutes, "teaches": s.teaches,
+                })),
                 Err(err) => list.push(json!({"name": name, "file": file.display().to_string(), "title": name, "valid": false, "error": err.to_string()})),
             }
         }

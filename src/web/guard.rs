@@ -23,6 +23,8 @@
 //! 3. **Token**: when the server has a control token (always, once the
 //!    page is served beyond loopback: see [`super::access`]), the request
 //!    must carry it (`Authorization: Bearer T` or `?token=T`); `403` else.
+//!    The one exception is a student's quiz vote ([`super::quiz::VOTE_PATH`]):
+//!    the class answers from read-only pages; it passes every other check.
 //! 4. **Content-Type** must be `application/json` (`415` else): a JSON
 //!    body is what a page of another site cannot send without the
 //!    browser's permission (a CORS preflight, which we never grant).
@@ -317,7 +319,8 @@ async fn admit(state: &AppState, request: Request) -> Result<Request, ApiError> 
     check_origin(text(header::ORIGIN), host, parts.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()))?;
     let query = Query::<TokenQuery>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or(TokenQuery { token: None });
     let client = client_of(parts.extensions.get::<ConnectInfo<Peer>>());
-    match token_verdict(state, client, &parts.headers, &query) {
+    let verdict = if parts.uri.path() == super::quiz::VOTE_PATH { Verdict::Allowed } else { token_verdict(state, client, &parts.headers, &query) };
+    match verdict {
         Verdict::Allowed => {}
         Verdict::Refused => return Err(ApiError::new(StatusCode::FORBIDDEN, "this page is read-only: controlling needs the teacher's token")),
         Verdict::TooManyGuesses(wait) => return Err(too_many_guesses(client, wait)),

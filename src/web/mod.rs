@@ -25,6 +25,7 @@
 //! | `POST /api/send`           | `{"client", "to", "subject", "body"}`             |
 //! | `GET`/`POST /api/dns`      | the zones; change, add or remove a record ([`dns_edit`]) |
 //! | `GET /api/share`, `/api/share/qr.svg`, `/ca.pem` | for students' own mail programs ([`share`]) |
+//! | `GET /api/quiz`, `POST /api/quiz/vote`, `/reveal` | the open quiz ([`quiz`])  |
 //!
 //! Who may call the `POST`s: [`guard`] stands in front of every request
 //! that is not a `GET` (a page of another site, a rebound DNS name, a
@@ -43,6 +44,7 @@ pub mod dns_edit;
 pub mod guard;
 pub mod messages;
 pub mod share;
+pub mod quiz;
 pub mod state;
 pub mod stream;
 pub mod topology;
@@ -76,6 +78,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/share", get(share::settings))
         .route("/api/share/qr.svg", get(share::qr))
         .route("/ca.pem", get(share::ca))
+        .route("/api/quiz", get(quiz::current))
+        .route(quiz::VOTE_PATH, post(quiz::vote))
+        .route("/api/quiz/reveal", post(quiz::reveal))
         .fallback(get(api::asset))
         // Every route, including any added later: a change must pass the
         // guard whatever handler it is meant for.

@@ -320,6 +320,8 @@ async fn launch(config: &WebConfig, control: Control, scenario: Scenario, genera
     let runtime = WorldRuntime::new(generation).map_err(StartError::Runtime)?;
     let options = WorldOptions { pace: control.pace(), ..config.world.clone() };
     let world = runtime.handle().spawn(World::start(scenario, options)).await.expect("world start is not cancelled")?;
+    // A page shows this world: its quizzes wait for the teacher's reveal.
+    world.quiz.attend();
     let runner = world.clone();
     runtime.handle().spawn(async move { runner.run_to_end().await });
     Ok((runtime, world))

@@ -14,6 +14,7 @@
 
 mod banner;
 pub mod listener;
+pub mod quiz;
 mod script;
 pub mod share;
 
@@ -185,6 +186,8 @@ pub struct World {
     pub share: Option<share::Share>,
     /// The fake DNS's second socket, on the shared address.
     shared_dns: tokio::sync::Mutex<Option<DnsServer>>,
+    /// The open quiz and its votes (see `quiz.rs`).
+    pub quiz: quiz::QuizDesk,
 }
 
 impl World {
@@ -300,6 +303,7 @@ impl World {
             messages_sent: std::sync::atomic::AtomicU64::new(1),
             share: shared,
             shared_dns: tokio::sync::Mutex::new(shared_dns),
+            quiz: quiz::QuizDesk::default(),
         };
         world.trace.emit(Draft::new("world", "world", Protocol::Sim, Kind::WorldUp, format!("the world of \"{}\" is up", world.scenario.title)));
         Ok(Arc::new(world))

@@ -32,6 +32,12 @@ pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
                 Draft::new("script", "script", Protocol::Sim, Kind::Step { index, action }, format!("step {}: {}", index + 1, describe(&step)))
                     .explain_opt(step.explain.clone()),
             );
+            if let Some(quiz) = &step.quiz {
+                // The story stops here until the answer is revealed: the
+                // next steps wait, and so does every hop (world::quiz).
+                super::quiz::run(&world, index, quiz).await;
+                continue;
+            }
             let (world, work) = (world.clone(), activity.clone());
             tokio::spawn(async move {
                 run(&world, &step).await;
@@ -65,6 +71,9 @@ pub fn describe(step: &Step) -> String {
     }
     if let Some(note) = &step.note {
         return note.clone();
+    }
+    if let Some(quiz) = &step.quiz {
+        return format!("a question for the class ({} choices)", quiz.choices.len());
     }
     "the teacher explains".into()
 }

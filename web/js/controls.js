@@ -69,9 +69,17 @@ async function openScenarioDialog(actions) {
   };
   try {
     const { scenarios } = await getJson('/api/scenarios');
+    // The lesson index: the first lesson first, then by level, then by name.
+    const order = { first: 0, beginner: 1, intermediate: 2, advanced: 3 };
+    const rank = (s) => (s.level in order ? order[s.level] : 4);
+    scenarios.sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+    const about = (s) => [s.level, s.minutes ? `${s.minutes} min` : null].filter(Boolean).join(' · ');
     list.replaceChildren(...scenarios.map((s) => h('li', {},
       h('button', { class: 'scenario-pick', disabled: !s.valid || !actions.canControl(), onclick: () => load({ name: s.name }) },
-        h('b', {}, s.title), s.valid ? h('span', { class: 'muted' }, ` — ${s.description || s.file}`) : h('span', { class: 'error' }, ` — has errors: ${s.error}`)))));
+        h('b', {}, s.title),
+        s.valid && about(s) ? h('span', { class: 'lesson-about' }, ` [${about(s)}]`) : null,
+        s.valid ? h('span', { class: 'muted' }, ` — ${s.description || s.file}`) : h('span', { class: 'error' }, ` — has errors: ${s.error}`),
+        s.valid && s.teaches && s.teaches.length ? h('span', { class: 'lesson-teaches' }, `Teaches: ${s.teaches.join(', ')}`) : null))));
     if (!scenarios.length) list.replaceChildren(h('li', { class: 'muted' }, 'No scenario files in the scenarios folder.'));
   } catch (err) {
     list.replaceChildren(h('li', { class: 'error' }, `Cannot list the scenarios: ${err.message}`));

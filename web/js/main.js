@@ -14,6 +14,7 @@ import { fill, h, renderCaption, renderDns, renderInspector, renderTimeline, ren
 import { bindControls } from './controls.js';
 import { dnsEditButton } from './dns-edit.js';
 import { initShare } from './share.js';
+import { QuizCard } from './quiz.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -35,6 +36,14 @@ const app = {
 };
 
 const picture = new Topology($('topology'), $('topology-list'));
+// Votes from every page; the tally and the reveal on the teacher's (quiz.js).
+const quiz = new QuizCard($('quiz'), {
+  teacher: () => app.canControl,
+  voter: () => !app.tokenRequired || !app.canControl,
+  generation: () => app.generation,
+  toast: (message) => toast(message),
+  rerender: () => scheduleRender(false),
+});
 let captionKey = null; // the caption is a live region: redraw it only when the hop changes
 let pending = null; // a scheduled render: {animate}
 
@@ -95,6 +104,7 @@ function render(animate) {
   document.body.dataset.total = String(app.events.length);
   document.body.dataset.generation = String(app.generation);
   document.body.dataset.delivered = String(events.some((e) => e.kind === 'delivered'));
+  quiz.render(events, atEdge);
 }
 
 function renderPane(events) {
