@@ -408,6 +408,11 @@ pub struct Client {
     /// The host it reads mail from; by default the user's home host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch_from: Option<String>,
+    /// The name of one of the user's `app_passwords`: the device logs in
+    /// with it instead of the main password (a two-factor account's
+    /// devices need one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_password: Option<String>,
 }
 
 /// One timed step. Give `at` and exactly one action (`send`, `lookup`,
@@ -564,6 +569,14 @@ pub struct DnsStep {
 }
 
 impl Scenario {
+    /// What `client`'s device types as its password: its app password if
+    /// it has one, else the user's main password.
+    pub fn device_password(&self, client: &Client) -> String {
+        let user = self.users.get(&client.user);
+        let app = client.app_password.as_ref().and_then(|name| user?.app_passwords.get(name));
+        app.or(user.map(|u| &u.password)).cloned().unwrap_or_default()
+    }
+
     /// The host that keeps `address`'s mailbox: the user's `home`, or the
     /// host whose `domains` include the address's domain.
     pub fn home_host(&self, address: &str) -> Option<String> {

@@ -324,7 +324,7 @@ pub async fn send(State(state): State<Arc<AppState>>, peer: Option<Extension<Con
         )
         .retry_after(wait)
     })?;
-    let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
+    let password = world.scenario.device_password(client);
     let device = Device { name: request.client.clone(), address: node.address.into(), user: client.user.clone(), password };
     let step = SendStep {
         client: request.client.clone(),
