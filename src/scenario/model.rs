@@ -385,6 +385,18 @@ pub struct User {
     pub app_passwords: IndexMap<String, String>,
 }
 
+impl User {
+    /// What a mail program (swaks, curl) must type to log in: for a
+    /// two-factor account its first app password (the main password is
+    /// refused there), else the password.
+    pub fn mail_password(&self) -> &str {
+        match (&self.two_factor, self.app_passwords.values().next()) {
+            (Some(_), Some(app)) => app,
+            _ => &self.password,
+        }
+    }
+}
+
 /// How a device reads mail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
