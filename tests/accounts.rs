@@ -353,3 +353,47 @@ async fn a_world_device_waits_in_simulated_time() {
     assert!(summary.iter().any(|a| a.address == "carol@example.org" && a.locked_until.is_some()), "{summary:?}");
     world.shutdown().await;
 }
+
+// A POP3 session logged in with an app password is hung up on when it is
+// revoked (POP3 has no unsolicited answers: the server says -ERR and closes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_an_app_password_ends_the_open_pop3_session() {
+    let world = world().await;
+    let pop3 = addr(&world, MX, Service::Pop3);
+    let script = format!(
+        r#"
+import poplib, sys
+p = poplib.POP3(sys.argv[1], int(sys.argv[2]), timeout=30)
+p.user("carol@example.org")
+p.pass_("{CAROL_PHONE}")
+print("ready", flush=True)
+sys.stdin.readline()
+try:
+    p.stat()
+    print("still open")
+except (poplib.error_proto, EOFError, OSError) as e:
+    print("ended:", str(e.args[0].decode() if isinstance(e.args[0], bytes) else e.args[0]))
+"#
+    );
+    let mut child = tokio::process::Command::new(tool("python3"))
+        .args(["-c", &script, &pop3.ip().to_string(), &pop3.port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let ready = tokio::time::timeout(smtp_common::WAIT_TIMEOUT, lines.next_line()).await.expect("in time").expect("a line");
+    assert_eq!(ready.as_deref(), Some("ready"));
+    world.hosts[MX].accounts().revoke_app_password("carol@example.org", "carol-phone").expect("revoked");
+    wait_for("the POP3 server hangs up", &world, || {
+        smtp_common::events(&world).into_iter().find(|e| e.summary.contains("the app password of this device was revoked"))
+    })
+    .await;
+    let mut stdin = child.stdin.take().expect("stdin");
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, b"go\n").await.expect("written");
+    let ended = tokio::time::timeout(smtp_common::WAIT_TIMEOUT, lines.next_line()).await.expect("in time").expect("a line");
+    assert_eq!(ended.as_deref(), Some("ended: -ERR [AUTH] your app password was revoked; nothing was deleted"));
+    let _ = child.wait().await;
+    world.shutdown().await;
+}
