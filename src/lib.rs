@@ -18,6 +18,7 @@ pub mod diagram;
 pub mod dns;
 pub mod fuzzing;
 pub mod imap;
+pub mod login;
 pub mod message;
 pub mod mta;
 pub mod mua;

@@ -8,6 +8,7 @@ mod pop3_common;
 mod smtp_common;
 mod web_support;
 
+mod accounts;
 mod auth_intake;
 mod auth_lessons;
 mod cli;

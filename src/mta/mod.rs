@@ -20,7 +20,9 @@
 //! 5. `bounce.rs` — a permanent failure or an expired message: the report
 //!    (RFC 3464) that goes back to the sender, queued like any message.
 //!
-//! `accounts.rs` decides who may log in, for all three protocols;
+//! `accounts.rs` decides who may log in, for all three protocols
+//! (throttled by `throttle.rs`, with two-factor codes from `totp.rs`; a
+//! lockout is told by `lockout.rs`);
 //! `backends.rs` is where the SMTP, IMAP and POP3 servers plug into this
 //! host (so `imap/` and `pop3/` never import `mta`). Every change is an
 //! event, so the class sees the message wait, move and land.
@@ -33,9 +35,11 @@ mod delivery;
 mod forward;
 mod intake;
 mod local;
+mod lockout;
 pub mod queue;
 mod relay;
 pub mod throttle;
+pub mod totp;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -91,12 +95,13 @@ impl MailHost {
     #[allow(clippy::too_many_arguments)]
     pub fn new(name: &str, address: IpAddr, config: Host, accounts: Accounts, retry: RetrySettings, net: Net, lookup: Lookup, auth: HostAuth) -> Arc<Self> {
         let (up, _) = watch::channel(!config.down);
+        let accounts = accounts.with_clock(net.conductor.clock().clone());
         let store = Store::new(net.epoch);
         store.set_tracer(net.trace.clone(), name);
         for user in accounts.addresses() {
             // Every account has an (empty) INBOX from the start, so a device
             // can log in and look before any mail arrives.
-            store.ensure_user(user);
+            store.ensure_user(&user);
         }
         Arc::new(MailHost {
             name: name.to_string(),
@@ -137,11 +142,36 @@ impl MailHost {
         self.queue.entries()
     }
 
-    /// Checks a login (SMTP AUTH, POP3 USER/PASS, IMAP LOGIN): the user's
-    /// canonical address if the password is right. Only users whose
-    /// mailbox is on this host can log in here.
-    pub fn login(&self, user: &str, password: &str) -> Option<String> {
-        self.accounts.check(user, password)
+    /// The accounts of the users whose mailbox is here: logins, two-factor
+    /// sign-in, app passwords (shared by this host's three servers).
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// Checks a login (SMTP AUTH, POP3 USER/PASS, IMAP LOGIN) from
+    /// `client`, throttled: the verdict and how long to wait before giving
+    /// it. Only users whose mailbox is on this host can log in here. The
+    /// world's own devices are counted on the simulated clock, outside
+    /// programs on real time (see `accounts.rs`). A lock this attempt
+    /// starts is told at once (`lockout.rs`).
+    pub fn login(&self, user: &str, password: &str, client: IpAddr) -> accounts::Attempt {
+        let timeline = if self.net.peers.knows_address(client) { accounts::Timeline::World } else { accounts::Timeline::Outside };
+        let now = self.accounts.now(timeline);
+        let attempt = self.accounts.login_on(timeline, user, password, client, now);
+        if let Some(lock) = &attempt.locked {
+            self.tell_lock(lock, timeline);
+        }
+        attempt
+    }
+
+    /// The web sign-in (see [`Accounts::sign_in`]), with a lock it starts
+    /// told as an event and a notice, like a mail login's.
+    pub fn sign_in(&self, user: &str, password: &str, code: Option<&str>, unix_time: u64) -> Result<(), accounts::SignInError> {
+        let (result, lock) = self.accounts.sign_in_counted(user, password, code, unix_time);
+        if let Some(lock) = &lock {
+            self.tell_lock(lock, accounts::Timeline::World);
+        }
+        result
     }
 
     /// The largest message this host takes (SMTP SIZE, IMAP APPEND): a

@@ -204,6 +204,22 @@ pub enum Kind {
     /// The teacher revealed the answer (`answer` is an index into the
     /// choices); `counts` has the votes for each choice.
     QuizRevealed { quiz: usize, answer: usize, explanation: String, counts: Vec<u64>, votes: u64 },
+    /// A server waits before answering a failed login (throttling): the
+    /// delay grows with each failure. `simulated`: on the world's clock
+    /// (its own devices) rather than real time (outside programs).
+    LoginDelay { delay_ms: u64, simulated: bool },
+    /// Too many failed logins: an account (`account`) or a client address
+    /// (`client`) is refused until `until_ms` (on the clock `simulated`
+    /// names), after `failures` failures.
+    AccountLocked {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+        failures: u32,
+        until_ms: u64,
+        simulated: bool,
+    },
 }
 
 fn is_zero(n: &u64) -> bool {

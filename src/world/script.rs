@@ -169,7 +169,7 @@ pub fn change_zone(world: &World, domain: &str, records: &[RecordSpec], summary:
 /// A device writes a message and submits it to its server.
 async fn send_message(world: &World, send: &SendStep) {
     let (Some(client), Some(node)) = (world.scenario.clients.get(&send.client), world.node(&send.client)) else { return };
-    let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
+    let password = world.scenario.device_password(client);
     let device = Device { name: send.client.clone(), address: node.address.into(), user: client.user.clone(), password };
     let (raw, message) = compose(&device, send, &world.net, world.next_message_number());
     let recipients: Vec<String> = send.to.iter().chain(&send.cc).chain(&send.bcc).cloned().collect();
@@ -191,7 +191,7 @@ async fn fetch_mail(world: &World, fetch: &FetchStep) {
     let (Some(client), Some(node)) = (world.scenario.clients.get(&fetch.client), world.node(&fetch.client)) else { return };
     let Some(server_name) = client.fetch_from.clone().or_else(|| world.scenario.home_host(&client.user)) else { return };
     let Some(server) = world.node(&server_name) else { return };
-    let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
+    let password = world.scenario.device_password(client);
     let device = Device { name: fetch.client.clone(), address: node.address.into(), user: client.user.clone(), password };
     let server = (server.name.as_str(), server.address.into());
     // Failures are in the trace already; the story goes on.
