@@ -38,6 +38,17 @@ pub struct Scenario {
     /// Queue and retry behaviour of every mail server.
     #[serde(default)]
     pub settings: Settings,
+    /// Someone reading the network: on some links (pairs of node names)
+    /// or on all of them. They read every plaintext hop — logins decoded
+    /// to the password — and of a TLS hop only the encrypted records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eavesdropper: Option<Eavesdropper>,
+    /// A man in the middle on these links (pairs of node names, e.g. a
+    /// sending server and an MX) removes STARTTLS from the SMTP EHLO
+    /// reply: a sender using TLS only when offered goes on in plaintext;
+    /// one sending to a domain with `require_tls` refuses and keeps the mail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub strip_starttls: Vec<[String; 2]>,
 }
 
 /// World-wide settings.
@@ -100,9 +111,10 @@ impl TlsSettings {
     /// The policy when neither the host nor `settings.tls` sets one.
     pub const DEFAULT_POLICY: TlsPolicy = TlsPolicy::Offered;
     /// Whether a host that offers TLS still allows logins before it, when
-    /// nothing says otherwise. True for now, so devices that do not speak
-    /// TLS yet keep working; flip to false once they do (issue 10).
-    pub const DEFAULT_PLAINTEXT_LOGIN: bool = true;
+    /// nothing says otherwise: no, as RFC 8314 §4 and RFC 2595 §3.1 advise
+    /// (the world's own devices use STARTTLS/STLS or the implicit-TLS
+    /// ports). A "why TLS" lesson sets `plaintext_login: true`.
+    pub const DEFAULT_PLAINTEXT_LOGIN: bool = false;
 
     /// This host's policy and login rule: the host's own settings first,
     /// then the world's (`settings.tls`), then the defaults above.
@@ -394,6 +406,12 @@ pub struct Client {
     /// The host it reads mail from; by default the user's home host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch_from: Option<String>,
+    /// Does its mail program use TLS (STARTTLS, or the implicit-TLS
+    /// ports) when the server offers it? Yes by default; `false` is an old
+    /// program that sends the password in plaintext wherever the server
+    /// still allows it (`plaintext_login`), for the "why TLS" lesson.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<bool>,
 }
 
 /// One timed step. Give `at` and exactly one action (`send`, `lookup`,
@@ -559,4 +577,17 @@ impl Scenario {
         let domain = address.rsplit_once('@')?.1;
         self.hosts.iter().find(|(_, h)| h.domains.iter().any(|d| d == domain)).map(|(n, _)| n.clone())
     }
+}
+
+/// Where the scenario's eavesdropper listens.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Eavesdropper {
+    /// On every link of the world.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all: bool,
+    /// On these links: pairs of node names (a client or host, either
+    /// order), e.g. `["alice-laptop", "smtp.school.test"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<[String; 2]>,
 }

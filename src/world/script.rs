@@ -12,7 +12,7 @@ use hickory_proto::rr::RecordType;
 use super::World;
 use crate::dns::MailRoute;
 use crate::mua::{Device, compose, submit};
-use crate::scenario::{FetchProtocol, FetchStep, LookupKind, SendStep, Step};
+use crate::scenario::{FetchProtocol, FetchStep, LookupKind, SendStep, Service, Step};
 use crate::trace::{Draft, Kind, Protocol};
 
 pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
@@ -163,7 +163,17 @@ async fn send_message(world: &World, send: &SendStep) {
     let (raw, message) = compose(&device, send, &world.net, world.next_message_number());
     let recipients: Vec<String> = send.to.iter().chain(&send.cc).chain(&send.bcc).cloned().collect();
     // Failures are in the trace already; the story goes on.
-    let _ = submit(&world.net, &device, (&server.name, server.address.into()), service, &raw, message, &recipients).await;
+    let _ = submit(&device_net(world, client), &device, (&server.name, server.address.into()), service, &raw, message, &recipients).await;
+}
+
+/// The plumbing a device uses: the world's, without TLS for a mail
+/// program that never asks for it (`"tls": false`).
+fn device_net(world: &World, client: &crate::scenario::Client) -> crate::net::Net {
+    let mut net = world.net.clone();
+    if client.tls == Some(false) {
+        net.tls = None;
+    }
+    net
 }
 
 /// A device fetches its user's mail with its protocol.
@@ -174,10 +184,11 @@ async fn fetch_mail(world: &World, fetch: &FetchStep) {
     let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
     let device = Device { name: fetch.client.clone(), address: node.address.into(), user: client.user.clone(), password };
     let server = (server.name.as_str(), server.address.into());
+    let net = device_net(world, client);
     // Failures are in the trace already; the story goes on.
     let _ = match client.fetch {
-        Some(FetchProtocol::Pop3) => crate::pop3::client::fetch(&world.net, &device, server, fetch).await,
-        Some(FetchProtocol::Imap) => crate::imap::client::fetch(&world.net, &device, server, fetch).await,
+        Some(FetchProtocol::Pop3) => crate::pop3::client::fetch(&net, &device, server, world.retrieval_service(server.0, Service::Pop3), fetch).await,
+        Some(FetchProtocol::Imap) => crate::imap::client::fetch(&net, &device, server, world.retrieval_service(server.0, Service::Imap), fetch).await,
         None => return,
     };
 }
