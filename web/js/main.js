@@ -12,6 +12,7 @@ import { Topology } from './topology.js';
 import { currentSession, simTime, timeline } from './model.js';
 import { fill, h, renderCaption, renderDns, renderInspector, renderTimeline, renderTranscript } from './panels.js';
 import { bindControls } from './controls.js';
+import { annotateTls, wireView } from './wire.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -99,10 +100,12 @@ function renderPane(events) {
   const currentSeq = events.length ? events[events.length - 1].seq : -1;
   switch (app.tab) {
     case 'timeline':
-      renderTimeline($('pane-timeline'), timeline(app.topology, events), currentSeq, pickChip);
+      renderTimeline($('pane-timeline'), annotateTls(timeline(app.topology, events), events), currentSeq, pickChip);
       break;
     case 'transcript':
       renderTranscript($('pane-transcript'), events, app.pinnedSession ?? currentSession(events));
+      const wire = wireView(events, app.pinnedSession ?? currentSession(events));
+      if (wire) $('pane-transcript').append(wire);
       break;
     case 'dns':
       renderDns($('pane-dns'), app.topology ? app.topology.zones : [], events);
