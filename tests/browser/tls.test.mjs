@@ -15,14 +15,9 @@ import { mkdirSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { ARTIFACTS, ROOT, assertAccessible, launchBrowser, startMailflow } from './helpers.mjs';
 
-/** The timeline chip of the submission from `device`. */
-async function chipOf(page, device) {
-  const chips = await page.$$('#pane-timeline .chip.submit');
-  for (const chip of chips) {
-    const title = await chip.$eval('.chip-title', (n) => n.textContent);
-    if (title.includes(`${device} →`)) return chip;
-  }
-  throw new Error(`no submission chip from ${device}`);
+/** The timeline chip of the submission from `device` (a locator: the timeline redraws as events arrive). */
+function chipOf(page, device) {
+  return page.locator('#pane-timeline .chip.submit').filter({ hasText: `${device} →` }).first();
 }
 
 test('TLS on the page: lock, handshake steps, and what is on the wire', { timeout: 180000 }, async (t) => {
@@ -37,15 +32,16 @@ test('TLS on the page: lock, handshake steps, and what is on the wire', { timeou
 
   await page.goto(server.url);
   // The fast story is over before the page loads: wait for its end.
-  await page.waitForFunction(() => document.body.dataset.delivered === 'true' && document.querySelectorAll('#pane-timeline .chip.retrieve').length > 0, null, { timeout: 30000 });
+  await page.waitForFunction(() => document.body.dataset.delivered === 'true' && document.querySelectorAll('#pane-timeline .chip.retrieve').length > 0
+    && document.querySelector('#caption')?.innerText.includes('nothing is pending'), null, { timeout: 30000 });
 
   // The timeline: a lock and the handshake steps on the TLS submission, none on the plaintext one.
-  const tlsChip = await chipOf(page, 'alice-laptop');
-  assert.ok(await tlsChip.$('.tls-badge svg.lock-icon'), 'the TLS submission has a lock');
-  assert.match(await tlsChip.$eval('.chip-handshake', (n) => n.textContent), /TLS: hello → certificate → keys agreed → finished/);
-  assert.match(await tlsChip.$eval('.tls-badge', (n) => n.textContent), /Encrypted: TLSv1\.3/);
-  const oldChip = await chipOf(page, 'alice-old-laptop');
-  assert.equal(await oldChip.$('.tls-badge'), null, 'no lock on the plaintext submission');
+  const tlsChip = chipOf(page, 'alice-laptop');
+  assert.equal(await tlsChip.locator('.tls-badge svg.lock-icon').count(), 1, 'the TLS submission has a lock');
+  assert.match(await tlsChip.locator('.chip-handshake').textContent(), /TLS: hello → certificate → keys agreed → finished/);
+  assert.match(await tlsChip.locator('.tls-badge').textContent(), /Encrypted: TLSv1\.3/);
+  const oldChip = chipOf(page, 'alice-old-laptop');
+  assert.equal(await oldChip.locator('.tls-badge').count(), 0, 'no lock on the plaintext submission');
 
   // The plaintext hop: the eavesdropper's raw lines and the decoded password.
   await oldChip.click();
@@ -72,7 +68,7 @@ test('TLS on the page: lock, handshake steps, and what is on the wire', { timeou
   await page.click('#mode');
   await page.waitForFunction(() => document.body.dataset.view === document.body.dataset.total);
   await page.click('[data-tab=timeline]');
-  await (await chipOf(page, 'alice-laptop')).click();
+  await chipOf(page, 'alice-laptop').click();
   await page.waitForSelector('#pane-transcript .on-the-wire .record-table');
   const encrypted = await page.$eval('#pane-transcript .on-the-wire', (n) => ({
     text: n.textContent,
