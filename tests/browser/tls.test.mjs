@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
-import { ARTIFACTS, ROOT, assertAccessible, launchBrowser, startMailflow } from './helpers.mjs';
+import { ARTIFACTS, ROOT, SIZES, assertAccessible, assertPageOk, launchBrowser, startMailflow } from './helpers.mjs';
 
 /** The timeline chip of the submission from `device` (a locator: the timeline redraws as events arrive). */
 function chipOf(page, device) {
@@ -104,5 +104,12 @@ test('TLS on the page: lock, handshake steps, and what is on the wire', { timeou
   const file = path.join(ARTIFACTS, 'screenshot-tls.png');
   await page.screenshot({ path: file });
   if (process.env.MAILFLOW_DOCS_SCREENSHOTS) copyFileSync(file, path.join(ROOT, 'docs', 'screenshot-tls.png'));
+
+  // The same view at a phone, a projector and a laptop: axe and the layout check.
+  for (const size of SIZES) {
+    await page.setViewportSize({ width: size.width, height: size.height });
+    await page.waitForTimeout(200);
+    await assertPageOk(page, `at ${size.name} px with an encrypted hop and TLS records on the wire`);
+  }
   assert.deepEqual(errors, [], 'no script errors');
 });
