@@ -281,6 +281,16 @@ impl World {
         if serves(plain) || !serves(implicit) { plain } else { implicit }
     }
 
+    /// The plumbing the device `client` uses: the world's, without TLS for
+    /// a mail program that never asks for it (`"tls": false`).
+    pub fn device_net(&self, client: &str) -> Net {
+        let mut net = self.net.clone();
+        if self.scenario.clients.get(client).is_some_and(|c| c.tls == Some(false)) {
+            net.tls = None;
+        }
+        net
+    }
+
     /// The DNS resolver of a node, sending from the node's address.
     pub fn lookup_for(&self, node: &str) -> Option<Lookup> {
         let node = self.node(node)?;

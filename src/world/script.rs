@@ -163,17 +163,7 @@ async fn send_message(world: &World, send: &SendStep) {
     let (raw, message) = compose(&device, send, &world.net, world.next_message_number());
     let recipients: Vec<String> = send.to.iter().chain(&send.cc).chain(&send.bcc).cloned().collect();
     // Failures are in the trace already; the story goes on.
-    let _ = submit(&device_net(world, client), &device, (&server.name, server.address.into()), service, &raw, message, &recipients).await;
-}
-
-/// The plumbing a device uses: the world's, without TLS for a mail
-/// program that never asks for it (`"tls": false`).
-fn device_net(world: &World, client: &crate::scenario::Client) -> crate::net::Net {
-    let mut net = world.net.clone();
-    if client.tls == Some(false) {
-        net.tls = None;
-    }
-    net
+    let _ = submit(&world.device_net(&send.client), &device, (&server.name, server.address.into()), service, &raw, message, &recipients).await;
 }
 
 /// A device fetches its user's mail with its protocol.
@@ -184,7 +174,7 @@ async fn fetch_mail(world: &World, fetch: &FetchStep) {
     let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
     let device = Device { name: fetch.client.clone(), address: node.address.into(), user: client.user.clone(), password };
     let server = (server.name.as_str(), server.address.into());
-    let net = device_net(world, client);
+    let net = world.device_net(&fetch.client);
     // Failures are in the trace already; the story goes on.
     let _ = match client.fetch {
         Some(FetchProtocol::Pop3) => crate::pop3::client::fetch(&net, &device, server, world.retrieval_service(server.0, Service::Pop3), fetch).await,
