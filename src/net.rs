@@ -42,17 +42,35 @@ pub struct Net {
     /// The world's TLS: what its devices and relaying hosts trust, and
     /// which domains want their mail encrypted. None: nobody speaks TLS.
     pub tls: Option<Arc<crate::tls::WorldTls>>,
+    /// Who else is on the world's links: eavesdroppers, men in the middle.
+    pub links: Arc<crate::wire::links::Links>,
 }
 
 impl Net {
     pub fn new(trace: Trace, conductor: Conductor, resolvers: Resolvers, port_offset: u16, network_timeout: Duration) -> Self {
         let epoch = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        Net { trace, conductor, peers: Peers::default(), resolvers, port_offset, network_timeout, epoch, devices: Devices::default(), tls: None }
+        Net {
+            trace,
+            conductor,
+            peers: Peers::default(),
+            resolvers,
+            port_offset,
+            network_timeout,
+            epoch,
+            devices: Devices::default(),
+            tls: None,
+            links: Arc::default(),
+        }
     }
 
     /// The same plumbing, with the world's TLS for its senders.
     pub fn with_tls(self, tls: Arc<crate::tls::WorldTls>) -> Self {
         Net { tls: Some(tls), ..self }
+    }
+
+    /// The same plumbing, with the scenario's eavesdroppers and men in the middle.
+    pub fn with_links(self, links: crate::wire::links::Links) -> Self {
+        Net { links: Arc::new(links), ..self }
     }
 
     /// The port `service` listens on in this world (see [`port`]).
@@ -92,7 +110,10 @@ impl Net {
         match self.peers.connect(node, from, target, message.clone(), self.network_timeout).await {
             Ok((stream, registration)) => {
                 let ends = Endpoints { local: node.to_string(), peer: server.0.to_string(), protocol, side: Side::Client };
-                let wire = Wire::new(stream, ends, self.trace.clone(), self.conductor.clone(), registration.message.clone(), self.network_timeout);
+                // A man in the middle can only rewrite what is not yet encrypted.
+                let strips = matches!(service, Service::Smtp | Service::Submission) && self.links.strips_starttls(node, server.0);
+                let wire = Wire::new(stream, ends, self.trace.clone(), self.conductor.clone(), registration.message.clone(), self.network_timeout)
+                    .stripping_starttls(strips);
                 Ok((wire, registration))
             }
             Err(err) => {

@@ -26,6 +26,7 @@ const BOB: &str = "bob@example.org";
 /// questions would only slow the burst down).
 const SCENARIO: &str = r#"{
   "title": "Durable mailboxes",
+  "settings": { "tls": { "plaintext_login": true } },
   "domains": { "example.org": { "records": [ { "type": "MX", "preference": 10, "exchange": "mx.example.org" } ] } },
   "hosts": { "mx.example.org": { "services": ["smtp", "imap"], "domains": ["example.org"], "auth_checks": false } },
   "users": { "bob@example.org": { "password": "builder" } }

@@ -50,6 +50,7 @@ const MAX_SIZE: usize = 200_000;
 
 const SCENARIO: &str = r#"{
   "title": "Hostile clients",
+  "settings": { "tls": { "plaintext_login": true } },
   "domains": {
     "school.test": { "records": [ { "type": "MX", "preference": 10, "exchange": "smtp.school.test" } ] },
     "example.org": { "records": [ { "type": "MX", "preference": 10, "exchange": "mx1.example.org" } ] }

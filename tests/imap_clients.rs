@@ -144,7 +144,9 @@ async fn curl_lists_and_fetches_like_the_banner_says() {
     let world = world_with_mail().await;
     let addr = imap_addr(&world);
     let banner = world.banner();
-    assert!(banner.contains(&format!("curl \"imap://{}:{}/INBOX;UID=1\" -u 'bob@example.org:builder'", addr.ip(), addr.port())), "{banner}");
+    // The banner's command upgrades with STARTTLS and checks the certificate (`tls_lessons.rs` runs it).
+    let printed = format!("curl \"imap://{}:{}/INBOX;UID=1\" --ssl-reqd --cacert ca.pem -u 'bob@example.org:builder'", addr.ip(), addr.port());
+    assert!(banner.contains(&printed), "{banner}");
     let base = format!("imap://{}:{}", addr.ip(), addr.port());
     let (code, list) = curl(&[&format!("{base}/"), "-u", "bob@example.org:builder"]).await;
     assert_eq!(code, 0, "curl list failed: {list}");

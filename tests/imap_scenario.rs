@@ -97,7 +97,7 @@ async fn a_wrong_password_is_a_failure_in_the_trace() {
     let device = mailflow::mua::Device { name: "bob-phone".into(), address: node.address.into(), user: "bob@example.org".into(), password: "wrong".into() };
     let mx = world.node("mx1.example.org").unwrap();
     let step = world.scenario.steps[0].fetch.clone().unwrap();
-    let result = mailflow::imap::client::fetch(&world.net, &device, ("mx1.example.org", mx.address.into()), &step).await;
+    let result = mailflow::imap::client::fetch(&world.net, &device, ("mx1.example.org", mx.address.into()), mailflow::scenario::Service::Imap, &step).await;
     assert!(result.unwrap_err().contains("login refused"));
     let events = world.trace.since(0);
     assert!(events.iter().any(|e| matches!(&e.kind, Kind::Failure { reason } if reason.contains("AUTHENTICATIONFAILED"))));

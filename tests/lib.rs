@@ -40,6 +40,7 @@ mod smtp_scenarios;
 mod smtp_transcripts;
 mod step;
 mod style;
+mod tls_lessons;
 mod tls_retrieval;
 mod tls_smtp;
 mod trace;

@@ -93,7 +93,12 @@ with smtplib.SMTP(host, port, local_hostname="student.test", timeout=30) as smtp
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_bit_utf8_body_survives_two_hops() {
     let python = tool("python3");
-    let world = start(scenario_with("alice-writes-to-bob", |s| s["steps"] = json!([]))).await;
+    // smtplib logs in before TLS here: allowed for this test.
+    let world = start(scenario_with("alice-writes-to-bob", |s| {
+        s["steps"] = json!([]);
+        s["settings"] = json!({ "tls": { "plaintext_login": true } });
+    }))
+    .await;
     let submission = addr(&world, "smtp.school.test", Service::Submission);
     let text_body = "Grüße aus Köln! ☕ — naïve café, 日本語\n.a line with a leading dot\n..and two\n.\nEnde.\n";
     let out = run_tool(&python, &["-c", SMTPLIB_8BIT, &submission.ip().to_string(), &submission.port().to_string(), text_body], None).await;

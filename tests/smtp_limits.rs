@@ -24,6 +24,8 @@ async fn strict_world() -> Arc<World> {
         s["hosts"]["mx1.example.org"]["max_recipients"] = json!(2);
         s["users"]["carol@example.org"] = json!({ "password": "singer" });
         s["users"]["dave@example.org"] = json!({ "password": "diver" });
+        // Raw logins in plaintext, to test the rules themselves.
+        s["settings"] = json!({ "tls": { "plaintext_login": true } });
     }))
     .await
 }

@@ -16,8 +16,18 @@
 //! clock is free to move on to the next steps (the phone reading the
 //! message) while the laptop listens.
 //!
+//! Like a real mail program it keeps the password off the wire: when the
+//! server's capabilities list STARTTLS (RFC 3501 §6.2.1, RFC 2595 §3.1) it
+//! asks for it before LOGIN, and on a server that serves only IMAPS (port
+//! 993, RFC 8314) it speaks TLS from the first byte. Either way it checks
+//! the server's certificate against the world's CA and the server's name;
+//! a failed check ends the fetch before the password is sent. A server
+//! that offers no TLS at all (the "why TLS" lesson) gets the login in
+//! plaintext.
+//!
 //! The client traces nothing itself — the server traces every line, once
-//! — except notes about what the device learns and failures.
+//! — except notes about what the device learns, failures, and a TLS check
+//! that failed.
 
 use std::net::IpAddr;
 
@@ -27,6 +37,7 @@ use crate::conductor::Activity;
 use crate::mua::Device;
 use crate::net::Net;
 use crate::scenario::{FetchStep, Service, SimDuration};
+use crate::tls::{ClientMode, ClientTls};
 use crate::trace::{Draft, Kind, Protocol};
 use crate::wire::{Registration, Wire, WireError};
 
@@ -154,6 +165,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
     }
 }
 
+/// Does a capability list ("IMAP4rev1 STARTTLS LOGINDISABLED") name `capability`?
+fn has_capability(list: &str, capability: &str) -> bool {
+    list.split_ascii_whitespace().any(|c| c.eq_ignore_ascii_case(capability))
+}
+
 /// A string as an IMAP quoted string.
 pub fn quote(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
@@ -161,7 +177,8 @@ pub fn quote(text: &str) -> String {
 
 /// Fetches `device`'s new mail from `server`; returns how many messages
 /// were fetched. Every problem is also in the trace.
-pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &FetchStep) -> Result<usize, String> {
+/// `service` is `Imap` (STARTTLS when offered) or `Imaps` (TLS at once).
+pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), service: Service, step: &FetchStep) -> Result<usize, String> {
     let fail = |summary: String| {
         net.trace.emit(Draft::new(
             &device.name,
@@ -172,9 +189,11 @@ pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &Fe
         ));
         summary
     };
-    let (wire, registration) = net.dial(&device.name, device.address, server, Service::Imap, None).await.map_err(|e| e.to_string())?;
+    let (wire, registration) = net.dial(&device.name, device.address, server, service, None).await.map_err(|e| e.to_string())?;
     let mut client = ImapClient::new(wire);
-    let fetched = match read_new_mail(&mut client, device, step, &net.devices).await {
+    let mode = if service.implicit_tls() { ClientMode::Implicit } else { ClientMode::Opportunistic };
+    let tls = net.tls.as_ref().map(|tls| tls.client(server.0, mode));
+    let fetched = match read_new_mail(&mut client, device, step, &net.devices, tls.as_ref()).await {
         Ok(Ok(fetched)) => fetched,
         Ok(Err(refused)) => {
             let _ = client.command("LOGOUT", &format!("{} logs out", device.name)).await;
@@ -227,14 +246,41 @@ async fn read_new_mail<S>(
     device: &Device,
     step: &FetchStep,
     devices: &crate::net::Devices,
+    tls: Option<&ClientTls>,
 ) -> Result<Result<Vec<String>, String>, ClientError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let who = &device.name;
+    if let Some(tls) = tls.filter(|t| t.mode == ClientMode::Implicit)
+        && let Err(reason) = client.wire.start_tls_checked(tls).await
+    {
+        return Ok(Err(format!("the TLS check failed ({reason}); the password was not sent")));
+    }
     let greeting = client.read_response().await?;
     if !greeting.text.starts_with("* OK") {
         return Ok(Err(format!("the server greeted with {}", greeting.text)));
+    }
+    if let Some(tls) = tls
+        && client.wire.tls().is_none()
+    {
+        // The greeting usually lists the capabilities (RFC 3501 §7.1);
+        // otherwise ask.
+        let offered = match greeting.text.split_once("[CAPABILITY ") {
+            Some((_, rest)) => has_capability(rest.split(']').next().unwrap_or(""), "STARTTLS"),
+            None => {
+                let caps = client.command("CAPABILITY", &format!("{who} asks what the server can do")).await?;
+                caps.untagged.iter().filter_map(|l| l.text.strip_prefix("* CAPABILITY ")).any(|c| has_capability(c, "STARTTLS"))
+            }
+        };
+        if offered {
+            let reply = client.command("STARTTLS", &format!("{who} asks to encrypt the connection before it logs in (STARTTLS)")).await?;
+            if reply.is_ok()
+                && let Err(reason) = client.wire.start_tls_checked(tls).await
+            {
+                return Ok(Err(format!("the TLS check failed ({reason}); the password was not sent")));
+            }
+        }
     }
     let login = client.command(&format!("LOGIN {} {}", quote(&device.user), quote(&device.password)), &format!("{who} logs in")).await?;
     if !login.is_ok() {

@@ -77,7 +77,9 @@ pub async fn serve_connection<B: Backend + Send + Sync + 'static>(
     let (peer_name, slot) = net.peers.identify(peer);
     let host = backend.hostname().to_string();
     let ends = Endpoints { local: host.clone(), peer: peer_name.clone(), protocol: Protocol::Imap, side: Side::Server };
-    let mut wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT).with_write_timeout(net.network_timeout);
+    let tapped = net.links.eavesdropped(&ends.local, &ends.peer);
+    let mut wire =
+        Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT).with_write_timeout(net.network_timeout).eavesdropped(tapped);
     let implicit = matches!(offer, Offer::Implicit(_));
     let how = if implicit { "IMAPS, port 993: TLS from the first byte" } else { "IMAP, port 143" };
     wire.emit_from_peer(Kind::Connect, format!("{peer_name} connects to {host} ({how})"));

@@ -9,6 +9,14 @@
 //! the server", the device remembers the UIDL ids it has downloaded, so a
 //! second fetch downloads only what is new.
 //!
+//! Before USER and PASS the device protects the password: if CAPA lists
+//! STLS (RFC 2595 §4) it asks for it, and on a server that serves only
+//! POP3S (port 995, RFC 8314) it speaks TLS from the first byte; either
+//! way it checks the server's certificate against the world's CA and the
+//! server's name, and a failed check ends the fetch before the password
+//! is sent. A server without TLS (the "why TLS" lesson) gets it in
+//! plaintext.
+//!
 //! Each command goes over a client-side [`Wire`]: it passes the conductor
 //! (so stepping works) and is traced by the server, once. The client only
 //! traces what the server cannot know: failures, and what the device now
@@ -24,6 +32,7 @@ use super::reply::{MAX_RESPONSE_LINE, ReplyError, Status, StatusLine, parse_stat
 use crate::mua::Device;
 use crate::net::Net;
 use crate::scenario::{FetchStep, Service};
+use crate::tls::{ClientMode, ClientTls};
 use crate::trace::human_bytes;
 use crate::trace::{Draft, Kind, Protocol};
 use crate::wire::{Block, Wire, WireError};
@@ -118,7 +127,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
 
 /// Fetches `device`'s new mail from `server`; returns how many messages
 /// were fetched. Every problem is also in the trace.
-pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &FetchStep) -> Result<usize, String> {
+/// `service` is `Pop3` (STLS when offered) or `Pop3s` (TLS at once).
+pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), service: Service, step: &FetchStep) -> Result<usize, String> {
     let fail = |reason: String| {
         net.trace.emit(Draft::new(
             &device.name,
@@ -129,9 +139,11 @@ pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &Fe
         ));
         reason
     };
-    let (wire, _registration) = net.dial(&device.name, device.address, server, Service::Pop3, None).await.map_err(|e| e.to_string())?;
+    let (wire, _registration) = net.dial(&device.name, device.address, server, service, None).await.map_err(|e| e.to_string())?;
     let mut client = Pop3Client::new(wire, &device.name);
-    match conversation(&mut client, net, device, server.0, step.keep).await {
+    let mode = if service.implicit_tls() { ClientMode::Implicit } else { ClientMode::Opportunistic };
+    let tls = net.tls.as_ref().map(|tls| tls.client(server.0, mode));
+    match conversation(&mut client, net, device, server.0, step.keep, tls.as_ref()).await {
         Ok(Ok(count)) => Ok(count),
         Ok(Err(refused)) => {
             // QUIT after a refusal is harmless: nothing was marked, or the
@@ -145,7 +157,14 @@ pub async fn fetch(net: &Net, device: &Device, server: (&str, IpAddr), step: &Fe
 
 /// The fetch dialogue. The outer error is the connection failing, the
 /// inner one the server refusing.
-async fn conversation<S>(client: &mut Pop3Client<S>, net: &Net, device: &Device, server: &str, keep: bool) -> Result<Result<usize, String>, ClientError>
+async fn conversation<S>(
+    client: &mut Pop3Client<S>,
+    net: &Net,
+    device: &Device,
+    server: &str,
+    keep: bool,
+    tls: Option<&ClientTls>,
+) -> Result<Result<usize, String>, ClientError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -153,9 +172,30 @@ where
         let code = status.code.as_ref().map(|c| format!("[{c}] ")).unwrap_or_default();
         Ok(Err(format!("{what}: -ERR {code}{}", status.text)))
     };
+    let unverified = |reason: String| Ok(Err(format!("the TLS check failed ({reason}); the password was not sent")));
+    if let Some(tls) = tls.filter(|t| t.mode == ClientMode::Implicit)
+        && let Err(reason) = client.wire.start_tls_checked(tls).await
+    {
+        return unverified(reason);
+    }
     let greeting = client.read_status().await?;
     if greeting.status != Status::Ok {
         return refused("the server refused the connection", &greeting);
+    }
+    if let Some(tls) = tls
+        && client.wire.tls().is_none()
+    {
+        // CAPA (RFC 2449) says whether STLS is offered; a server without
+        // CAPA answers -ERR and gets no STLS either.
+        let (capa, lines) = client.command_lines("CAPA").await?;
+        if capa.status == Status::Ok && lines.iter().any(|l| l.split_ascii_whitespace().next().is_some_and(|w| w.eq_ignore_ascii_case("STLS"))) {
+            let stls = client.command("STLS").await?;
+            if stls.status == Status::Ok
+                && let Err(reason) = client.wire.start_tls_checked(tls).await
+            {
+                return unverified(reason);
+            }
+        }
     }
     let user = client.command(&format!("USER {}", device.user)).await?;
     if user.status != Status::Ok {

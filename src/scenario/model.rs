@@ -50,6 +50,17 @@ pub struct Scenario {
     /// (e.g. "MX records", "POP3 vs IMAP").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub teaches: Vec<String>,
+    /// Someone reading the network: on some links (pairs of node names)
+    /// or on all of them. They read every plaintext hop — logins decoded
+    /// to the password — and of a TLS hop only the encrypted records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eavesdropper: Option<Eavesdropper>,
+    /// A man in the middle on these links (pairs of node names, e.g. a
+    /// sending server and an MX) removes STARTTLS from the SMTP EHLO
+    /// reply: a sender using TLS only when offered goes on in plaintext;
+    /// one sending to a domain with `require_tls` refuses and keeps the mail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub strip_starttls: Vec<[String; 2]>,
 }
 
 /// World-wide settings.
@@ -116,9 +127,10 @@ impl TlsSettings {
     /// The policy when neither the host nor `settings.tls` sets one.
     pub const DEFAULT_POLICY: TlsPolicy = TlsPolicy::Offered;
     /// Whether a host that offers TLS still allows logins before it, when
-    /// nothing says otherwise. True for now, so devices that do not speak
-    /// TLS yet keep working; flip to false once they do (issue 10).
-    pub const DEFAULT_PLAINTEXT_LOGIN: bool = true;
+    /// nothing says otherwise: no, as RFC 8314 §4 and RFC 2595 §3.1 advise
+    /// (the world's own devices use STARTTLS/STLS or the implicit-TLS
+    /// ports). A "why TLS" lesson sets `plaintext_login: true`.
+    pub const DEFAULT_PLAINTEXT_LOGIN: bool = false;
 
     /// This host's policy and login rule: the host's own settings first,
     /// then the world's (`settings.tls`), then the defaults above.
@@ -444,6 +456,12 @@ pub struct Client {
     /// devices need one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_password: Option<String>,
+    /// Does its mail program use TLS (STARTTLS, or the implicit-TLS
+    /// ports) when the server offers it? Yes by default; `false` is an old
+    /// program that sends the password in plaintext wherever the server
+    /// still allows it (`plaintext_login`), for the "why TLS" lesson.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<bool>,
 }
 
 /// One timed step. Give `at` and exactly one action (`send`, `fetch`,
@@ -768,4 +786,17 @@ impl User {
             _ => &self.password,
         }
     }
+}
+
+/// Where the scenario's eavesdropper listens.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Eavesdropper {
+    /// On every link of the world.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all: bool,
+    /// On these links: pairs of node names (a client or host, either
+    /// order), e.g. `["alice-laptop", "smtp.school.test"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<[String; 2]>,
 }

@@ -242,7 +242,27 @@ pub fn check(s: &Scenario) -> Problems {
             }
         }
     }
+    check_links(s, &root, &mut out);
     out
+}
+
+/// The eavesdropper's and the man in the middle's links join two nodes
+/// of the world (hosts or clients).
+fn check_links(s: &Scenario, root: &FieldPath, out: &mut Problems) {
+    let known = |name: &String| s.hosts.contains_key(name) || s.clients.contains_key(name);
+    let names = || format!("a host ({}) or a client ({})", quoted(s.hosts.keys()), quoted(s.clients.keys()));
+    let tapped = s.eavesdropper.iter().flat_map(|e| e.links.iter().enumerate().map(|(i, l)| (root.key("eavesdropper").key("links").index(i), l)));
+    let stripped = s.strip_starttls.iter().enumerate().map(|(i, l)| (root.key("strip_starttls").index(i), l));
+    for (path, link) in tapped.chain(stripped) {
+        for (j, name) in link.iter().enumerate() {
+            if !known(name) {
+                out.push((path.index(j), format!("found {name:?}, expected {}", names())));
+            }
+        }
+        if link[0] == link[1] {
+            out.push((path, format!("found the link {:?} → {:?}, expected two different nodes", link[0], link[1])));
+        }
+    }
 }
 
 /// Problems a lesson may have on purpose, reported by `mailflow check` as

@@ -220,6 +220,29 @@ pub enum Kind {
         until_ms: u64,
         simulated: bool,
     },
+    /// What an eavesdropper on the link reads of a plaintext hop: the raw
+    /// bytes (as text, secrets NOT masked — that is the lesson) and a
+    /// login it decoded. Only emitted where the scenario puts an
+    /// eavesdropper on the link, never otherwise.
+    Eavesdropped {
+        direction: Direction,
+        raw: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        captured: Option<Captured>,
+    },
+    /// A man in the middle changed a line on its way (STARTTLS stripping):
+    /// what the server sent, and what the client got instead.
+    Tampered { direction: Direction, original: String, forwarded: String },
+}
+
+/// A login an eavesdropper read off a plaintext hop (see `wire::eavesdrop`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Captured {
+    /// How it was sent: "AUTH PLAIN", "AUTH LOGIN", "IMAP LOGIN",
+    /// "IMAP AUTHENTICATE PLAIN", "POP3 USER/PASS".
+    pub mechanism: String,
+    pub user: String,
+    pub password: String,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -381,7 +381,7 @@ pub async fn send(State(state): State<Arc<AppState>>, peer: Option<Extension<Con
     let activity = world.conductor.clock().activity();
     session.spawn(async move {
         let service = world.submission_service(&server.0);
-        let _ = submit(&world.net, &device, (&server.0, server.1), service, &raw, message, &to).await;
+        let _ = submit(&world.device_net(&device.name), &device, (&server.0, server.1), service, &raw, message, &to).await;
         drop(activity);
     });
     Ok((StatusCode::ACCEPTED, Json(reply)).into_response())

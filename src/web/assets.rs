@@ -30,6 +30,7 @@ pub const ASSETS: &[(&str, &str, &[u8])] = assets![
     "js/dns-edit.js" => "text/javascript; charset=utf-8",
     "js/share.js" => "text/javascript; charset=utf-8",
     "js/quiz.js" => "text/javascript; charset=utf-8",
+    "js/wire.js" => "text/javascript; charset=utf-8",
 ];
 
 /// The file at `path` (no leading slash; "" is the index page).

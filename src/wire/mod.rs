@@ -22,8 +22,15 @@
 //! A wire can start TLS in place ([`Wire::start_tls_server`],
 //! [`Wire::start_tls_client`]): see `tls.rs` for what then changes on the
 //! link, and what an eavesdropper still sees.
+//!
+//! Where the scenario puts someone on the link (`links.rs`), the wire also
+//! reports them: the server end, while the connection is plaintext, emits
+//! what an eavesdropper reads (`eavesdrop.rs`), and the client end of a
+//! link with a man in the middle gets its EHLO reply without STARTTLS.
 
 pub mod dot;
+pub mod eavesdrop;
+pub mod links;
 pub mod peers;
 pub mod tls;
 
@@ -102,12 +109,78 @@ pub struct Wire<S> {
     message: MessageSlot,
     idle_timeout: Duration,
     write_timeout: Duration,
+    /// Someone reads this link (server end only): see [`Wire::eavesdropped`].
+    eavesdropper: Option<eavesdrop::Listener>,
+    /// A man in the middle strips STARTTLS (client end): see [`Wire::stripping_starttls`].
+    strip_starttls: bool,
 }
+
+/// The most bytes of one read or write an eavesdropper event shows.
+const OVERHEARD_MAX: usize = 2000;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     pub fn new(stream: S, ends: Endpoints, trace: Trace, conductor: Conductor, message: MessageSlot, idle_timeout: Duration) -> Self {
         let session = trace.next_session();
-        Wire { io: BufReader::new(Stream::Plain(stream)), tls: None, ends, session, trace, conductor, message, idle_timeout, write_timeout: idle_timeout }
+        Wire {
+            io: BufReader::new(Stream::Plain(stream)),
+            tls: None,
+            ends,
+            session,
+            trace,
+            conductor,
+            message,
+            idle_timeout,
+            write_timeout: idle_timeout,
+            eavesdropper: None,
+            strip_starttls: false,
+        }
+    }
+
+    /// Puts an eavesdropper on this connection's link (`on`), on the
+    /// server end, which sees both directions: until TLS is up, every line
+    /// read or written is also an `eavesdropped` event with the raw bytes,
+    /// and a login in them is decoded to the password an attacker reads.
+    pub fn eavesdropped(mut self, on: bool) -> Self {
+        self.eavesdropper = (on && self.ends.side == Side::Server).then(eavesdrop::Listener::default);
+        self
+    }
+
+    /// Puts a man in the middle on this connection's link (`on`), on the
+    /// client end: the STARTTLS line of a plaintext SMTP EHLO reply
+    /// arrives as `XXXXXXXA` (see `links.rs`), and a `tampered` event says so.
+    pub fn stripping_starttls(mut self, on: bool) -> Self {
+        self.strip_starttls = on && self.ends.side == Side::Client;
+        self
+    }
+
+    /// Reports what the eavesdropper reads of `raw`, if there is one and
+    /// the connection is not encrypted. Lines the client sends go through
+    /// its decoder (`direction` ToServer, `line`: one line without CRLF).
+    fn overhear(&mut self, direction: Direction, raw: &[u8], line: bool) {
+        let Some(listener) = self.eavesdropper.as_mut() else { return };
+        if self.tls.is_some() || !matches!(self.io.get_ref(), Stream::Plain(_)) || raw.is_empty() {
+            return;
+        }
+        let captured = if line && direction == Direction::ToServer { listener.hear(raw) } else { None };
+        let shown = &raw[..raw.len().min(OVERHEARD_MAX)];
+        let mut text = String::from_utf8_lossy(shown).into_owned();
+        if raw.len() > OVERHEARD_MAX {
+            text.push_str(&format!("… ({} bytes more)", raw.len() - OVERHEARD_MAX));
+        }
+        let (from, to) = if direction == Direction::ToServer { (&self.ends.peer, &self.ends.local) } else { (&self.ends.local, &self.ends.peer) };
+        let summary = match &captured {
+            Some(c) => format!(
+                "the eavesdropper between {from} and {to} reads {}'s password: {:?} ({} crosses the wire readable; base64 is not encryption)",
+                c.user, c.password, c.mechanism
+            ),
+            None => {
+                let first = text.lines().next().unwrap_or("");
+                let first: String = first.chars().take(80).collect();
+                format!("the eavesdropper between {from} and {to} reads: {first}")
+            }
+        };
+        let kind = Kind::Eavesdropped { direction, raw: text, captured };
+        self.trace.emit(Draft::new(from, to, self.ends.protocol, kind, summary).message(self.message()).session(self.session));
     }
 
     /// How long a write may wait for the peer to make room (by reading)
@@ -275,11 +348,60 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         Ok(())
     }
 
+    /// A device's or relay's side of TLS, as every client of the world
+    /// does it: the handshake, checking the server's certificate against
+    /// the world's CA and the name in `tls`. A failed check is traced from
+    /// this side (the server only hears a hang-up), with the reason a
+    /// student can act on; the connection is then unusable, so nothing
+    /// more (above all no password) is sent over it.
+    pub async fn start_tls_checked(&mut self, tls: &crate::tls::ClientTls) -> Result<(), String> {
+        match self.start_tls_client(tls.config.clone(), &tls.server_name).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                let reason = match err {
+                    WireError::Tls(reason) => reason,
+                    other => other.to_string(),
+                };
+                let (local, peer) = (self.ends.local.clone(), self.ends.peer.clone());
+                self.emit(
+                    Kind::TlsHandshake { step: HandshakeStep::Failed, detail: reason.clone() },
+                    format!("TLS: {local} gives up on {peer}: {reason}; nothing more is sent over this connection"),
+                );
+                Err(reason)
+            }
+        }
+    }
+
     /// Reads one line of at most `max` octets including CRLF. Bare LF ends
     /// a line too (lenient, as most servers are for commands).
     pub async fn read_line(&mut self, max: usize) -> Result<Line, WireError> {
         let mut bytes = Vec::new();
         let (overlong, _) = self.read_line_into(max, &mut bytes).await?;
+        if self.eavesdropper.is_some() {
+            self.overhear(Direction::ToServer, &bytes, true);
+        }
+        if self.strip_starttls
+            && self.tls.is_none()
+            && let Some(forwarded) = links::strip_starttls(&bytes)
+        {
+            let (original, forwarded) = (String::from_utf8_lossy(&bytes).into_owned(), String::from_utf8_lossy(&forwarded).into_owned());
+            let (server, client) = (self.ends.peer.clone(), self.ends.local.clone());
+            let summary = format!(
+                "a man in the middle between {server} and {client} rewrites {original:?} to {forwarded:?}: {client} never learns that {server} offers TLS"
+            );
+            self.trace.emit(
+                Draft::new(
+                    &server,
+                    &client,
+                    self.ends.protocol,
+                    Kind::Tampered { direction: Direction::ToClient, original, forwarded: forwarded.clone() },
+                    summary,
+                )
+                .message(self.message())
+                .session(self.session),
+            );
+            return Ok(Line { bytes: forwarded.into_bytes(), overlong });
+        }
         Ok(Line { bytes, overlong })
     }
 
@@ -314,6 +436,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
             let used = available.len().min(n - bytes.len());
             bytes.extend_from_slice(&available[..used]);
             self.io.consume(used);
+        }
+        if self.eavesdropper.is_some() {
+            self.overhear(Direction::ToServer, &bytes, false);
         }
         Ok(bytes)
     }
@@ -354,6 +479,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         // spare room its String grew with.
         preview.shrink_to_fit();
         if self.ends.side == Side::Server {
+            if self.eavesdropper.is_some() {
+                self.overhear(Direction::ToServer, preview.as_bytes(), false);
+            }
             let text = summary(bytes, lines);
             self.emit_from_peer(Kind::Data { direction: Direction::ToServer, bytes, lines, preview }, text);
         }
@@ -399,6 +527,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     /// for the write timeout. The limit applies to each 64 KiB piece, so a
     /// big message to a slow but reading client is fine.
     async fn write_out(&mut self, bytes: &[u8]) -> Result<(), WireError> {
+        if self.eavesdropper.is_some() {
+            self.overhear(Direction::ToClient, bytes.strip_suffix(b"\r\n").unwrap_or(bytes), false);
+        }
         let limit = self.write_timeout;
         let stream = self.io.get_mut();
         for piece in bytes.chunks(64 * 1024) {

@@ -2,7 +2,10 @@
 //! ports, and commands a student can paste to talk to the world: `dig` to
 //! ask the fake DNS, and `swaks` and `curl` to submit a message as one of
 //! the scenario's users, exactly as a mail program would (submission port,
-//! AUTH PLAIN with the user's password).
+//! AUTH PLAIN with the user's password). Where hosts offer TLS the
+//! commands use it and trust the world's CA (see `banner/tls.rs`).
+
+mod tls;
 
 use std::fmt::Write as _;
 
@@ -41,19 +44,23 @@ pub fn render(world: &World) -> String {
     if let Some(host) = s.hosts.keys().next() {
         let _ = writeln!(out, "  dig @{} -p {} A {host}", dns.ip(), dns.port());
     }
+    if world.nodes.iter().any(|n| tls::offers(world, &n.name)) {
+        out.push_str(&tls::get_ca(world));
+    }
     if let Some(submit) = submission_example(world) {
         let Submission { server, address, port, user, password, to } = submit;
+        let (swaks_tls, curl_tls) = (tls::flags(world, &server, "swaks"), tls::flags(world, &server, "curl"));
         let (u, p, r) = (shell_word(&user), shell_word(&password), shell_word(&to));
         let credentials = single_quoted(&format!("{user}:{password}"));
         let _ = writeln!(out, "\nSend a message yourself, as {user} through {server} (submission, AUTH PLAIN):");
         let _ = writeln!(
             out,
-            "  swaks --server {address} --port {port} --auth PLAIN --auth-user {u} --auth-password {p} --from {u} --to {r} --header \"Subject: Hello from swaks\""
+            "  swaks --server {address} --port {port} --auth PLAIN --auth-user {u} --auth-password {p} --from {u} --to {r} --header \"Subject: Hello from swaks\"{swaks_tls}"
         );
         let _ = writeln!(out, "or with curl: first write message.txt, then upload it:");
         let text = format!("From: {user}\\r\\nTo: {to}\\r\\nSubject: Hello from curl\\r\\n\\r\\nThis message came by curl.\\r\\n");
         let _ = writeln!(out, "  printf {} > message.txt", shell_word(&text));
-        let _ = writeln!(out, "  curl smtp://{address}:{port} --mail-from {u} --mail-rcpt {r} --user {credentials} --upload-file message.txt");
+        let _ = writeln!(out, "  curl smtp://{address}:{port}{curl_tls} --mail-from {u} --mail-rcpt {r} --user {credentials} --upload-file message.txt");
     }
     // IMAP: the first host that serves it, logged in as its first user.
     let imap_host = world.nodes.iter().find(|n| matches!(&n.role, Role::Host { services } if services.contains(&Service::Imap)));
@@ -61,10 +68,10 @@ pub fn render(world: &World) -> String {
         let user = s.users.iter().find(|(address, _)| s.home_host(address).as_deref() == Some(node.name.as_str()));
         if let Some((address, account)) = user {
             let port = world.port(Service::Imap);
+            let t = tls::flags(world, &node.name, "curl");
             let _ = writeln!(out, "\nRead {address}'s mail over IMAP (it stays on {}):", node.name);
-            let _ = writeln!(out, "  curl \"imap://{}:{port}/\" -u {}", node.address, single_quoted(&format!("{address}:{}", account.mail_password())));
-            let _ =
-                writeln!(out, "  curl \"imap://{}:{port}/INBOX;UID=1\" -u {}", node.address, single_quoted(&format!("{address}:{}", account.mail_password())));
+            let _ = writeln!(out, "  curl \"imap://{}:{port}/\"{t} -u {}", node.address, single_quoted(&format!("{address}:{}", account.mail_password())));
+            let _ = writeln!(out, "  curl \"imap://{}:{port}/INBOX;UID=1\"{t} -u {}", node.address, single_quoted(&format!("{address}:{}", account.mail_password())));
         }
     }
     // POP3: list the mailbox, then fetch message 1 (curl never sends DELE
@@ -79,10 +86,12 @@ pub fn render(world: &World) -> String {
         }
         let base = format!("pop3://{}:{}", node.address, world.port(Service::Pop3));
         let credentials = single_quoted(&format!("{user}:{}", account.mail_password()));
-        let _ = writeln!(out, "  curl {base}/ -u {credentials}");
-        let _ = writeln!(out, "  curl {base}/1 -u {credentials}");
+        let t = tls::flags(world, &node.name, "curl");
+        let _ = writeln!(out, "  curl {base}/{t} -u {credentials}");
+        let _ = writeln!(out, "  curl {base}/1{t} -u {credentials}");
     }
     spoof_example(world, &mut out);
+    out.push_str(&tls::commands(world));
     out
 }
 

@@ -220,7 +220,9 @@ impl World {
             None => None,
         };
         let resolvers = Resolvers { dns: dns_server.addr, trace: trace.clone(), conductor: conductor.clone(), timeout: options.network_timeout };
-        let net = Net::new(trace.clone(), conductor.clone(), resolvers.clone(), options.port_offset, options.network_timeout).with_tls(tls.clone());
+        let net = Net::new(trace.clone(), conductor.clone(), resolvers.clone(), options.port_offset, options.network_timeout)
+            .with_tls(tls.clone())
+            .with_links(crate::wire::links::Links::from_scenario(&scenario));
         let (stop, _) = watch::channel(false);
 
         let mut hosts = IndexMap::new();
@@ -323,6 +325,25 @@ impl World {
     pub fn submission_service(&self, host: &str) -> Service {
         let serves = |service| self.scenario.hosts.get(host).is_some_and(|h| h.services.contains(&service));
         if serves(Service::Submission) || !serves(Service::Submissions) { Service::Submission } else { Service::Submissions }
+    }
+
+    /// The port a device reads mail from on `host`: `plain` (IMAP 143,
+    /// POP3 110, upgraded with STARTTLS/STLS) if the host serves it, else
+    /// its implicit-TLS twin (IMAPS 993, POP3S 995) if it serves that.
+    pub fn retrieval_service(&self, host: &str, plain: Service) -> Service {
+        let serves = |service| self.scenario.hosts.get(host).is_some_and(|h| h.services.contains(&service));
+        let implicit = if plain == Service::Pop3 { Service::Pop3s } else { Service::Imaps };
+        if serves(plain) || !serves(implicit) { plain } else { implicit }
+    }
+
+    /// The plumbing the device `client` uses: the world's, without TLS for
+    /// a mail program that never asks for it (`"tls": false`).
+    pub fn device_net(&self, client: &str) -> Net {
+        let mut net = self.net.clone();
+        if self.scenario.clients.get(client).is_some_and(|c| c.tls == Some(false)) {
+            net.tls = None;
+        }
+        net
     }
 
     /// The DNS resolver of a node, sending from the node's address.

@@ -13,7 +13,7 @@ use super::World;
 use crate::dns::MailRoute;
 use crate::dns::zone::ZoneError;
 use crate::mua::{Device, compose, deliver_direct, submit};
-use crate::scenario::{FetchProtocol, FetchStep, LookupKind, RecordSpec, SendStep, Step};
+use crate::scenario::{FetchProtocol, FetchStep, LookupKind, RecordSpec, SendStep, Service, Step};
 use crate::trace::{Draft, Kind, Protocol};
 
 pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
@@ -183,7 +183,7 @@ async fn send_message(world: &World, send: &SendStep) {
     let Some(server) = client.submit_to.as_ref().and_then(|s| world.node(s)) else { return };
     let service = world.submission_service(&server.name);
     // Failures are in the trace already; the story goes on.
-    let _ = submit(&world.net, &device, (&server.name, server.address.into()), service, &raw, message, &recipients).await;
+    let _ = submit(&world.device_net(&send.client), &device, (&server.name, server.address.into()), service, &raw, message, &recipients).await;
 }
 
 /// A device fetches its user's mail with its protocol.
@@ -194,10 +194,11 @@ async fn fetch_mail(world: &World, fetch: &FetchStep) {
     let password = world.scenario.device_password(client);
     let device = Device { name: fetch.client.clone(), address: node.address.into(), user: client.user.clone(), password };
     let server = (server.name.as_str(), server.address.into());
+    let net = world.device_net(&fetch.client);
     // Failures are in the trace already; the story goes on.
     let _ = match client.fetch {
-        Some(FetchProtocol::Pop3) => crate::pop3::client::fetch(&world.net, &device, server, fetch).await,
-        Some(FetchProtocol::Imap) => crate::imap::client::fetch(&world.net, &device, server, fetch).await,
+        Some(FetchProtocol::Pop3) => crate::pop3::client::fetch(&net, &device, server, world.retrieval_service(server.0, Service::Pop3), fetch).await,
+        Some(FetchProtocol::Imap) => crate::imap::client::fetch(&net, &device, server, world.retrieval_service(server.0, Service::Imap), fetch).await,
         None => return,
     };
 }

@@ -27,10 +27,13 @@ pub fn random_subnet() -> Subnet {
 
 /// A scenario: Alice (school.test) can send to Bob and Carol, whose
 /// mailboxes are on mx1.example.org with IMAP. `steps` is a JSON array.
+/// Logins before TLS are allowed (`plaintext_login`): these tests are about
+/// IMAP itself, spoken by clients in plaintext; `tls_retrieval.rs` tests TLS.
 pub fn scenario(steps: &str, mx_extra: &str) -> Scenario {
     let text = format!(
         r#"{{
   "title": "IMAP test",
+  "settings": {{ "tls": {{ "plaintext_login": true }} }},
   "domains": {{
     "school.test": {{ "records": [ {{ "type": "MX", "preference": 10, "exchange": "smtp.school.test" }} ] }},
     "example.org": {{ "records": [ {{ "type": "MX", "preference": 10, "exchange": "mx1.example.org" }} ] }}

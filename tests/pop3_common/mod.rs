@@ -32,10 +32,13 @@ pub const BODY: &str = "Hi Bob,\n.\n..two dots\nFrom the start of a line\n\nAlic
 
 /// Two domains, Alice's submission server and Bob's mail host running
 /// SMTP and POP3; Bob's laptop fetches by POP3. `steps` is a JSON array.
+/// Logins before TLS are allowed (`plaintext_login`): these tests are about
+/// POP3 itself, spoken by clients in plaintext; `tls_retrieval.rs` tests TLS.
 pub fn scenario(steps: &str) -> Scenario {
     let text = format!(
         r#"{{
   "title": "POP3 test",
+  "settings": {{ "tls": {{ "plaintext_login": true }} }},
   "domains": {{
     "school.test": {{ "records": [ {{ "type": "MX", "preference": 10, "exchange": "smtp.school.test" }} ] }},
     "example.org": {{ "records": [ {{ "type": "MX", "preference": 10, "exchange": "mx1.example.org" }} ] }}

@@ -15,6 +15,7 @@ import { bindControls } from './controls.js';
 import { dnsEditButton } from './dns-edit.js';
 import { initShare } from './share.js';
 import { QuizCard } from './quiz.js';
+import { annotateTls, wireView } from './wire.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -111,10 +112,12 @@ function renderPane(events) {
   const currentSeq = events.length ? events[events.length - 1].seq : -1;
   switch (app.tab) {
     case 'timeline':
-      renderTimeline($('pane-timeline'), timeline(app.topology, events), currentSeq, pickChip);
+      renderTimeline($('pane-timeline'), annotateTls(timeline(app.topology, events), events), currentSeq, pickChip);
       break;
     case 'transcript':
       renderTranscript($('pane-transcript'), events, app.pinnedSession ?? currentSession(events));
+      const wire = wireView(events, app.pinnedSession ?? currentSession(events));
+      if (wire) $('pane-transcript').append(wire);
       break;
     case 'dns':
       renderDns($('pane-dns'), app.topology ? app.topology.zones : [], events);

@@ -127,6 +127,9 @@ export function transcript(events, session) {
   const rows = [];
   for (const e of events) {
     if (e.session !== session) continue;
+    // What an eavesdropper read is shown "On the wire" (wire.js), not as
+    // what the endpoints said: the transcript keeps logins masked.
+    if (e.kind === 'eavesdropped') continue;
     rows.push(transcriptRow(e));
   }
   return rows;

@@ -8,6 +8,7 @@ import {
 } from './model.js';
 import { renderAuthentication, refusedMessages } from './authentication.js';
 import { diagramLinks } from './diagram.js';
+import { handshakeLine, tlsBadge } from './wire.js';
 
 /** Replaces the children of `root`, skipping empty ones. */
 export function fill(root, ...children) {
@@ -123,8 +124,9 @@ export function renderTimeline(root, groups, currentSeq, onPick) {
           onclick: () => onPick(chip),
         },
         h('span', { class: 'phase' }, PHASE_NAMES[chip.phase] || (chip.phase === 'host' ? 'Host' : 'Story')),
-        h('span', { class: 'chip-title' }, statusMark(status), chip.title || ''),
-        chip.detail ? h('span', { class: 'chip-detail' }, chip.detail) : null));
+        h('span', { class: 'chip-title' }, statusMark(status), tlsBadge(chip), chip.title || ''),
+        chip.detail ? h('span', { class: 'chip-detail' }, chip.detail) : null,
+        handshakeLine(chip)));
     });
     out.push(h('section', { class: 'message-group', dataset: { message: group.id || '' } },
       h('h3', { class: 'group-title' }, group.id ? '✉ ' : '', group.label),

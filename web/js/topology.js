@@ -50,6 +50,14 @@ function el(tag, attrs = {}, children = []) {
 }
 
 /** A text element, squeezed to `max` units wide if its estimated width is more. */
+/** A small padlock (12×14) at (x, y), for encrypted hops. */
+function lockIcon(x, y) {
+  return el('g', { class: 'lock', transform: `translate(${x},${y})` }, [
+    el('path', { d: 'M3 6 V4 a3 3 0 0 1 6 0 V6', fill: 'none', 'stroke-width': 2 }),
+    el('rect', { x: 1, y: 6, width: 10, height: 8, rx: 1.5 }),
+  ]);
+}
+
 function text(x, y, content, cls, { max = Infinity, charWidth = CHAR_W.mono } = {}) {
   const t = el('text', { x, y, class: cls });
   t.textContent = content;
@@ -328,6 +336,7 @@ export class Topology {
     this.tokenLayer.replaceChildren();
     this.svg.dataset.activeFrom = hop ? hop.from : '';
     this.svg.dataset.activeTo = hop ? hop.to : '';
+    this.svg.dataset.encrypted = String(Boolean(hop && current && current.tls));
     this.svg.dataset.seq = current ? current.seq : '';
     if (!hop || hop.from === hop.to) return;
     const edge = this.edges.find((e) => (e.from === hop.from && e.to === hop.to) || (e.from === hop.to && e.to === hop.from));
@@ -349,14 +358,18 @@ export class Topology {
       const dnsBox = dns && hop.from !== dns.name && hop.to !== dns.name ? this.boxes.get(dns.name) : null;
       const away = dnsBox ? nx * (mid.x - dnsBox.x) + ny * (mid.y - dnsBox.y) < 0 : ny > 0 || (ny === 0 && nx < 0);
       if (away) { nx = -nx; ny = -ny; }
-      const label = `${hop.protocol.toUpperCase()} ${edge.port}`;
-      const wl = label.length * 10 + 14;
+      // An encrypted hop (TLS) says so in words and with a lock.
+      const encrypted = Boolean(current && current.tls);
+      const label = `${hop.protocol.toUpperCase()} ${edge.port}${encrypted ? ' TLS' : ''}`;
+      const wl = label.length * 10 + 14 + (encrypted ? 16 : 0);
       const off = 22 + Math.abs(nx) * (wl / 2);
       // Kept inside the picture, whatever side the link is on.
       const [vw, vh] = this.size;
       const lx = Math.max(wl / 2 + 2, Math.min(vw - wl / 2 - 2, mid.x + nx * off));
       const ly = Math.max(17, Math.min(vh - 13, mid.y + ny * off));
-      this.activeEdgeLayer.append(el('g', { class: `edge-label ${hop.protocol}`, transform: `translate(${lx},${ly})` }, [el('rect', { x: -wl / 2, y: -15, width: wl, height: 26, rx: 6 }), text(0, 4, label, '')]));
+      const parts = [el('rect', { x: -wl / 2, y: -15, width: wl, height: 26, rx: 6 }), text(encrypted ? 8 : 0, 4, label, '')];
+      if (encrypted) parts.push(lockIcon(-wl / 2 + 7, -9));
+      this.activeEdgeLayer.append(el('g', { class: `edge-label ${hop.protocol}${encrypted ? ' encrypted' : ''}`, transform: `translate(${lx},${ly})` }, parts));
     }
     if (!hop.travels) return;
 
