@@ -18,12 +18,24 @@
 //! The key is the question's bytes as sent, case included, so a traced
 //! name is spelled as the asker spelled it.
 //!
+//! The cache is filled ahead: when the zones are new or change, the
+//! answer to every (name, type) that has records is prepared at once, its
+//! name in lower case (as resolvers and load generators ask), so even the
+//! first question about a name in a 10,000-zone world is a look-up. Other
+//! questions (NXDOMAIN, NODATA, mixed case) are kept the first time the
+//! full path answers them.
+//!
 //! The cache is bounded: a client asking random names cannot grow it past
 //! [`MAX_ENTRIES`]; when full it starts again empty.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+
+use super::Zones;
 use super::server::Exchange;
 
 /// At most this many questions are cached (a few hundred bytes each).
@@ -98,29 +110,60 @@ impl Cached {
 }
 
 /// The answers of one zone generation, by question.
-#[derive(Default)]
 pub struct AnswerCache {
     generation: u64,
     entries: HashMap<Box<[u8]>, Cached>,
 }
 
+impl Default for AnswerCache {
+    /// An empty cache of no generation: the first [`AnswerCache::refresh`]
+    /// fills it.
+    fn default() -> Self {
+        AnswerCache { generation: u64::MAX, entries: HashMap::new() }
+    }
+}
+
 impl AnswerCache {
-    /// The answer to `key`, if it was cached under `generation`. A newer
-    /// generation empties the cache.
-    pub fn get(&mut self, generation: u64, key: &[u8]) -> Option<&mut Cached> {
-        if generation != self.generation {
-            self.entries.clear();
-            self.generation = generation;
-            return None;
+    /// Makes the cache hold the answers of the zones as they are now:
+    /// if they changed since it was filled, empties it and prepares the
+    /// answer to every question with records.
+    pub fn refresh(&mut self, zones: &Zones) {
+        let generation = zones.generation();
+        if generation == self.generation {
+            return;
         }
+        self.entries.clear();
+        self.generation = generation;
+        for (name, rtype) in zones.questions(MAX_ENTRIES) {
+            let name = name.to_lowercase();
+            let answer = zones.answer(&name, rtype);
+            let mut response = Message::new(0, MessageType::Response, OpCode::Query);
+            response.metadata.authoritative = true;
+            response.metadata.response_code = answer.rcode;
+            response.add_query(Query::query(name.clone(), rtype));
+            response.add_answers(answer.answers.iter().cloned());
+            response.add_authorities(answer.authority.iter().cloned());
+            response.add_additionals(answer.additionals.iter().cloned());
+            let (Ok(wire), Some(key)) = (response.to_vec(), question_bytes(&name, rtype)) else { continue };
+            // Over 512 bytes it would need TC (RFC 1035 §4.2.1): full path.
+            if wire.len() <= 512 {
+                let exchange = Exchange::new(name.to_string(), rtype, &answer);
+                self.entries.insert(key.into(), Cached { wire: wire.into(), exchange, asked_by: None });
+            }
+        }
+    }
+
+    /// The answer to the question `key`, if kept.
+    pub fn get(&mut self, key: &[u8]) -> Option<&mut Cached> {
         self.entries.get_mut(key)
     }
 
-    /// Keeps `wire`, the answer to the plain question `key` computed under
-    /// `generation`. Answers that were cut short (TC) are not kept: they
-    /// are rare, and the full path decides them.
-    pub fn insert(&mut self, generation: u64, key: &[u8], wire: &[u8], exchange: Exchange) {
-        if generation != self.generation || wire.len() < 12 || wire[2] & 0x02 != 0 {
+    /// Keeps `wire`, the full path's answer to the plain question `key`.
+    /// (Should the zones have changed meanwhile, the next
+    /// [`AnswerCache::refresh`] drops it.) Answers that were cut short (TC)
+    /// are not kept: they are rare, and the full path decides them.
+    pub fn insert(&mut self, key: &[u8], wire: &[u8], exchange: Exchange) {
+        if wire.len() < 12 || wire[2] & 0x02 != 0 {
             return;
         }
         if self.entries.len() >= MAX_ENTRIES {
@@ -129,6 +172,7 @@ impl AnswerCache {
         self.entries.insert(key.into(), Cached { wire: wire.into(), exchange, asked_by: None });
     }
 
+    /// How many answers are kept.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -138,9 +182,17 @@ impl AnswerCache {
     }
 }
 
+/// The question section for (name, type, class IN), as a client sends it.
+fn question_bytes(name: &Name, rtype: RecordType) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    Query::query(name.clone(), rtype).emit(&mut BinEncoder::new(&mut bytes)).ok()?;
+    Some(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::{RecordKind, RecordSpec};
 
     fn query(flags: [u8; 2], counts: [u8; 8], rest: &[u8]) -> Vec<u8> {
         let mut q = vec![0x12, 0x34, flags[0], flags[1]];
@@ -175,23 +227,47 @@ mod tests {
         assert_eq!(PlainQuestion::parse(&query([0, 0], ONE, &long_name)), None, "a name over 255 octets");
     }
 
+    fn mx(preference: u16, exchange: &str) -> RecordSpec {
+        RecordSpec {
+            kind: RecordKind::MX,
+            name: None,
+            preference: Some(preference),
+            exchange: Some(exchange.into()),
+            address: None,
+            text: None,
+            target: None,
+            ttl: None,
+        }
+    }
+
+    fn zones() -> Zones {
+        let hosts = [("mx1.example.org".to_string(), "127.77.0.3".parse().unwrap()), ("mx2.example.org".to_string(), "127.77.0.4".parse().unwrap())];
+        Zones::new(&[("example.org".to_string(), vec![mx(10, "mx1.example.org")])], &hosts).unwrap()
+    }
+
+    fn records(wire: &[u8]) -> (Vec<String>, Vec<String>) {
+        let message = Message::from_vec(wire).expect("the cached answer decodes");
+        let text = |records: &[hickory_proto::rr::Record]| records.iter().map(ToString::to_string).collect();
+        (text(&message.answers), text(&message.additionals))
+    }
+
     #[test]
-    fn a_cached_answer_takes_the_askers_id_and_flags_and_a_zone_change_drops_it() {
-        let exchange = Exchange::for_test();
+    fn answers_are_prepared_ahead_take_the_askers_id_and_flags_and_follow_zone_changes() {
+        let zones = zones();
         let mut cache = AnswerCache::default();
-        let mut wire = query([0x85, 0x00], ONE, MX_EXAMPLE_ORG); // QR, AA, RD
-        wire[..2].copy_from_slice(&[0xAA, 0xBB]);
-        cache.insert(0, MX_EXAMPLE_ORG, &wire, exchange.clone());
-        let question = query([0x00, 0x10], ONE, MX_EXAMPLE_ORG); // no RD, CD
+        cache.refresh(&zones);
+        assert_eq!(cache.len(), 3, "example.org MX, mx1 A, mx2 A");
+        let question = query([0x00, 0x10], ONE, MX_EXAMPLE_ORG); // no RD, CD set
         let mut out = Vec::new();
-        cache.get(0, MX_EXAMPLE_ORG).expect("cached").reply_into(&question, &mut out);
-        assert_eq!(&out[..4], &[0x12, 0x34, 0x84, 0x10]);
-        assert_eq!(&out[4..], &wire[4..]);
-        assert!(cache.get(1, MX_EXAMPLE_ORG).is_none(), "a new zone generation");
-        cache.insert(0, MX_EXAMPLE_ORG, &wire, exchange.clone());
-        assert!(cache.is_empty(), "an answer of an old generation is not kept");
-        wire[2] |= 0x02;
-        cache.insert(1, MX_EXAMPLE_ORG, &wire, exchange);
-        assert!(cache.is_empty(), "a truncated answer is not kept");
+        cache.get(MX_EXAMPLE_ORG).expect("prepared ahead").reply_into(&question, &mut out);
+        assert_eq!(&out[..4], &[0x12, 0x34, 0x84, 0x10], "the asker's ID; QR, AA; the asker's RD and CD");
+        assert_eq!(records(&out), (vec!["example.org. 300 IN MX 10 mx1.example.org.".into()], vec!["mx1.example.org. 300 IN A 127.77.0.3".into()]));
+        zones.replace("example.org", &[mx(5, "mx2.example.org")], &[("mx2.example.org".to_string(), "127.77.0.4".parse().unwrap())]).unwrap();
+        cache.refresh(&zones);
+        cache.get(MX_EXAMPLE_ORG).expect("prepared again").reply_into(&question, &mut out);
+        assert_eq!(records(&out).0, ["example.org. 300 IN MX 5 mx2.example.org."], "a zone change is seen");
+        let truncated = query([0x87, 0x00], ONE, b"\x03www\x07example\x03org\x00\x00\x01\x00\x01"); // TC set
+        cache.insert(&truncated[12..], &truncated, Exchange::for_test());
+        assert!(cache.get(&truncated[12..]).is_none(), "a truncated answer is not kept");
     }
 }

@@ -100,10 +100,10 @@ struct Answerer {
 impl Answerer {
     /// Writes the answer to `packet` into `out`; false if it gets none.
     fn answer(&mut self, packet: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> bool {
-        let generation = self.handler.zones.generation();
+        self.cache.refresh(&self.handler.zones);
         let plain = PlainQuestion::parse(packet);
         if let Some(question) = &plain
-            && let Some(hit) = self.cache.get(generation, question.key)
+            && let Some(hit) = self.cache.get(question.key)
         {
             hit.reply_into(packet, out);
             if !self.handler.nodes.contains_key(&src.ip()) {
@@ -131,7 +131,7 @@ impl Answerer {
         if let Some(question) = plain
             && let Some(exchange) = self.handler.exchange_of(question.key)
         {
-            self.cache.insert(generation, question.key, &reply, exchange);
+            self.cache.insert(question.key, &reply, exchange);
         }
         *out = reply;
         true
@@ -149,6 +149,7 @@ impl Answerer {
 fn serve(socket: &UdpSocket, handler: DnsHandler, stop: &AtomicBool) {
     let fd = socket.as_raw_fd();
     let mut answerer = Answerer { handler, cache: AnswerCache::default(), drafts: Vec::new() };
+    answerer.cache.refresh(&answerer.handler.zones);
     let mut buffers = vec![[0u8; MAX_QUESTION]; BATCH];
     // SAFETY (all `zeroed` below): these are plain C structs for which all
     // zero bytes is a valid value.

@@ -354,6 +354,15 @@ impl Zones {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// Every question with records to answer: each owner name of every
+    /// zone with each record type it has, at most `limit` of them (the DNS
+    /// server prepares their answers ahead, `cache.rs`).
+    pub fn questions(&self, limit: usize) -> Vec<(Name, RecordType)> {
+        let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+        let all = catalog.zones.iter().flat_map(|zone| zone.nodes.iter().flat_map(|(name, sets)| sets.iter().map(move |set| (name.clone(), set.rtype))));
+        all.take(limit).collect()
+    }
+
     /// Every zone's records in zone-file form, for the banner and the page.
     pub fn listing(&self) -> Vec<(String, Vec<String>)> {
         let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
