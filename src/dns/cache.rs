@@ -12,8 +12,8 @@
 //! flags a server copies back. [`Cached::reply_into`] patches those.
 //!
 //! Only plain questions are cached: a standard query with exactly one
-//! question, no other sections (so no EDNS OPT record), a name without
-//! compression pointers, class IN. Anything else takes the full path
+//! question, no other records but an EDNS version 0 OPT record, a name
+//! without compression pointers, class IN. Anything else takes the full path
 //! through hickory (`server.rs`), which also answers junk with FORMERR.
 //! The key is the question's bytes as sent, case included, so a traced
 //! name is spelled as the asker spelled it.
@@ -56,8 +56,9 @@ impl<'a> PlainQuestion<'a> {
         if header[2] & 0xF8 != 0 {
             return None;
         }
-        // One question, no answer, authority or additional records.
-        if header[4..12] != [0, 1, 0, 0, 0, 0, 0, 0] {
+        // One question, no answer or authority records, and at most one
+        // additional record: EDNS's OPT (checked below).
+        if header[4..10] != [0, 1, 0, 0, 0, 0] || header[10] != 0 || header[11] > 1 {
             return None;
         }
         let mut at = 12;
@@ -77,11 +78,31 @@ impl<'a> PlainQuestion<'a> {
             }
         }
         let class = packet.get(at + 2..at + 4)?;
-        if class != [0, 1] || packet.len() != at + 4 {
+        if class != [0, 1] {
             return None;
         }
-        Some(PlainQuestion { key: &packet[12..] })
+        let end = at + 4;
+        let rest = &packet[end..];
+        let plain = match header[11] {
+            0 => rest.is_empty(),
+            _ => is_edns0_opt(rest),
+        };
+        plain.then(|| PlainQuestion { key: &packet[12..end] })
     }
+}
+
+/// Whether `rest` is exactly one EDNS version 0 OPT record (RFC 6891
+/// §6.1.2): root name, type 41, the sender's UDP size as class, extended
+/// RCODE, version 0, flags, and its options. Our answers carry no OPT
+/// record and stay within 512 bytes either way (the full path does the
+/// same: `server.rs` builds answers without EDNS), so such a question gets
+/// the same answer as one without it. Other versions take the full path.
+fn is_edns0_opt(rest: &[u8]) -> bool {
+    if rest.len() < 11 || rest[0] != 0 || rest[1..3] != [0, 41] || rest[6] != 0 {
+        return false;
+    }
+    let options = u16::from_be_bytes([rest[9], rest[10]]) as usize;
+    rest.len() == 11 + options
 }
 
 /// One cached answer.
@@ -208,11 +229,23 @@ mod tests {
     fn only_plain_questions_are_plain() {
         let plain = query([0x01, 0x00], ONE, MX_EXAMPLE_ORG);
         assert_eq!(PlainQuestion::parse(&plain), Some(PlainQuestion { key: MX_EXAMPLE_ORG }));
+        // dig's usual question: EDNS 0, 1232 bytes, DO set, a cookie option.
+        let edns = [MX_EXAMPLE_ORG, b"\x00\x00\x29\x04\xd0\x00\x00\x80\x00\x00\x0c\x00\x0a\x00\x08\x01\x02\x03\x04\x05\x06\x07\x08"].concat();
+        assert_eq!(PlainQuestion::parse(&query([0x01, 0x20], [0, 1, 0, 0, 0, 0, 0, 1], &edns)), Some(PlainQuestion { key: MX_EXAMPLE_ORG }));
         let not_plain = [
             ("a response", query([0x81, 0x00], ONE, MX_EXAMPLE_ORG)),
             ("opcode NOTIFY", query([0x20, 0x00], ONE, MX_EXAMPLE_ORG)),
             ("two questions", query([0, 0], [0, 2, 0, 0, 0, 0, 0, 0], MX_EXAMPLE_ORG)),
-            ("an EDNS OPT record", query([0, 0], [0, 1, 0, 0, 0, 0, 0, 1], MX_EXAMPLE_ORG)),
+            ("an additional record promised, none there", query([0, 0], [0, 1, 0, 0, 0, 0, 0, 1], MX_EXAMPLE_ORG)),
+            (
+                "an A record as additional",
+                query([0, 0], [0, 1, 0, 0, 0, 0, 0, 1], &[MX_EXAMPLE_ORG, b"\x00\x00\x01\x00\x01\0\0\0\0\x00\x04\x7f\0\0\x01"].concat()),
+            ),
+            ("EDNS version 1", query([0, 0], [0, 1, 0, 0, 0, 0, 0, 1], &[MX_EXAMPLE_ORG, b"\x00\x00\x29\x04\xd0\x00\x01\x00\x00\x00\x00"].concat())),
+            (
+                "an OPT record cut short",
+                query([0, 0], [0, 1, 0, 0, 0, 0, 0, 1], &[MX_EXAMPLE_ORG, b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x04\x00"].concat()),
+            ),
             ("a compression pointer", query([0, 0], ONE, b"\xc0\x0c\x00\x0f\x00\x01")),
             ("class CH", query([0, 0], ONE, b"\x07example\x03org\x00\x00\x0f\x00\x03")),
             ("cut short", query([0, 0], ONE, b"\x07example\x03org\x00\x00\x0f")),
