@@ -338,7 +338,7 @@ async fn plain_questions_answered_from_the_cache_are_right_traced_and_follow_cha
     let client: Ipv4Addr = net.addr(201);
     let bind = client.to_string();
     let ask = |edns: bool, rtype: &'static str, name: &'static str| {
-        let (net, bind) = (net.clone(), bind.clone());
+        let (net, bind) = (net, bind.clone());
         async move {
             let edns = if edns { "+edns" } else { "+noedns" };
             let out = dig_at(&net, &["-b", &bind, edns, "+noall", "+answer", "+comments", rtype, name]).await;
