@@ -580,14 +580,15 @@ async fn stop_requested() {
     }
 }
 
-/// Writes `--report`: `{ "events": N, "stored_messages": M, "per_host":
+/// Writes `--report`: `{ "events": N, "stored_messages": M, "stored_bytes": B, "per_host":
 /// { host: { "stored": .., "queued": .. } } }`. Called after shutdown, so
 /// the counts are final.
 fn write_report(world: &World, path: &Path) -> anyhow::Result<()> {
     let per_host: serde_json::Map<String, serde_json::Value> =
         world.hosts.iter().map(|(name, host)| (name.clone(), serde_json::json!({ "stored": host.store.total(), "queued": host.queue().len() }))).collect();
     let stored: usize = world.hosts.values().map(|host| host.store.total()).sum();
-    let report = serde_json::json!({ "events": world.trace.len(), "stored_messages": stored, "per_host": per_host });
+    let stored_bytes: usize = world.hosts.values().map(|host| host.store.total_bytes()).sum();
+    let report = serde_json::json!({ "events": world.trace.len(), "stored_messages": stored, "stored_bytes": stored_bytes, "per_host": per_host });
     std::fs::write(path, format!("{report:#}\n")).with_context(|| format!("cannot write the report to {}", path.display()))
 }
 

@@ -621,6 +621,11 @@ fn demo_zones() -> Arc<Zones> {
 pub fn dns(data: &[u8]) {
     use hickory_server::server::{Request, RequestHandler};
     let src = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 99)), 5353);
+    // The UDP loop's first look at every datagram (`dns::cache`): no panic,
+    // and a plain question's key is its question section, inside the packet.
+    if let Some(question) = crate::dns::cache::PlainQuestion::parse(data) {
+        assert!(data.len() >= 12 + question.key.len() && data[12..].starts_with(question.key), "the key is not the question section");
+    }
     let Ok(request) = Request::from_bytes(data.to_vec(), src, hickory_server::net::xfer::Protocol::Tcp) else { return };
     let net = fresh_net();
     let handler = DnsHandler { zones: demo_zones(), trace: net.trace.clone(), nodes: Arc::default() };

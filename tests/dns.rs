@@ -329,3 +329,40 @@ async fn restart_on(net: Net) -> Arc<World> {
     }
     panic!("the block is still busy after shutdown: {}", last.expect("tried"));
 }
+
+// Plain questions (no EDNS, as dnsperf sends them) come from answers prepared ahead or kept after the first time:
+// the same answers as the full path gives, each question still traced, and a zone change seen by the next question.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_questions_answered_from_the_cache_are_right_traced_and_follow_changes() {
+    let (world, net) = lessons().await;
+    let client: Ipv4Addr = net.addr(201);
+    let bind = client.to_string();
+    let ask = |edns: bool, rtype: &'static str, name: &'static str| {
+        let (net, bind) = (net, bind.clone());
+        async move {
+            let edns = if edns { "+edns" } else { "+noedns" };
+            let out = dig_at(&net, &["-b", &bind, edns, "+noall", "+answer", "+comments", rtype, name]).await;
+            let status = out.lines().find_map(|l| l.split("status: ").nth(1)).map(|s| s.split(',').next().unwrap_or("").to_string());
+            let answers: Vec<String> =
+                out.lines().filter(|l| !l.starts_with(';') && !l.trim().is_empty()).map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+            (status, answers)
+        }
+    };
+    // Twice each: the second plain question of a name not prepared ahead is answered from what the first kept.
+    let questions = [("MX", "example.org"), ("A", "mx1.example.org"), ("A", "MX1.Example.ORG"), ("A", "nothere.example.org"), ("TXT", "nomx.test")];
+    for (rtype, name) in questions {
+        let full = ask(true, rtype, name).await;
+        assert!(full.0.is_some(), "dig printed no status for {rtype} {name}");
+        for _ in 0..2 {
+            assert_eq!(ask(false, rtype, name).await, full, "{rtype} {name} without EDNS");
+        }
+    }
+    let traced = dns_events(&world).iter().filter(|e| e.from == bind || e.to == bind).count();
+    assert_eq!(traced, questions.len() * 3 * 2, "every question is a query event and an answer event");
+    let records: Vec<RecordSpec> = serde_json::from_str(r#"[ { "type": "MX", "preference": 5, "exchange": "mx2.example.org" } ]"#).expect("valid records");
+    world.zones.replace("example.org", &records, &world.host_addresses()).expect("the zone changes");
+    let (status, answers) = ask(false, "MX", "example.org").await;
+    assert_eq!(status.as_deref(), Some("NOERROR"));
+    assert_eq!(answers, ["example.org. 300 IN MX 5 mx2.example.org."]);
+    world.shutdown().await;
+}

@@ -128,11 +128,13 @@ fn serve(data: &Path, net: Net, file: &Path) -> Option<std::process::Child> {
         .expect("start mailflow serve");
     let (tx, lines) = mpsc::channel();
     let stdout = child.stdout.take().expect("piped stdout");
+    // Read stdout for the child's whole life, not just up to the line we
+    // wait for: the banner's last line is a separate write, and a closed
+    // pipe would make that `println!` panic and take the server down
+    // mid-test (it did, on a busy machine, after the senders had started).
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
     loop {

@@ -7,12 +7,17 @@
 //!
 //! - `zone.rs`: the records and how an authoritative server answers;
 //! - `server.rs`: the server on UDP and TCP, tracing outside questions;
+//! - `udp.rs`: its UDP side, reading and answering questions in batches;
+//! - `cache.rs`: answers kept in wire format per question, so a repeated
+//!   question is not decoded, answered and encoded again;
 //! - `lookup.rs`: the resolver every host uses (hickory-resolver pointed
 //!   only at our server), with traced, paced lookups and the mail routing
 //!   rules: MX by preference, A fallback, null MX.
 
+pub mod cache;
 pub mod lookup;
 pub mod server;
+pub mod udp;
 pub mod zone;
 
 pub use lookup::{Lookup, LookupError, MailRoute, MailServer, QueryOutcome, Resolvers};

@@ -17,19 +17,21 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_proto::serialize::binary::BinDecoder;
+use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
-use tokio::net::UdpSocket;
 
-use super::zone::Zones;
+use super::udp::UdpLoop;
+use super::zone::{Answer, Zones};
 use super::{describe_answer, describe_question, record_type_name};
 use crate::trace::{Draft, Kind, Protocol, Trace};
 
 /// Answers DNS questions from the world's zones.
+#[derive(Clone)]
 pub struct DnsHandler {
     pub zones: Arc<Zones>,
     pub trace: Trace,
@@ -64,33 +66,12 @@ impl RequestHandler for DnsHandler {
         metadata.response_code = answer.rcode;
 
         let src = request.src();
-        let external = !self.nodes.contains_key(&src.ip());
-        let session = external.then(|| self.trace.next_session());
-        if let Some(session) = session {
+        if !self.nodes.contains_key(&src.ip()) {
+            let exchange = Exchange::new(qname.to_string(), qtype, &answer);
             let who = src.ip().to_string();
-            let name = qname.to_string();
-            let rtype = record_type_name(qtype);
-            self.trace.emit(
-                Draft::new(
-                    &who,
-                    "dns",
-                    Protocol::Dns,
-                    Kind::DnsQuery { name: name.clone(), rtype: rtype.clone(), transport: transport_name(request.protocol()) },
-                    describe_question(&who, &name, qtype),
-                )
-                .session(session),
-            );
-            let records: Vec<String> = answer.answers.iter().map(ToString::to_string).collect();
-            self.trace.emit(
-                Draft::new(
-                    "dns",
-                    &who,
-                    Protocol::Dns,
-                    Kind::DnsAnswer { name: name.clone(), rtype, rcode: answer.rcode.to_string(), records },
-                    describe_answer(&name, qtype, answer.rcode, &answer.answers),
-                )
-                .session(session),
-            );
+            let summary = exchange.question_summary(&who);
+            let session = self.trace.next_session();
+            self.trace.emit_all(exchange.drafts(&who, summary, &transport_name(request.protocol()), session));
         }
 
         let response = builder.build(metadata, answer.answers.iter(), answer.authority.iter(), std::iter::empty(), answer.additionals.iter());
@@ -101,6 +82,138 @@ impl RequestHandler for DnsHandler {
                 failed(metadata)
             }
         }
+    }
+}
+
+impl DnsHandler {
+    /// Answers one UDP datagram the full way, as hickory's own server
+    /// does: no reply to less than a header or to a response (no
+    /// reflection), FORMERR to a message that does not decode, otherwise
+    /// [`RequestHandler::handle_request`], which answers and traces it.
+    /// The reply is at most 512 bytes (RFC 1035 §4.2.1; our answers carry
+    /// no EDNS), cut short with TC set if the records do not fit.
+    pub fn answer_datagram(&self, packet: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
+        let header = Header::read(&mut BinDecoder::new(packet)).ok()?;
+        let capture = Capture::default();
+        match Request::from_bytes(packet.to_vec(), src, hickory_server::net::xfer::Protocol::Udp) {
+            Ok(request) if request.metadata.message_type == MessageType::Response => return None,
+            Ok(request) => poll_ready(self.handle_request::<_, hickory_server::net::runtime::TokioTime>(&request, capture.clone())),
+            Err(_) => {
+                let none = Queries::read(&mut BinDecoder::new(&[]), 0).expect("zero questions decode from nothing");
+                let response = MessageResponseBuilder::new(&none, None).error_msg(&header.metadata, ResponseCode::FormErr);
+                poll_ready(capture.clone().send_response(response)).ok()?
+            }
+        };
+        capture.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// The trace's words for a plain question (its question section's
+    /// bytes, see `cache.rs`), as [`RequestHandler::handle_request`] would
+    /// trace it: the name lowercased, as hickory hands it to us.
+    pub fn exchange_of(&self, question: &[u8]) -> Option<Exchange> {
+        let query = Query::read(&mut BinDecoder::new(question)).ok()?;
+        let qname = query.name().to_lowercase();
+        let answer = self.zones.answer(&qname, query.query_type());
+        Some(Exchange::new(qname.to_string(), query.query_type(), &answer))
+    }
+}
+
+/// Runs a future that never waits: [`DnsHandler::handle_request`] with a
+/// [`Capture`] awaits nothing that is not ready at once. Polled on the UDP
+/// loop's own thread, outside tokio.
+fn poll_ready<T>(work: impl std::future::Future<Output = T>) -> T {
+    let mut work = std::pin::pin!(work);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(value) = work.as_mut().poll(&mut context) {
+            return value;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// A response handler that keeps the encoded reply instead of sending it.
+#[derive(Clone, Default)]
+struct Capture(Arc<std::sync::Mutex<Option<Vec<u8>>>>);
+
+#[async_trait::async_trait]
+impl ResponseHandler for Capture {
+    async fn send_response<'a>(
+        &mut self,
+        response: hickory_server::zone_handler::MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, hickory_server::net::NetError> {
+        let mut bytes = Vec::with_capacity(512);
+        let mut encoder = BinEncoder::new(&mut bytes);
+        encoder.set_max_size(512);
+        let info = match response.destructive_emit(&mut encoder) {
+            Ok(info) => info,
+            // As hickory's UDP path does: a SERVFAIL header instead.
+            Err(err) => {
+                tracing::warn!(%err, "could not encode a DNS answer");
+                bytes.clear();
+                let mut metadata = Metadata::new(0, MessageType::Response, OpCode::Query);
+                metadata.response_code = ResponseCode::ServFail;
+                let header = Header { metadata, counts: HeaderCounts::default() };
+                header.emit(&mut BinEncoder::new(&mut bytes))?;
+                ResponseInfo::from(header)
+            }
+        };
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(bytes);
+        Ok(info)
+    }
+}
+
+/// What the trace says about one outside question and its answer, apart
+/// from who asked: worked out once per question, and kept by the answer
+/// cache (`cache.rs`) so a repeated question costs no formatting.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    name: String,
+    qtype: RecordType,
+    rtype: String,
+    rcode: String,
+    /// The answer's records in zone-file form.
+    records: Vec<String>,
+    summary: String,
+}
+
+impl Exchange {
+    pub fn new(name: String, qtype: RecordType, answer: &Answer) -> Exchange {
+        Exchange {
+            rtype: record_type_name(qtype),
+            rcode: answer.rcode.to_string(),
+            records: answer.answers.iter().map(ToString::to_string).collect(),
+            summary: describe_answer(&name, qtype, answer.rcode, &answer.answers),
+            qtype,
+            name,
+        }
+    }
+
+    /// The question in words, as `who` asked it.
+    pub fn question_summary(&self, who: &str) -> String {
+        describe_question(who, &self.name, self.qtype)
+    }
+
+    /// The question event and the answer event of one exchange.
+    pub fn drafts(&self, who: &str, question_summary: String, transport: &str, session: u64) -> [Draft; 2] {
+        let question = Kind::DnsQuery { name: self.name.clone(), rtype: self.rtype.clone(), transport: transport.to_string() };
+        let answer = Kind::DnsAnswer { name: self.name.clone(), rtype: self.rtype.clone(), rcode: self.rcode.clone(), records: self.records.clone() };
+        [
+            Draft::new(who, "dns", Protocol::Dns, question, question_summary).session(session),
+            Draft::new("dns", who, Protocol::Dns, answer, self.summary.clone()).session(session),
+        ]
+    }
+
+    #[cfg(test)]
+    pub fn for_test() -> Exchange {
+        Exchange::new("example.org.".into(), RecordType::MX, &Answer::default())
     }
 }
 
@@ -125,7 +238,10 @@ fn failed(mut metadata: Metadata) -> ResponseInfo {
 
 /// A running DNS server; stops when dropped or shut down.
 pub struct DnsServer {
+    /// TCP, through hickory-server.
     server: Server<DnsHandler>,
+    /// UDP, through our own batched loop (`udp.rs`).
+    udp: UdpLoop,
     pub addr: SocketAddr,
 }
 
@@ -145,18 +261,19 @@ impl DnsServer {
     /// for both).
     pub async fn start(addr: SocketAddr, handler: DnsHandler) -> Result<DnsServer, BindError> {
         let bind_err = |error| BindError { addr, error };
-        let udp = UdpSocket::bind(addr).await.map_err(bind_err)?;
+        let udp = std::net::UdpSocket::bind(addr).map_err(bind_err)?;
         let addr = udp.local_addr().map_err(bind_err)?;
         let tcp = crate::world::listener::bind(addr).await.map_err(|error| BindError { addr, error })?;
-        let mut server = Server::new(handler);
-        server.register_socket(udp);
+        let mut server = Server::new(handler.clone());
         // Idle TCP connections are closed after 10 s: a slow or silent
         // client cannot hold the server.
         server.register_listener(tcp, Duration::from_secs(10), 64);
-        Ok(DnsServer { server, addr })
+        let udp = UdpLoop::start(udp, handler).map_err(|error| BindError { addr, error })?;
+        Ok(DnsServer { server, udp, addr })
     }
 
     pub async fn shutdown(mut self) {
+        self.udp.stop().await;
         let _ = self.server.shutdown_gracefully().await;
     }
 }

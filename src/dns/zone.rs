@@ -47,6 +47,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, SOA, TXT};
@@ -207,6 +208,10 @@ pub struct Zones {
     // Readers (every query) vastly outnumber writers (a step); never held
     // across an await.
     catalog: RwLock<Catalog>,
+    // Bumped (under the write lock) whenever a zone changes, so answers
+    // cached outside (the UDP loop's wire-format cache, `cache.rs`) know
+    // when they are stale.
+    generation: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -315,7 +320,7 @@ impl Zones {
             catalog.put(&domain, Zone::new(origin, 1, records));
         }
         catalog.index_across_zones();
-        Ok(Zones { catalog: RwLock::new(catalog) })
+        Ok(Zones { catalog: RwLock::new(catalog), generation: AtomicU64::new(0) })
     }
 
     /// Replaces the records of `domain` that the scenario manages (host A
@@ -339,7 +344,23 @@ impl Zones {
         let listing = zone.records.iter().map(ToString::to_string).collect();
         catalog.put(domain, zone);
         catalog.index_across_zones();
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(listing)
+    }
+
+    /// A number that changes whenever any zone changes: an answer computed
+    /// under one generation is still right while the generation is the same.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Every question with records to answer: each owner name of every
+    /// zone with each record type it has, at most `limit` of them (the DNS
+    /// server prepares their answers ahead, `cache.rs`).
+    pub fn questions(&self, limit: usize) -> Vec<(Name, RecordType)> {
+        let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+        let all = catalog.zones.iter().flat_map(|zone| zone.nodes.iter().flat_map(|(name, sets)| sets.iter().map(move |set| (name.clone(), set.rtype))));
+        all.take(limit).collect()
     }
 
     /// Every zone's records in zone-file form, for the banner and the page.
@@ -444,6 +465,7 @@ impl Zones {
         records.extend(added);
         catalog.put(domain, Zone::new(origin, serial, records));
         catalog.index_across_zones();
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(())
     }
 }

@@ -462,7 +462,10 @@ impl Store {
 
     /// Adds a message to a mailbox (delivery, IMAP APPEND, COPY); returns
     /// the mailbox's UIDVALIDITY and the new UID.
-    pub fn append(&self, user: &str, mailbox: &str, raw: Vec<u8>, flags: BTreeSet<Flag>, arrived: Duration) -> Result<(u32, u32), StoreError> {
+    pub fn append(&self, user: &str, mailbox: &str, mut raw: Vec<u8>, flags: BTreeSet<Flag>, arrived: Duration) -> Result<(u32, u32), StoreError> {
+        // A mailbox keeps its messages for the whole run: give back the
+        // spare room the bytes' Vec grew with (up to half of it).
+        raw.shrink_to_fit();
         let internal_date = self.epoch + arrived.as_secs() as i64;
         self.with_account(user, &[mailbox], |account, _| {
             let mailbox = account.mailboxes.get_mut(&mailbox_key(mailbox)).ok_or(StoreError::NoMailbox)?;
@@ -686,6 +689,11 @@ impl Store {
     /// How many messages all mailboxes of all users hold.
     pub fn total(&self) -> usize {
         self.lock().values().flat_map(|a| a.mailboxes.values()).map(|m| m.messages.len()).sum()
+    }
+
+    /// How many bytes the messages of all mailboxes hold, together.
+    pub fn total_bytes(&self) -> usize {
+        self.lock().values().flat_map(|a| a.mailboxes.values()).flat_map(|m| m.messages.iter()).map(Message::size).sum()
     }
 
     /// The users that have an account here.

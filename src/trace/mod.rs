@@ -80,30 +80,47 @@ impl Trace {
 
     /// Numbers, timestamps, stores and announces one event.
     pub fn emit(&self, draft: Draft) -> Arc<Event> {
+        let mut one = None;
+        self.emit_each([draft], |event| one = Some(event));
+        one.expect("one draft makes one event")
+    }
+
+    /// Records several events at once, numbered in order with no other
+    /// event between them: one lock and one announcement for all, which is
+    /// what a server answering a batch of DNS questions needs.
+    pub fn emit_all(&self, drafts: impl IntoIterator<Item = Draft>) {
+        self.emit_each(drafts, |_| {});
+    }
+
+    fn emit_each(&self, drafts: impl IntoIterator<Item = Draft>, mut each: impl FnMut(Arc<Event>)) {
         let wall_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         let sim_ms = self.inner.clock.now().as_millis() as u64;
         let mut events = self.inner.events.lock().unwrap_or_else(|e| e.into_inner());
-        let event = Arc::new(Event {
-            seq: events.next_seq(),
-            sim_ms,
-            wall_ms,
-            from: draft.from,
-            to: draft.to,
-            protocol: draft.protocol,
-            kind: draft.kind,
-            summary: draft.summary,
-            explain: draft.explain,
-            message: draft.message,
-            session: draft.session,
-            tls: draft.tls,
-        });
-        events.push(event.clone());
+        let first = events.next_seq();
+        for draft in drafts {
+            let event = Arc::new(Event {
+                seq: events.next_seq(),
+                sim_ms,
+                wall_ms,
+                from: draft.from,
+                to: draft.to,
+                protocol: draft.protocol,
+                kind: draft.kind,
+                summary: draft.summary,
+                explain: draft.explain,
+                message: draft.message,
+                session: draft.session,
+                tls: draft.tls,
+            });
+            tracing::debug!(seq = event.seq, summary = %event.summary, "event");
+            events.push(event.clone());
+            each(event);
+        }
         let len = events.next_seq();
-        // Announce while still holding the lock so counts only grow.
-        self.inner.count.send_modify(|(count, _)| *count = len);
-        drop(events);
-        tracing::debug!(seq = event.seq, summary = %event.summary, "event");
-        event
+        if len != first {
+            // Announce while still holding the lock so counts only grow.
+            self.inner.count.send_modify(|(count, _)| *count = len);
+        }
     }
 
     /// A new session number (a connection or a DNS exchange).
