@@ -291,6 +291,6 @@ mod tests {
         let d = describe_reply(&Reply::new(550, (5, 7, 1), "Relay access denied"));
         assert_eq!(d, "server refuses to relay mail to a domain it does not handle (550 5.7.1: Relay access denied)");
         let d = describe_reply(&Reply::new(550, (5, 7, 1), "Message rejected: DMARC policy of school.test says reject (SPF fail, DKIM none)"));
-        assert!(d.starts_with("server refuses the message: the sender's domain says to (DMARC) (550 5.7.1"), "{d}");
+        assert!(d.starts_with("server refuses the message: the From: domain's DMARC policy says reject (550 5.7.1"), "{d}");
     }
 }
