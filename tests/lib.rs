@@ -20,6 +20,7 @@ mod hostile;
 mod imap_clients;
 mod imap_scenario;
 mod imap_server;
+mod password_strength;
 mod pop3_backup;
 mod pop3_fetch;
 mod pop3_python;

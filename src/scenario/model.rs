@@ -369,6 +369,10 @@ pub struct User {
     /// lists the user's domain in `domains`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<String>,
+    /// The password is weak on purpose (short enough to type in class, or
+    /// the lesson is about guessing it): `mailflow check` does not warn.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub weak_on_purpose: bool,
 }
 
 /// How a device reads mail.

@@ -216,7 +216,9 @@ pub fn check(s: &Scenario) -> Problems {
 /// warnings: SPF, DKIM and DMARC records receivers could not use (see
 /// `auth::lint`).
 pub fn warnings(s: &Scenario) -> Problems {
-    crate::auth::lint::scenario(s)
+    let mut out = crate::auth::lint::scenario(s);
+    out.extend(super::passwords::warnings(s));
+    out
 }
 
 /// Is this a plain `local@domain` address?
