@@ -400,8 +400,8 @@ pub struct Client {
     pub fetch_from: Option<String>,
 }
 
-/// One timed step. Give `at` and exactly one action (`send`, `lookup`,
-/// `dns`, `down`, `up`, `note`).
+/// One timed step. Give `at` and exactly one action (`send`, `fetch`,
+/// `lookup`, `dns`, `down`, `up`, `note`, `attack`).
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
@@ -431,6 +431,9 @@ pub struct Step {
     /// Only narrate (the `explain` text or this text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// A password-guessing attack on one account (see [`AttackStep`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attack: Option<AttackStep>,
 }
 
 /// A message written on a device and submitted to its mail server.
@@ -514,6 +517,9 @@ impl Step {
         if self.note.is_some() {
             names.push("note");
         }
+        if self.attack.is_some() {
+            names.push("attack");
+        }
         names
     }
 }
@@ -562,5 +568,58 @@ impl Scenario {
         }
         let domain = address.rsplit_once('@')?.1;
         self.hosts.iter().find(|(_, h)| h.domains.iter().any(|d| d == domain)).map(|(n, _)| n.clone())
+    }
+}
+
+/// A guessing attack: a robot on `from` tries the most common passwords
+/// (a list shipped with mailflow, most common first) against `target`'s
+/// account, over a real login (IMAP LOGIN, POP3 USER/PASS or SMTP AUTH),
+/// one after another, until one works, the list ends, the server locks the
+/// account, or the attacker's budget (`max_tries`, `budget`) runs out.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttackStep {
+    /// The attacker's machine: a client or a host of the scenario.
+    pub from: String,
+    /// The account attacked (an address from `users`).
+    pub target: String,
+    /// The server attacked; by default the target's home host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// How it logs in: `imap` (default), `pop3` or `smtp` (submission AUTH).
+    #[serde(default)]
+    pub protocol: AttackProtocol,
+    /// Simulated time between two guesses (default 1s: a patient robot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace: Option<SimDuration>,
+    /// Stop after this many guesses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tries: Option<u32>,
+    /// Stop when this much simulated time has passed since the first guess.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<SimDuration>,
+}
+
+/// The login an attack uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AttackProtocol {
+    /// IMAP LOGIN (port 143).
+    #[default]
+    Imap,
+    /// POP3 USER and PASS (port 110).
+    Pop3,
+    /// SMTP AUTH PLAIN on the submission port (587).
+    Smtp,
+}
+
+impl AttackProtocol {
+    /// The service the attack connects to.
+    pub fn service(self) -> Service {
+        match self {
+            AttackProtocol::Imap => Service::Imap,
+            AttackProtocol::Pop3 => Service::Pop3,
+            AttackProtocol::Smtp => Service::Submission,
+        }
     }
 }

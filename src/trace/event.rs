@@ -198,6 +198,29 @@ pub enum Kind {
         #[serde(default, skip_serializing_if = "is_zero")]
         more: u64,
     },
+    /// A password-guessing attack ended (`world/attack.rs`): how, after how
+    /// many guesses the server answered, in how much simulated time.
+    Attack { target: String, outcome: AttackOutcome, guesses: u32, sim_seconds: u64 },
+}
+
+/// How a guessing attack ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttackOutcome {
+    /// A guess worked: the attacker is in.
+    Cracked,
+    /// The server locked the account (or the attacker's address): the
+    /// attack stalls, whatever it tries next.
+    Locked,
+    /// The password was guessed, but it opens nothing: the account has
+    /// two-factor sign-in and mail logins need an app password.
+    AppPasswordRequired,
+    /// Every password of the list was wrong.
+    Exhausted,
+    /// The attacker's budget (`max_tries`, `budget`) ran out first.
+    GaveUp,
+    /// The server would not let it try (no connection, TLS required, ...).
+    Blocked,
 }
 
 fn is_zero(n: &u64) -> bool {

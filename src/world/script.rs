@@ -65,6 +65,9 @@ pub fn describe(step: &Step) -> String {
     if let Some(note) = &step.note {
         return note.clone();
     }
+    if let Some(attack) = &step.attack {
+        return format!("{} starts guessing {}'s password", attack.from, attack.target);
+    }
     "the teacher explains".into()
 }
 
@@ -149,6 +152,9 @@ async fn run(world: &World, step: &Step) {
                 ));
             }
         }
+    }
+    if let Some(plan) = step.attack.as_ref().and_then(|a| super::attack::Plan::new(world, a)) {
+        super::attack::start(world.net.clone(), plan);
     }
     // A `note` step says everything in its step event; nothing to run.
 }
