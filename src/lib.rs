@@ -17,6 +17,7 @@ pub mod conductor;
 pub mod dns;
 pub mod fuzzing;
 pub mod imap;
+pub mod login;
 pub mod message;
 pub mod mta;
 pub mod mua;

@@ -423,6 +423,34 @@ const CASES: &[Case] = &[
         path: r#"hosts["mx1.example.org"].services"#,
         message: r#"the field "services" is given twice (first at line 5, column 26)"#,
     },
+    Case {
+        name: "a two-factor secret too short to be safe",
+        text: r#"{
+  "title": "Two-factor with a short secret",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["imap"], "domains": ["example.org"] } },
+  "users": {
+    "carol@example.org": { "password": "correct horse", "two_factor": { "totp_secret": "JBSWY3DP" } }
+  }
+}"#,
+        line: 6,
+        column: 88,
+        path: r#"users["carol@example.org"].two_factor.totp_secret"#,
+        message: "the secret cannot be used: found 40 bits, expected at least 128 (RFC 4226 §4): 26 or more base32 letters",
+    },
+    Case {
+        name: "throttling that never locks",
+        text: r#"{
+  "title": "Lock after nothing",
+  "settings": { "throttle": { "lock_after": 0 } },
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["imap"], "domains": ["example.org"] } }
+}"#,
+        line: 3,
+        column: 45,
+        path: "settings.throttle.lock_after",
+        message: "found 0, expected at least 1 failure before a lock",
+    },
 ];
 
 fn problems_of(text: &str) -> Vec<Problem> {

@@ -18,7 +18,8 @@
 //! 5. `bounce.rs` — a permanent failure or an expired message: the report
 //!    (RFC 3464) that goes back to the sender, queued like any message.
 //!
-//! `accounts.rs` decides who may log in, for all three protocols;
+//! `accounts.rs` decides who may log in, for all three protocols
+//! (throttled by `throttle.rs`, with two-factor codes from `totp.rs`);
 //! `backends.rs` is where the SMTP, IMAP and POP3 servers plug into this
 //! host (so `imap/` and `pop3/` never import `mta`). Every change is an
 //! event, so the class sees the message wait, move and land.
@@ -33,6 +34,7 @@ mod local;
 pub mod queue;
 mod relay;
 pub mod throttle;
+pub mod totp;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -85,12 +87,13 @@ impl MailHost {
     #[allow(clippy::too_many_arguments)]
     pub fn new(name: &str, address: IpAddr, config: Host, accounts: Accounts, retry: RetrySettings, net: Net, lookup: Lookup, auth: HostAuth) -> Arc<Self> {
         let (up, _) = watch::channel(!config.down);
+        let accounts = accounts.with_clock(net.conductor.clock().clone());
         let store = Store::new(net.epoch);
         store.set_tracer(net.trace.clone(), name);
         for user in accounts.addresses() {
             // Every account has an (empty) INBOX from the start, so a device
             // can log in and look before any mail arrives.
-            store.ensure_user(user);
+            store.ensure_user(&user);
         }
         Arc::new(MailHost {
             name: name.to_string(),
@@ -129,6 +132,12 @@ impl MailHost {
     /// The messages waiting in this host's queue.
     pub fn queue(&self) -> Vec<QueueEntry> {
         self.queue.entries()
+    }
+
+    /// The accounts of the users whose mailbox is here: logins, two-factor
+    /// sign-in, app passwords (shared by this host's three servers).
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
     }
 
     /// Checks a login (SMTP AUTH, POP3 USER/PASS, IMAP LOGIN): the user's

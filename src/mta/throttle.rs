@@ -37,11 +37,35 @@ impl Default for Rules {
     fn default() -> Self {
         Rules {
             first_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(16),
-            lock_after: 5,
+            max_delay: Duration::from_secs(32),
+            lock_after: 10,
             address_lock_after: 20,
             lock_for: Duration::from_secs(15 * 60),
             window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Rules {
+    /// No throttling at all: every failure answered at once, nothing ever
+    /// locked (how servers were before guessing attacks were common).
+    pub fn off() -> Self {
+        Rules { first_delay: Duration::ZERO, max_delay: Duration::ZERO, lock_after: u32::MAX, address_lock_after: u32::MAX, ..Rules::default() }
+    }
+}
+
+impl From<&crate::scenario::ThrottleSettings> for Rules {
+    fn from(settings: &crate::scenario::ThrottleSettings) -> Self {
+        if !settings.enabled {
+            return Rules::off();
+        }
+        Rules {
+            first_delay: settings.first_delay.0,
+            max_delay: settings.max_delay.0,
+            lock_after: settings.lock_after.max(1),
+            address_lock_after: settings.address_lock_after.max(1),
+            lock_for: settings.lock_for.0,
+            window: settings.window.0,
         }
     }
 }
@@ -71,7 +95,7 @@ impl Record {
         if self.failures == 0 {
             self.since = now;
         }
-        self.failures += 1;
+        self.failures = self.failures.saturating_add(1);
         let delay = rules.first_delay.saturating_mul(1 << (self.failures - 1).min(16)).min(rules.max_delay);
         let locks = self.failures >= lock_after && self.locked(now).is_none();
         if locks {
@@ -131,7 +155,7 @@ mod tests {
 
     #[test]
     fn delays_grow_then_the_account_locks_then_it_opens_again() {
-        let rules = Rules::default();
+        let rules = Rules { lock_after: 5, max_delay: 16 * S, ..Rules::default() };
         let mut record = Record::default();
         // (seconds since start, expected delay in seconds, locks now?)
         let table = [(0, 1, false), (2, 2, false), (5, 4, false), (10, 8, false), (20, 16, true), (40, 16, false)];
@@ -146,7 +170,7 @@ mod tests {
 
     #[test]
     fn old_failures_are_forgotten() {
-        let rules = Rules::default();
+        let rules = Rules { lock_after: 5, ..Rules::default() };
         let mut record = Record::default();
         for at in 0..4 {
             record.fail(at * S, &rules, rules.lock_after);
@@ -154,6 +178,15 @@ mod tests {
         let later = rules.window + 10 * S;
         assert_eq!(record.fail(later, &rules, rules.lock_after), (S, false));
         assert_eq!(record.failures, 1);
+    }
+
+    #[test]
+    fn off_means_no_delay_and_no_lock() {
+        let rules = Rules::off();
+        let mut record = Record::default();
+        for at in 0..1000 {
+            assert_eq!(record.fail(at * S, &rules, rules.lock_after), (Duration::ZERO, false));
+        }
     }
 
     #[test]

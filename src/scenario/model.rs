@@ -49,6 +49,10 @@ pub struct Settings {
     /// TLS for every host that does not say otherwise.
     #[serde(default)]
     pub tls: TlsSettings,
+    /// Login throttling on every host: delays and lockouts after failed
+    /// logins.
+    #[serde(default)]
+    pub throttle: ThrottleSettings,
 }
 
 /// Whether a host offers TLS (encryption) to its clients.
@@ -373,6 +377,16 @@ pub struct User {
     /// the lesson is about guessing it): `mailflow check` does not warn.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub weak_on_purpose: bool,
+    /// Two-factor sign-in: the web sign-in asks for a code from the
+    /// user's authenticator as well, and SMTP, IMAP and POP3 (which cannot
+    /// ask for a code) refuse the main password: only app passwords open
+    /// them, as at real providers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_factor: Option<TwoFactor>,
+    /// App passwords by name (one per device, e.g. `"bob-phone"`): each
+    /// opens the mailbox over SMTP, IMAP and POP3 and can be revoked alone.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub app_passwords: IndexMap<String, String>,
 }
 
 /// How a device reads mail.
@@ -620,6 +634,83 @@ impl AttackProtocol {
             AttackProtocol::Imap => Service::Imap,
             AttackProtocol::Pop3 => Service::Pop3,
             AttackProtocol::Smtp => Service::Submission,
+        }
+    }
+}
+
+/// A user's second factor: the shared secret of a time-based one-time
+/// password (TOTP, RFC 6238), as an authenticator app stores it after
+/// scanning the provider's QR code.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TwoFactor {
+    /// The secret in base32 (RFC 4648, e.g. `"JBSWY3DPEHPK3PXP..."`), at
+    /// least 128 bits (26 base32 letters; RFC 4226 §4 asks for 128, and
+    /// recommends 160).
+    pub totp_secret: String,
+}
+
+/// Login throttling (see `mta::throttle`): after each failed login the
+/// answer comes later (`first_delay`, doubling up to `max_delay`); after
+/// `lock_after` failures on one account, or `address_lock_after` from one
+/// client address, that account or address is refused for `lock_for`,
+/// even with the right password. Failures older than `window` are
+/// forgotten. The defaults are those of a careful real provider.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettings {
+    /// Off: every wrong password is answered at once and nothing locks
+    /// (the "before" half of a guessing lesson).
+    #[serde(default = "ThrottleSettings::default_enabled")]
+    pub enabled: bool,
+    #[serde(default = "ThrottleSettings::default_first_delay")]
+    pub first_delay: SimDuration,
+    #[serde(default = "ThrottleSettings::default_max_delay")]
+    pub max_delay: SimDuration,
+    #[serde(default = "ThrottleSettings::default_lock_after")]
+    pub lock_after: u32,
+    #[serde(default = "ThrottleSettings::default_address_lock_after")]
+    pub address_lock_after: u32,
+    #[serde(default = "ThrottleSettings::default_lock_for")]
+    pub lock_for: SimDuration,
+    #[serde(default = "ThrottleSettings::default_window")]
+    pub window: SimDuration,
+}
+
+impl ThrottleSettings {
+    fn default_enabled() -> bool {
+        true
+    }
+    fn default_first_delay() -> SimDuration {
+        SimDuration::from_secs(1)
+    }
+    fn default_max_delay() -> SimDuration {
+        SimDuration::from_secs(32)
+    }
+    fn default_lock_after() -> u32 {
+        10
+    }
+    fn default_address_lock_after() -> u32 {
+        20
+    }
+    fn default_lock_for() -> SimDuration {
+        SimDuration::from_secs(15 * 60)
+    }
+    fn default_window() -> SimDuration {
+        SimDuration::from_secs(15 * 60)
+    }
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        ThrottleSettings {
+            enabled: Self::default_enabled(),
+            first_delay: Self::default_first_delay(),
+            max_delay: Self::default_max_delay(),
+            lock_after: Self::default_lock_after(),
+            address_lock_after: Self::default_address_lock_after(),
+            lock_for: Self::default_lock_for(),
+            window: Self::default_window(),
         }
     }
 }

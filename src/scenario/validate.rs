@@ -91,6 +91,7 @@ pub fn check(s: &Scenario) -> Problems {
         if !s.domains.contains_key(domain) {
             out.push((path.clone(), format!("the domain {domain:?} is not in `domains` ({domain_list})")));
         }
+        check_second_factor(user, &path, &mut out);
         match &user.home {
             Some(home) if !s.hosts.contains_key(home) => {
                 out.push((path.key("home"), format!("found {home:?}, expected one of the hosts: {host_list}")));
@@ -102,6 +103,7 @@ pub fn check(s: &Scenario) -> Problems {
             None => {}
         }
     }
+    check_throttle(&s.settings.throttle, root.key("settings").key("throttle"), &mut out);
 
     let user_list = quoted(s.users.keys());
     for (name, client) in &s.clients {
@@ -222,6 +224,39 @@ pub fn warnings(s: &Scenario) -> Problems {
     let mut out = crate::auth::lint::scenario(s);
     out.extend(super::passwords::warnings(s));
     out
+}
+
+/// A user's two-factor secret and app passwords (the secrets themselves
+/// never appear in a problem: they would end up on the page).
+fn check_second_factor(user: &User, path: &FieldPath, out: &mut Problems) {
+    if let Some(two_factor) = &user.two_factor
+        && let Err(why) = crate::mta::totp::secret_bytes(&two_factor.totp_secret)
+    {
+        out.push((path.key("two_factor").key("totp_secret"), format!("the secret cannot be used: {why}")));
+    }
+    for (name, password) in &user.app_passwords {
+        let path = path.key("app_passwords").key(name);
+        if name.trim().is_empty() || name.chars().count() > 64 {
+            out.push((path.clone(), "expected a name of 1 to 64 characters (the device it is for)".into()));
+        }
+        if password.chars().filter(|c| !c.is_whitespace()).count() < 8 {
+            out.push((path, "found an app password shorter than 8 characters; providers make them 16 random letters".into()));
+        } else if *password == user.password {
+            out.push((path, "found the account's main password; an app password must be a different one".into()));
+        }
+    }
+}
+
+/// Throttling that could work: something to count up to.
+fn check_throttle(throttle: &ThrottleSettings, path: FieldPath, out: &mut Problems) {
+    for (field, count) in [("lock_after", throttle.lock_after), ("address_lock_after", throttle.address_lock_after)] {
+        if count == 0 {
+            out.push((path.key(field), "found 0, expected at least 1 failure before a lock".into()));
+        }
+    }
+    if throttle.max_delay < throttle.first_delay {
+        out.push((path.key("max_delay"), format!("found {}, expected at least `first_delay` ({})", throttle.max_delay, throttle.first_delay)));
+    }
 }
 
 /// Is this a plain `local@domain` address?

@@ -202,8 +202,8 @@ impl World {
                     .users
                     .iter()
                     .filter(|(address, _)| scenario.home_host(address).as_deref() == Some(node.name.as_str()))
-                    .map(|(address, user)| (address.clone(), Account { password: user.password.clone(), ..Account::default() })),
-                Rules::default(),
+                    .map(|(address, user)| (address.clone(), Account::from(user))),
+                Rules::from(&scenario.settings.throttle),
             );
             let lookup = resolvers.for_node(&node.name, IpAddr::V4(node.address));
             // The checker asks the DNS server from the host's own address,
