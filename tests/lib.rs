@@ -8,6 +8,7 @@ mod pop3_common;
 mod smtp_common;
 mod web_support;
 
+mod account_lessons;
 mod auth_intake;
 mod cli;
 mod clock;

@@ -85,7 +85,7 @@ impl Plan {
             pace: step.pace.map(|p| p.0).unwrap_or(Duration::from_secs(1)),
             max_tries: step.max_tries,
             budget: step.budget.map(|b| b.0),
-            secrets: world.scenario.users.values().map(|u| u.password.clone()).collect(),
+            secrets: world.scenario.users.values().flat_map(|u| std::iter::once(u.password.clone()).chain(u.app_passwords.values().cloned())).collect(),
         })
     }
 }

@@ -1,0 +1,83 @@
+//! The account lessons (issue 12) end to end: the key events of each.
+//! A guessing robot (`attack` steps) against a server that does nothing
+//! about wrong passwords (a weak password falls, a passphrase never
+//! does), then against one that slows down and locks (the attack stalls).
+
+use crate::imap_common::start;
+use mailflow::scenario::Scenario;
+use mailflow::trace::{AttackOutcome, Event, Kind};
+
+async fn run(file: &str) -> Vec<Event> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(file);
+    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let world = start(scenario).await;
+    world.run_to_end().await;
+    world.trace.since(0).iter().map(|e| (**e).clone()).collect()
+}
+
+fn story(events: &[Event]) -> String {
+    events
+        .iter()
+        .filter(|e| !matches!(e.kind, Kind::Line { .. }))
+        .map(|e| format!("{} {} {}→{} {}", e.seq, e.sim_ms, e.from, e.to, e.summary))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The attack events: (target, outcome, guesses, simulated seconds, summary).
+fn attacks(events: &[Event]) -> Vec<(String, AttackOutcome, u32, u64, String)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Kind::Attack { target, outcome, guesses, sim_seconds } => Some((target.clone(), *outcome, *guesses, *sim_seconds, e.summary.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// No event of the run shows a secret of `passwords` in the clear.
+fn assert_no_secret(events: &[Event], passwords: &[&str]) {
+    for event in events {
+        let json = serde_json::to_string(event).expect("events are JSON");
+        for secret in passwords {
+            assert!(!json.contains(secret), "event {} shows a password: {json}", event.seq);
+        }
+    }
+}
+
+// Without throttling, "sunshine" (46th on the list) falls at guess 46, one
+// guess a simulated second; Carol's passphrase survives the whole list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weak_password_falls_and_a_passphrase_never_does() {
+    let events = run("password-guessing.json").await;
+    let found = attacks(&events);
+    assert_eq!(found.len(), 2, "{}", story(&events));
+    let (target, outcome, guesses, seconds, summary) = &found[0];
+    assert_eq!((target.as_str(), *outcome, *guesses, *seconds), ("bob@example.org", AttackOutcome::Cracked, 46, 45), "{}", story(&events));
+    assert_eq!(summary, "robot.botnet.test cracked bob@example.org's password after 46 guesses in 45 simulated seconds");
+    let tries = events.iter().filter(|e| e.summary.starts_with("robot.botnet.test guess ") && e.summary.contains("bob@example.org")).count();
+    assert_eq!(tries, 46, "each try is an event of its own");
+    let list = mailflow::world::attack::common_passwords().count() as u32;
+    let (target, outcome, guesses, _, _) = &found[1];
+    assert_eq!((target.as_str(), *outcome, *guesses), ("carol@example.org", AttackOutcome::Exhausted, list), "{}", story(&events));
+    // The password that worked is masked; the wrong guesses (from a public list) are shown.
+    assert!(events.iter().any(|e| e.summary.contains("guess 46/") && e.summary.contains("\"********\": it works!")));
+    assert!(events.iter().any(|e| e.summary.contains("guess 1/") && e.summary.contains("\"123456\"")));
+    assert_no_secret(&events, &["sunshine", "marble-tractor-violet-orbit-71"]);
+}
+
+// With throttling the answers slow down and the 5th failure locks the
+// account: the robot stops long before "sunshine".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_stalls_the_attack() {
+    let events = run("password-lockout.json").await;
+    let found = attacks(&events);
+    assert_eq!(found.len(), 1, "{}", story(&events));
+    let (target, outcome, guesses, seconds, summary) = &found[0];
+    assert_eq!((target.as_str(), *outcome, *guesses), ("bob@example.org", AttackOutcome::Locked, 5), "{}", story(&events));
+    assert_eq!(summary, &format!("the attack on bob@example.org was stopped by the lock after 5 guesses ({seconds} simulated seconds)"));
+    // The delays (1 + 2 + 4 + 8 s at least, on top of the robot's own pace) show in simulated time.
+    assert!(*seconds >= 4 + 1 + 2 + 4 + 8, "{seconds} s: the server's delays should show in simulated time\n{}", story(&events));
+    assert!(!events.iter().any(|e| e.summary.contains("it works!")), "{}", story(&events));
+    assert_no_secret(&events, &["sunshine"]);
+}
