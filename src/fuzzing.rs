@@ -144,8 +144,8 @@ mod smtp_host {
     pub struct Rules;
 
     impl Policy for Rules {
-        fn authenticate(&self, user: &str, password: &str) -> bool {
-            user == "alice@school.test" && password == "wonderland"
+        fn authenticate(&self, user: &str, password: &str) -> crate::login::Attempt {
+            crate::login::Attempt::from_check((user == "alice@school.test" && password == "wonderland").then(|| user.to_string()))
         }
         fn check_recipient(&self, _from: &str, to: &str, authenticated: Option<&str>) -> RcptVerdict {
             match to.rsplit_once('@') {
@@ -222,7 +222,7 @@ pub fn smtp(data: &[u8]) {
     block_on(async {
         let mut session = Session::new(host.session_config(role));
         let policy = host.policy(role, IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let mut hop = crate::smtp::server::HopInfo { peer_name: "client".into(), peer_ip: IpAddr::V4(Ipv4Addr::LOCALHOST), tls: None };
+        let mut hop = crate::smtp::server::HopInfo { peer_name: "client".into(), peer_ip: IpAddr::V4(Ipv4Addr::LOCALHOST), tls: None, world: true };
         let greeting = session.greeting();
         if wire.send(&greeting.to_wire(), String::new()).await.is_err() {
             return;
@@ -320,9 +320,11 @@ mod pop3_host {
 
     impl Maildrops for Host {
         type Lock = Lock;
-        fn login(&self, user: &str, password: &str) -> Option<String> {
+        fn login(&self, user: &str, password: &str, _client: std::net::IpAddr) -> crate::login::Attempt {
             let user = user.to_ascii_lowercase();
-            matches!((user.as_str(), password), ("bob@example.org", "builder") | ("carol@example.org", "secret")).then_some(user)
+            crate::login::Attempt::from_check(
+                matches!((user.as_str(), password), ("bob@example.org", "builder") | ("carol@example.org", "secret")).then_some(user),
+            )
         }
         fn lock(&self, user: &str) -> Option<Lock> {
             let fresh = self.locked.lock().unwrap_or_else(|e| e.into_inner()).insert(user.to_string());
@@ -411,9 +413,11 @@ mod imap_host {
         fn hostname(&self) -> &str {
             "mx1.example.org"
         }
-        fn authenticate(&self, user: &str, password: &str) -> Option<String> {
+        fn authenticate(&self, user: &str, password: &str, _client: std::net::IpAddr) -> crate::login::Attempt {
             let user = user.to_ascii_lowercase();
-            matches!((user.as_str(), password), ("bob@example.org", "builder") | ("alice@example.org", "wonderland")).then_some(user)
+            crate::login::Attempt::from_check(
+                matches!((user.as_str(), password), ("bob@example.org", "builder") | ("alice@example.org", "wonderland")).then_some(user),
+            )
         }
         fn store(&self) -> &Store {
             &self.store

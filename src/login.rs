@@ -82,3 +82,28 @@ impl Revocations {
         }
     }
 }
+
+/// Waits `delay` before a failed login's answer, and tells the class. For
+/// the world's own devices (`world`: a registered connection, see
+/// `wire::peers`) the wait passes on the simulated clock, as a slow
+/// server's does; an outside program (swaks, curl, Python) really waits.
+/// Only `server.rs` files call this: the sessions just say how long.
+pub async fn hold<S>(wire: &crate::wire::Wire<S>, world: bool, delay: Duration)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if delay.is_zero() {
+        return;
+    }
+    let shown = crate::scenario::SimDuration(delay);
+    let clock = if world { "simulated time" } else { "real time" };
+    wire.emit(
+        crate::trace::Kind::LoginDelay { delay_ms: delay.as_millis() as u64, simulated: world },
+        format!("{} waits {shown} ({clock}) before answering a failed login: each failure makes the next answer slower", wire.ends.local),
+    );
+    if world {
+        wire.conductor().advance(delay).await;
+    } else {
+        tokio::time::sleep(delay).await;
+    }
+}

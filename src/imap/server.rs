@@ -32,6 +32,7 @@ use super::describe::{describe_command, describe_partial, is_login, shown_line};
 use super::parser::{Assembler, Framing, MAX_LINE, parse_command};
 use super::response::{Lesson, Response, ResponseKind};
 use super::session::{Backend, Expect, Outcome, Session};
+use crate::login::Revocations;
 use crate::net::Net;
 use crate::tls::Offer;
 use crate::trace::{Direction, Draft, Kind, Protocol};
@@ -55,6 +56,9 @@ struct Connection {
     explained: HashSet<Lesson>,
     /// Changes to the logged-in user's mailboxes.
     changes: Option<watch::Receiver<u64>>,
+    /// The client is one of the world's own devices (login delays pass on
+    /// the simulated clock).
+    world: bool,
     peer: String,
     host: String,
 }
@@ -83,7 +87,7 @@ pub async fn serve_connection<B: Backend + Send + Sync + 'static>(
         wire.emit(Kind::Disconnect, format!("{host} hangs up on {peer_name}: no TLS, no IMAPS"));
         return;
     }
-    let session = Session::new(host.clone()).with_tls(matches!(offer, Offer::StartTls(_)), implicit, offer.plaintext_login());
+    let session = Session::new(host.clone()).with_tls(matches!(offer, Offer::StartTls(_)), implicit, offer.plaintext_login()).with_client(peer.ip());
     let greeting = session.greeting();
     let mut conn = Connection {
         offer,
@@ -91,15 +95,30 @@ pub async fn serve_connection<B: Backend + Send + Sync + 'static>(
         assembler: Assembler::new(backend.max_message_size()),
         explained: HashSet::new(),
         changes: None,
+        world: net.peers.lookup(peer).is_some(),
         peer: peer_name.clone(),
         host: host.clone(),
     };
     if send_all(&mut wire, &mut conn, vec![greeting]).await.is_err() {
         return;
     }
+    // Once logged in with an app password: (revocations, user, its name).
+    let mut grant: Option<(Revocations, String, String)> = None;
     loop {
+        if grant.is_none()
+            && let (Some(user), Some(name)) = (conn.session.user(), conn.session.app_password())
+        {
+            grant = Some((backend.revocations(), user.to_string(), name.to_string()));
+        }
         let result = tokio::select! {
             result = exchange(&mut wire, &mut conn, &backend) => result,
+            // The app password this session logged in with was revoked:
+            // end the session with BYE (RFC 3501 §7.1.5).
+            () = revoked(&mut grant, &backend) => {
+                let bye = conn.session.revoked();
+                let _ = send_all(&mut wire, &mut conn, vec![bye]).await;
+                break;
+            }
             // The world is shutting down: say BYE (RFC 3501 §7.1.5).
             _ = stop.changed() => {
                 let bye = conn.session.shutdown();
@@ -145,6 +164,8 @@ where
     {
         conn.changes = Some(backend.store().watch(user));
     }
+    // A failed login is answered late (throttling, see `mta::throttle`).
+    crate::login::hold(wire, conn.world, conn.session.take_delay()).await;
     let close = outcome.close;
     send_all(wire, conn, outcome.responses).await?;
     if conn.session.take_start_tls() {
@@ -156,6 +177,20 @@ where
         conn.assembler.reset();
     }
     Ok(!close)
+}
+
+/// Resolves when the app password of `grant` (revocations, user, name)
+/// is revoked; never if the session did not log in with one. Other
+/// revocations on the host are checked and waited past, so the command
+/// in progress is only cut short when the session ends anyway.
+async fn revoked<B: Backend>(grant: &mut Option<(Revocations, String, String)>, backend: &B) {
+    let Some((revocations, user, name)) = grant else { return std::future::pending().await };
+    loop {
+        revocations.changed().await;
+        if !backend.app_password_valid(user, name) {
+            return;
+        }
+    }
 }
 
 /// Reads the lines and literals of one command and runs it.

@@ -41,6 +41,7 @@
 //! a plain [`Store`] and transcripts.
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -50,6 +51,7 @@ use mail_parser::MessageParser;
 use super::mime;
 use super::parser::{Command, CommandBody, FetchItem, ParseError, SearchKey, Section, SectionText, SequenceSet, StatusItem};
 use super::response::{self, Lesson, Response, ResponseKind, Status};
+use crate::login::{Attempt, Revocations, Verdict};
 use crate::message::summarize;
 use crate::store::{Flag, FlagChange, INBOX, MAX_KEYWORDS, Message, Snapshot, Store, StoreError};
 
@@ -71,8 +73,19 @@ const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 pub trait Backend {
     /// This host's name (its greeting).
     fn hostname(&self) -> &str;
-    /// Checks a password; `Some` is the user's canonical address.
-    fn authenticate(&self, user: &str, password: &str) -> Option<String>;
+    /// Checks a login from `client`: the verdict (with the user's
+    /// canonical address when welcome) and how long to wait before
+    /// answering (throttling, see `mta::throttle`).
+    fn authenticate(&self, user: &str, password: &str, client: IpAddr) -> Attempt;
+    /// Wakes when app passwords are revoked (see [`Backend::app_password_valid`]).
+    fn revocations(&self) -> Revocations {
+        Revocations::never()
+    }
+    /// Does `user` still have the app password named `name`? A session
+    /// logged in with one that was revoked ends with `* BYE`.
+    fn app_password_valid(&self, _user: &str, _name: &str) -> bool {
+        true
+    }
     /// The mailboxes of this host.
     fn store(&self) -> &Store;
     /// Simulated now, the arrival time of an APPENDed message.
@@ -202,12 +215,51 @@ pub struct Session {
     pending: Pending,
     errors: usize,
     tls: TlsState,
+    /// The client's address (for throttling logins).
+    client: IpAddr,
+    /// The wait before the answer just computed (see [`Session::take_delay`]).
+    delay: Duration,
+    /// The app password this session logged in with, if any.
+    app_password: Option<String>,
 }
 
 impl Session {
     pub fn new(hostname: impl Into<String>) -> Self {
         let tls = TlsState { offered: false, active: false, plaintext_login: true, upgrade: false };
-        Session { hostname: hostname.into(), state: State::NotAuthenticated, pending: Pending::None, errors: 0, tls }
+        Session {
+            hostname: hostname.into(),
+            state: State::NotAuthenticated,
+            pending: Pending::None,
+            errors: 0,
+            tls,
+            client: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            delay: Duration::ZERO,
+            app_password: None,
+        }
+    }
+
+    /// Sets the client's address (logins are throttled per address too).
+    pub fn with_client(mut self, client: IpAddr) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// How long to wait before sending the answer just computed (a failed
+    /// login's throttling delay); zero otherwise. Reading it clears it.
+    pub fn take_delay(&mut self) -> Duration {
+        std::mem::take(&mut self.delay)
+    }
+
+    /// The app password this session logged in with, if it did.
+    pub fn app_password(&self) -> Option<&str> {
+        self.app_password.as_deref()
+    }
+
+    /// The app password this session logged in with was revoked: the
+    /// session ends (RFC 3501 §7.1.5, an unsolicited BYE).
+    pub fn revoked(&mut self) -> Response {
+        self.state = State::Logout;
+        Response::bye("Your app password was revoked; sign in again with a new one", "server: the app password of this device was revoked, goodbye")
     }
 
     /// Sets what TLS this connection offers (`active`: it is IMAPS).
@@ -522,14 +574,38 @@ impl Session {
         Some(reply)
     }
 
+    /// The login's answer: OK; `NO [AUTHENTICATIONFAILED]` (RFC 5530 §3)
+    /// for wrong credentials, and with a hint for the main password of a
+    /// two-factor account; `NO [UNAVAILABLE]` while locked (a temporary
+    /// failure). The wait before a failure's answer is left for the
+    /// server ([`Session::take_delay`]).
     fn login(&mut self, tag: &str, user: &str, password: &str, backend: &dyn Backend) -> Response {
-        match backend.authenticate(user, password) {
-            Some(user) => {
-                let summary = format!("server: welcome, {user}; your mailbox is open for you");
-                self.state = State::Authenticated { user };
+        let attempt = backend.authenticate(user, password, self.client);
+        self.delay = attempt.delay;
+        match attempt.verdict {
+            Verdict::Welcome { address, app_password } => {
+                let summary = format!("server: welcome, {address}; your mailbox is open for you");
+                self.state = State::Authenticated { user: address };
+                self.app_password = app_password;
                 Response::tagged(tag, Status::Ok, Some(&format!("CAPABILITY {CAPABILITIES}")), "Logged in", summary).with_lesson(Lesson::MailStaysOnServer)
             }
-            None => Response::tagged(tag, Status::No, Some("AUTHENTICATIONFAILED"), "Invalid credentials", "server refuses: wrong user name or password"),
+            Verdict::Refused => {
+                Response::tagged(tag, Status::No, Some("AUTHENTICATIONFAILED"), "Invalid credentials", "server refuses: wrong user name or password")
+            }
+            Verdict::AppPasswordRequired => Response::tagged(
+                tag,
+                Status::No,
+                Some("AUTHENTICATIONFAILED"),
+                "Application-specific password required: this account has two-factor sign-in; use an app password",
+                "server refuses the main password of a two-factor account: a mail program needs an app password",
+            ),
+            Verdict::Locked { .. } => Response::tagged(
+                tag,
+                Status::No,
+                Some("UNAVAILABLE"),
+                "Too many failed logins; temporarily locked, try again later",
+                "server refuses: too many failed logins, the account is locked for now",
+            ),
         }
     }
 
@@ -1267,9 +1343,11 @@ mod tests {
         fn hostname(&self) -> &str {
             "mx1.example.org"
         }
-        fn authenticate(&self, user: &str, password: &str) -> Option<String> {
+        fn authenticate(&self, user: &str, password: &str, _client: std::net::IpAddr) -> crate::login::Attempt {
             let user = user.to_ascii_lowercase();
-            matches!((user.as_str(), password), ("bob@example.org", "builder") | ("alice@example.org", "wonderland")).then_some(user)
+            crate::login::Attempt::from_check(
+                matches!((user.as_str(), password), ("bob@example.org", "builder") | ("alice@example.org", "wonderland")).then_some(user),
+            )
         }
         fn store(&self) -> &Store {
             &self.store
@@ -1492,8 +1570,8 @@ mod tls_tests {
         fn hostname(&self) -> &str {
             "mx1.example.org"
         }
-        fn authenticate(&self, user: &str, password: &str) -> Option<String> {
-            (user == "bob@example.org" && password == "builder").then(|| user.to_string())
+        fn authenticate(&self, user: &str, password: &str, _client: std::net::IpAddr) -> crate::login::Attempt {
+            crate::login::Attempt::from_check((user == "bob@example.org" && password == "builder").then(|| user.to_string()))
         }
         fn store(&self) -> &Store {
             &self.0

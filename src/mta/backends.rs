@@ -46,8 +46,16 @@ impl crate::imap::session::Backend for Arc<MailHost> {
         &self.name
     }
 
-    fn authenticate(&self, user: &str, password: &str) -> Option<String> {
-        self.login(user, password)
+    fn authenticate(&self, user: &str, password: &str, client: IpAddr) -> crate::login::Attempt {
+        self.login(user, password, client)
+    }
+
+    fn revocations(&self) -> crate::login::Revocations {
+        self.accounts.revocations()
+    }
+
+    fn app_password_valid(&self, user: &str, name: &str) -> bool {
+        self.accounts.has_app_password(user, name)
     }
 
     fn store(&self) -> &Store {
@@ -66,8 +74,12 @@ impl crate::imap::session::Backend for Arc<MailHost> {
 impl crate::pop3::session::Maildrops for MailHost {
     type Lock = MaildropLock;
 
-    fn login(&self, user: &str, password: &str) -> Option<String> {
-        MailHost::login(self, user, password)
+    fn login(&self, user: &str, password: &str, client: IpAddr) -> crate::login::Attempt {
+        MailHost::login(self, user, password, client)
+    }
+
+    fn app_password_valid(&self, user: &str, name: &str) -> bool {
+        self.accounts.has_app_password(user, name)
     }
 
     fn lock(&self, user: &str) -> Option<MaildropLock> {
@@ -92,5 +104,9 @@ impl crate::pop3::session::Maildrops for MailHost {
 impl crate::pop3::server::Backend for MailHost {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn revocations(&self) -> crate::login::Revocations {
+        self.accounts.revocations()
     }
 }

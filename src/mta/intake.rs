@@ -62,8 +62,12 @@ impl HostPolicy {
 }
 
 impl Policy for HostPolicy {
-    fn authenticate(&self, user: &str, password: &str) -> bool {
-        self.role == Role::Submission && self.host.login(user, password).is_some()
+    fn authenticate(&self, user: &str, password: &str) -> crate::login::Attempt {
+        if self.role != Role::Submission {
+            // Port 25 takes no logins (the session does not offer AUTH there).
+            return crate::login::Attempt::at_once(crate::login::Verdict::Refused);
+        }
+        self.host.login(user, password, self.peer)
     }
 
     fn check_recipient(&self, from: &str, to: &str, authenticated: Option<&str>) -> RcptVerdict {

@@ -19,7 +19,8 @@
 //!    (RFC 3464) that goes back to the sender, queued like any message.
 //!
 //! `accounts.rs` decides who may log in, for all three protocols
-//! (throttled by `throttle.rs`, with two-factor codes from `totp.rs`);
+//! (throttled by `throttle.rs`, with two-factor codes from `totp.rs`; a
+//! lockout is told by `lockout.rs`);
 //! `backends.rs` is where the SMTP, IMAP and POP3 servers plug into this
 //! host (so `imap/` and `pop3/` never import `mta`). Every change is an
 //! event, so the class sees the message wait, move and land.
@@ -31,6 +32,7 @@ pub mod bounce;
 mod delivery;
 mod intake;
 mod local;
+mod lockout;
 pub mod queue;
 mod relay;
 pub mod throttle;
@@ -140,11 +142,20 @@ impl MailHost {
         &self.accounts
     }
 
-    /// Checks a login (SMTP AUTH, POP3 USER/PASS, IMAP LOGIN): the user's
-    /// canonical address if the password is right. Only users whose
-    /// mailbox is on this host can log in here.
-    pub fn login(&self, user: &str, password: &str) -> Option<String> {
-        self.accounts.check(user, password)
+    /// Checks a login (SMTP AUTH, POP3 USER/PASS, IMAP LOGIN) from
+    /// `client`, throttled: the verdict and how long to wait before giving
+    /// it. Only users whose mailbox is on this host can log in here. The
+    /// world's own devices are counted on the simulated clock, outside
+    /// programs on real time (see `accounts.rs`). A lock this attempt
+    /// starts is told at once (`lockout.rs`).
+    pub fn login(&self, user: &str, password: &str, client: IpAddr) -> accounts::Attempt {
+        let timeline = if self.net.peers.knows_address(client) { accounts::Timeline::World } else { accounts::Timeline::Outside };
+        let now = self.accounts.now(timeline);
+        let attempt = self.accounts.login_on(timeline, user, password, client, now);
+        if let Some(lock) = &attempt.locked {
+            self.tell_lock(lock, timeline);
+        }
+        attempt
     }
 
     /// The largest message this host takes (SMTP SIZE, IMAP APPEND): a

@@ -17,7 +17,7 @@
 //! port 110 the client may say STLS (RFC 2595 §4) and the connection is
 //! upgraded in place after the server's `+OK`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use super::command::{COMMAND_LINE_MAX, describe_command, parse, shown};
 use super::reply::Body;
 use super::session::{EXPLAIN_DROPPED, Explain, Maildrops, Session, SessionConfig, Step};
+use crate::login::Revocations;
 use crate::message::summarize;
 use crate::net::Net;
 use crate::tls::Offer;
@@ -43,6 +44,10 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 pub trait Backend: Maildrops<Lock: Send> + Send + Sync + 'static {
     /// The host's name (its greeting, the trace).
     fn name(&self) -> &str;
+    /// Wakes when app passwords are revoked (see `Maildrops::app_password_valid`).
+    fn revocations(&self) -> Revocations {
+        Revocations::never()
+    }
 }
 
 /// Serves one POP3 connection until QUIT, an error, or shutdown.
@@ -50,16 +55,34 @@ pub trait Backend: Maildrops<Lock: Send> + Send + Sync + 'static {
 pub async fn serve_connection<B: Backend>(backend: Arc<B>, net: Net, stream: TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>, offer: Offer) {
     let _ = stream.set_nodelay(true);
     let (peer_name, slot) = net.peers.identify(peer);
-    serve(backend.as_ref(), &net, stream, peer_name, slot, stop, offer).await;
+    let world = net.peers.lookup(peer).is_some();
+    serve(backend.as_ref(), &net, stream, Client { name: peer_name, address: peer.ip(), world }, slot, stop, offer).await;
+}
+
+/// Who is on the other end of a connection.
+pub struct Client {
+    /// Its node name, or its address for an outside program.
+    pub name: String,
+    pub address: IpAddr,
+    /// One of the world's own devices (login delays pass on the simulated clock).
+    pub world: bool,
+}
+
+impl From<&str> for Client {
+    /// A device of the world by name, at 127.0.0.1 (for tests and fuzzing).
+    fn from(name: &str) -> Self {
+        Client { name: name.to_string(), address: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), world: true }
+    }
 }
 
 /// The conversation itself, over any byte stream (tests use an in-memory
 /// pipe).
-pub async fn serve<S, B>(backend: &B, net: &Net, stream: S, peer_name: String, slot: MessageSlot, mut stop: watch::Receiver<bool>, offer: Offer)
+pub async fn serve<S, B>(backend: &B, net: &Net, stream: S, client: Client, slot: MessageSlot, mut stop: watch::Receiver<bool>, offer: Offer)
 where
     S: AsyncRead + AsyncWrite + Unpin,
     B: Backend,
 {
+    let peer_name = client.name.clone();
     let host = backend.name().to_string();
     let ends = Endpoints { local: host.clone(), peer: peer_name.clone(), protocol: Protocol::Pop3, side: Side::Server };
     let mut wire = Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT).with_write_timeout(net.network_timeout);
@@ -76,7 +99,10 @@ where
     config.stls = matches!(offer, Offer::StartTls(_));
     config.implicit_tls = implicit;
     config.plaintext_login = offer.plaintext_login();
+    config.client = client.address;
     let mut session: Session<B::Lock> = Session::new(config);
+    // Once logged in with an app password: (revocations, user, its name).
+    let mut grant: Option<(Revocations, String, String)> = None;
     let greeting = session.greeting();
     if send_step(&mut wire, net, &greeting).await.is_err() {
         return;
@@ -84,6 +110,12 @@ where
     loop {
         let read = tokio::select! {
             read = wire.read_line(COMMAND_LINE_MAX) => read,
+            // The app password this device logged in with was revoked.
+            () = revoked(&mut grant, backend) => {
+                let step = session.revoked();
+                let _ = send_step(&mut wire, net, &step).await;
+                break;
+            }
             // The world is shutting down: say so, delete nothing.
             _ = stop.changed() => {
                 let step = session.shutdown();
@@ -122,9 +154,15 @@ where
             session.command(parsed, backend)
         };
         if let Some(delay) = step.delay {
-            // Simulated time passes (as for a slow SMTP host): the client
-            // really waits, in live mode the class sees the pause.
-            net.conductor.advance(delay).await;
+            // A failed login is answered late (throttling): on the
+            // simulated clock for the world's devices, in real time for
+            // outside programs.
+            crate::login::hold(&wire, client.world, delay).await;
+        }
+        if grant.is_none()
+            && let (Some(user), Some(name)) = (session.user(), session.app_password())
+        {
+            grant = Some((backend.revocations(), user.to_string(), name.to_string()));
         }
         let sent = send_step(&mut wire, net, &step).await;
         wire.set_message(None);
@@ -168,6 +206,18 @@ async fn linger<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
         }
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+/// Resolves when the app password of `grant` (revocations, user, name)
+/// is revoked; never if the session did not log in with one.
+async fn revoked<B: Backend>(grant: &mut Option<(Revocations, String, String)>, backend: &B) {
+    let Some((revocations, user, name)) = grant else { return std::future::pending().await };
+    loop {
+        revocations.changed().await;
+        if !backend.app_password_valid(user, name) {
+            return;
+        }
+    }
 }
 
 /// How long [`linger`] waits for the client to close (real time).
@@ -217,8 +267,8 @@ mod tests {
 
     impl Maildrops for Host {
         type Lock = MaildropLock;
-        fn login(&self, user: &str, password: &str) -> Option<String> {
-            (user == "bob@example.org" && password == "builder").then(|| user.to_string())
+        fn login(&self, user: &str, password: &str, _client: std::net::IpAddr) -> crate::login::Attempt {
+            crate::login::Attempt::from_check((user == "bob@example.org" && password == "builder").then(|| user.to_string()))
         }
         fn lock(&self, user: &str) -> Option<MaildropLock> {
             self.store.lock_maildrop(user)

@@ -23,11 +23,13 @@
 //! server for the last hop of its journey, onto the device.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::command::{Command, ParseError};
 use super::reply::{Code, Reply};
+use crate::login::{Attempt, Verdict};
 use crate::trace::human_bytes;
 
 /// How a server behaves.
@@ -37,9 +39,10 @@ pub struct SessionConfig {
     pub hostname: String,
     /// Wrong passwords allowed before the server hangs up.
     pub max_auth_failures: u32,
-    /// How long (simulated time) the server waits before saying a
-    /// password was wrong: guessing passwords becomes slow.
-    pub failure_delay: Duration,
+    /// The client's address: logins are throttled per account and per
+    /// address (the wait before a wrong password's answer comes from the
+    /// host's accounts, see `mta::throttle`).
+    pub client: IpAddr,
     /// Unknown or misplaced commands allowed before the server hangs up.
     pub max_errors: u32,
     /// The server can do STLS on this connection (RFC 2595 §4).
@@ -57,7 +60,7 @@ impl SessionConfig {
         SessionConfig {
             hostname: hostname.into(),
             max_auth_failures: 3,
-            failure_delay: Duration::from_secs(2),
+            client: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             max_errors: 10,
             stls: false,
             plaintext_login: true,
@@ -86,9 +89,16 @@ pub struct Maildrop {
 pub trait Maildrops {
     /// Held while a session has the maildrop open; dropping it unlocks.
     type Lock;
-    /// The user's canonical name if the password is right and the user's
-    /// mailbox lives here; `None` otherwise (never say which was wrong).
-    fn login(&self, user: &str, password: &str) -> Option<String>;
+    /// Checks a login from `client`: welcome (with the user's canonical
+    /// name) if the password is right and the user's mailbox lives here,
+    /// refused otherwise (never say which was wrong), or locked; and how
+    /// long to wait before answering.
+    fn login(&self, user: &str, password: &str, client: IpAddr) -> Attempt;
+    /// Does `user` still have the app password named `name`? A session
+    /// logged in with one that was revoked is ended by the server.
+    fn app_password_valid(&self, _user: &str, _name: &str) -> bool {
+        true
+    }
     /// Locks the user's maildrop, or `None` if another session has it.
     fn lock(&self, user: &str) -> Option<Self::Lock>;
     /// The user's INBOX now.
@@ -202,6 +212,8 @@ pub struct Session<L> {
     errors: u32,
     /// The connection is encrypted (POP3S, or after STLS).
     tls_active: bool,
+    /// The app password this session logged in with, if any.
+    app_password: Option<String>,
 }
 
 /// The octets a message takes on the wire (RFC 1939 §11: sizes are
@@ -253,7 +265,7 @@ fn messages(n: usize) -> String {
 impl<L> Session<L> {
     pub fn new(config: SessionConfig) -> Self {
         let tls_active = config.implicit_tls;
-        Session { config, state: State::Authorization { user: None, failures: 0 }, errors: 0, tls_active }
+        Session { config, state: State::Authorization { user: None, failures: 0 }, errors: 0, tls_active, app_password: None }
     }
 
     /// The handshake after STLS succeeded.
@@ -321,6 +333,22 @@ impl<L> Session<L> {
     pub fn timeout(&mut self) -> Step {
         self.state = State::Closed;
         Step::new(Reply::err("autologout: idle for too long, nothing was deleted"), "hangs up: the client was idle too long (nothing is deleted)").close()
+    }
+
+    /// The app password this session logged in with, if it did.
+    pub fn app_password(&self) -> Option<&str> {
+        self.app_password.as_deref().filter(|_| self.phase() == Phase::Transaction)
+    }
+
+    /// The app password this session logged in with was revoked: the
+    /// server hangs up, deleting nothing (no QUIT, no UPDATE state).
+    pub fn revoked(&mut self) -> Step {
+        self.state = State::Closed;
+        Step::new(
+            Reply::err_code(Code::Auth, "your app password was revoked; nothing was deleted"),
+            "hangs up: the app password of this device was revoked (nothing is deleted)",
+        )
+        .close()
     }
 
     /// The server is stopping: nothing is deleted.
@@ -402,25 +430,40 @@ impl<L> Session<L> {
                 let Some(name) = user else {
                     return self.error(Reply::err("send USER first"));
                 };
-                match backend.login(&name, &password) {
-                    None => {
+                let attempt = backend.login(&name, &password, self.config.client);
+                let delay = (!attempt.delay.is_zero()).then_some(attempt.delay);
+                match attempt.verdict {
+                    Verdict::Refused | Verdict::AppPasswordRequired | Verdict::Locked { .. } => {
                         let failures = failures + 1;
                         let max = self.config.max_auth_failures;
-                        let reply = Reply::err_code(Code::Auth, "invalid user name or password");
-                        let mut step = Step::new(reply, format!("refuses the login after a pause: wrong user name or password (failure {failures} of {max})"))
+                        // RFC 3206: [AUTH] for credentials, [SYS/TEMP] for "not now, later".
+                        let (reply, why) = match attempt.verdict {
+                            Verdict::AppPasswordRequired => (
+                                Reply::err_code(Code::Auth, "Application-specific password required: this account has two-factor sign-in; use an app password"),
+                                "the main password of a two-factor account: a mail program needs an app password",
+                            ),
+                            Verdict::Locked { .. } => (
+                                Reply::err_code(Code::SysTemp, "too many failed logins; temporarily locked, try again later"),
+                                "too many failed logins, the account is locked for now",
+                            ),
+                            _ => (Reply::err_code(Code::Auth, "invalid user name or password"), "wrong user name or password"),
+                        };
+                        let pause = if delay.is_some() { " after a pause" } else { "" };
+                        let mut step = Step::new(reply, format!("refuses the login{pause}: {why} (failure {failures} of {max} on this connection)"))
                             .explain(EXPLAIN_AUTH_FAILED);
-                        step.delay = Some(self.config.failure_delay);
+                        step.delay = delay;
                         if failures >= max {
                             self.state = State::Closed;
-                            step.summary = format!("refuses the login after a pause and hangs up: {failures} wrong passwords");
-                            step.reply = Reply::err_code(Code::Auth, "invalid user name or password, too many failures, closing");
+                            step.summary = format!("refuses the login{pause} and hangs up: {failures} failed logins");
+                            let code = step.reply.code.unwrap_or(Code::Auth);
+                            step.reply = Reply::err_code(code, "too many failed logins on this connection, closing");
                             step.close = true;
                         } else {
                             self.state = State::Authorization { user: None, failures };
                         }
                         step
                     }
-                    Some(account) => match backend.lock(&account) {
+                    Verdict::Welcome { address: account, app_password } => match backend.lock(&account) {
                         None => Step::new(
                             Reply::err_code(Code::InUse, "maildrop already locked by another POP3 session"),
                             format!("refuses: {account}'s maildrop is in use by another session"),
@@ -435,6 +478,7 @@ impl<L> Session<L> {
                             )
                             .explain(EXPLAIN_LOCKED);
                             self.state = State::Transaction { user: account, lock, maildrop, deleted: BTreeSet::new() };
+                            self.app_password = app_password;
                             step
                         }
                     },
@@ -580,9 +624,16 @@ mod tests {
 
     impl Maildrops for Fake {
         type Lock = FakeLock;
-        fn login(&self, user: &str, password: &str) -> Option<String> {
+        fn login(&self, user: &str, password: &str, _client: std::net::IpAddr) -> crate::login::Attempt {
             let user = user.to_ascii_lowercase();
-            matches!((user.as_str(), password), ("bob@example.org", "builder") | ("carol@example.org", "secret")).then_some(user)
+            let mut attempt = crate::login::Attempt::from_check(
+                matches!((user.as_str(), password), ("bob@example.org", "builder") | ("carol@example.org", "secret")).then_some(user),
+            );
+            if attempt.verdict == Verdict::Refused {
+                // A host's accounts throttle: a failure is answered late.
+                attempt.delay = Duration::from_secs(1);
+            }
+            attempt
         }
         fn lock(&self, user: &str) -> Option<FakeLock> {
             self.locked.borrow_mut().insert(user.to_string()).then(|| FakeLock(self.locked.clone(), user.to_string()))

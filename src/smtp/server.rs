@@ -42,6 +42,9 @@ pub struct HopInfo {
     /// The TLS protecting the connection, if any (for `with ESMTPS`,
     /// RFC 3848, and a `tls` clause in `Received:`).
     pub tls: Option<Arc<TlsInfo>>,
+    /// The client is one of the world's own devices (its login delays
+    /// pass on the simulated clock), not an outside program.
+    pub world: bool,
 }
 
 /// The mail host behind an SMTP server (a cheap handle, e.g. an `Arc`).
@@ -119,7 +122,7 @@ pub async fn serve_connection<B: Backend>(
         session.tls_started();
     }
     let policy = backend.policy(role, peer.ip());
-    let mut hop = HopInfo { peer_name: peer_name.clone(), peer_ip: peer.ip(), tls: wire.tls().cloned() };
+    let mut hop = HopInfo { peer_name: peer_name.clone(), peer_ip: peer.ip(), tls: wire.tls().cloned(), world: net.peers.lookup(peer).is_some() };
     let greeting = session.greeting();
     if wire.send(&greeting.to_wire(), describe_reply(&greeting)).await.is_err() {
         return;
@@ -224,6 +227,8 @@ where
         wire.trace_received(&shown, summary);
         session.command(&line.bytes, policy)
     };
+    // A failed login is answered late (throttling, see `mta::throttle`).
+    crate::login::hold(wire, hop.world, session.take_delay()).await;
     let reply = step.reply();
     wire.send(&reply.to_wire(), describe_reply(reply)).await?;
     match step {

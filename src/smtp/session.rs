@@ -17,8 +17,10 @@
 
 use super::command::{self, Command, MailParams};
 use super::reply::{EnhancedCode, Reply};
+use crate::login::{Attempt, Verdict};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use std::time::Duration;
 
 /// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
 pub const COMMAND_LINE_MAX: usize = 512;
@@ -66,8 +68,10 @@ impl SessionConfig {
 
 /// The server's decisions, supplied from outside so the state machine stays pure.
 pub trait Policy {
-    /// SMTP AUTH: are these credentials right?
-    fn authenticate(&self, user: &str, password: &str) -> bool;
+    /// SMTP AUTH: are these credentials right? The verdict (welcome,
+    /// refused, app password required, locked) and how long to wait
+    /// before answering (throttling).
+    fn authenticate(&self, user: &str, password: &str) -> Attempt;
     /// Decide on one recipient. `authenticated` is the user who logged in, if any.
     /// `from` is empty for the null sender `<>`; `to` may be the bare `postmaster`, which
     /// every server must accept (RFC 5321 §4.5.1).
@@ -223,6 +227,8 @@ pub struct Session {
     tls: bool,
     user: Option<String>,
     errors: usize,
+    /// The wait before the answer just computed (see [`Session::take_delay`]).
+    delay: Duration,
 }
 
 fn ok(text: &str) -> Reply {
@@ -240,7 +246,7 @@ fn tls_first() -> Reply {
 
 impl Session {
     pub fn new(config: SessionConfig) -> Self {
-        Self { config, state: State::Fresh, tls: false, user: None, errors: 0 }
+        Self { config, state: State::Fresh, tls: false, user: None, errors: 0, delay: Duration::ZERO }
     }
 
     pub fn config(&self) -> &SessionConfig {
@@ -617,13 +623,31 @@ impl Session {
         })
     }
 
+    /// The login's answer (RFC 4954 §6): 235 in; 535 5.7.8 wrong
+    /// credentials; 534 5.7.9 the main password of a two-factor account
+    /// (as real providers answer: use an app password); 454 4.7.0 locked
+    /// for now (a temporary failure: try again later). The wait before a
+    /// failure's answer is left for the server ([`Session::take_delay`]).
     fn login(&mut self, user: &str, password: &str, policy: &dyn Policy) -> Reply {
-        if policy.authenticate(user, password) {
-            self.user = Some(user.to_string());
-            Reply::new(235, (2, 7, 0), "Authentication successful")
-        } else {
-            Reply::new(535, (5, 7, 8), "Authentication credentials invalid")
+        let attempt = policy.authenticate(user, password);
+        self.delay = attempt.delay;
+        match attempt.verdict {
+            Verdict::Welcome { .. } => {
+                self.user = Some(user.to_string());
+                Reply::new(235, (2, 7, 0), "Authentication successful")
+            }
+            Verdict::Refused => Reply::new(535, (5, 7, 8), "Authentication credentials invalid"),
+            Verdict::AppPasswordRequired => {
+                Reply::new(534, (5, 7, 9), "Application-specific password required: this account has two-factor sign-in; use an app password")
+            }
+            Verdict::Locked { .. } => Reply::new(454, (4, 7, 0), "Temporary authentication failure: too many failed logins, try again later"),
         }
+    }
+
+    /// How long to wait before sending the answer just computed (a failed
+    /// login's throttling delay); zero otherwise. Reading it clears it.
+    pub fn take_delay(&mut self) -> Duration {
+        std::mem::take(&mut self.delay)
     }
 }
 
@@ -642,8 +666,8 @@ mod tests {
     struct FakePolicy;
 
     impl Policy for FakePolicy {
-        fn authenticate(&self, user: &str, password: &str) -> bool {
-            user == "alice@school.test" && password == "wonderland"
+        fn authenticate(&self, user: &str, password: &str) -> crate::login::Attempt {
+            crate::login::Attempt::from_check((user == "alice@school.test" && password == "wonderland").then(|| user.to_string()))
         }
         fn check_recipient(&self, _from: &str, to: &str, authenticated: Option<&str>) -> RcptVerdict {
             match to.rsplit_once('@') {

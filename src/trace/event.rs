@@ -198,6 +198,22 @@ pub enum Kind {
         #[serde(default, skip_serializing_if = "is_zero")]
         more: u64,
     },
+    /// A server waits before answering a failed login (throttling): the
+    /// delay grows with each failure. `simulated`: on the world's clock
+    /// (its own devices) rather than real time (outside programs).
+    LoginDelay { delay_ms: u64, simulated: bool },
+    /// Too many failed logins: an account (`account`) or a client address
+    /// (`client`) is refused until `until_ms` (on the clock `simulated`
+    /// names), after `failures` failures.
+    AccountLocked {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+        failures: u32,
+        until_ms: u64,
+        simulated: bool,
+    },
     /// A password-guessing attack ended (`world/attack.rs`): how, after how
     /// many guesses the server answered, in how much simulated time.
     Attack { target: String, outcome: AttackOutcome, guesses: u32, sim_seconds: u64 },

@@ -129,6 +129,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         &self.trace
     }
 
+    /// The world's pacing (for a wait that passes on the simulated clock).
+    pub fn conductor(&self) -> &Conductor {
+        &self.conductor
+    }
+
     pub fn message(&self) -> Option<MessageRef> {
         self.message.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -38,6 +38,12 @@ impl Peers {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).get(&addr).cloned()
     }
 
+    /// Is `ip` the address of one of the world's own nodes with a
+    /// connection open now? (Outside programs use other addresses.)
+    pub fn knows_address(&self, ip: IpAddr) -> bool {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).keys().any(|addr| addr.ip() == ip)
+    }
+
     /// What a server calls the client at `addr` (its node name, or its
     /// address for an outside client) and the message slot it shares.
     pub fn identify(&self, addr: SocketAddr) -> (String, MessageSlot) {
