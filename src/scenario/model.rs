@@ -612,6 +612,10 @@ pub struct AttackStep {
     /// Stop when this much simulated time has passed since the first guess.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<SimDuration>,
+    /// Try these instead of the shipped list: e.g. the password a phishing
+    /// page stole, to show what it opens (and what it does not).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passwords: Vec<String>,
 }
 
 /// The login an attack uses.

@@ -25,6 +25,7 @@ pub const ASSETS: &[(&str, &str, &[u8])] = assets![
     "js/topology.js" => "text/javascript; charset=utf-8",
     "js/panels.js" => "text/javascript; charset=utf-8",
     "js/controls.js" => "text/javascript; charset=utf-8",
+    "js/account.js" => "text/javascript; charset=utf-8",
 ];
 
 /// The file at `path` (no leading slash; "" is the index page).

@@ -22,6 +22,7 @@
 //! | `POST /api/control`        | `{"action": "play"/"pause"/"step"/"speed"/"restart", "speed": X}` |
 //! | `POST /api/scenario`       | `{"name": "..."}` or `{"text": "...", "file": "..."}` |
 //! | `POST /api/send`           | `{"client", "to", "subject", "body"}`             |
+//! | `/api/accounts...`         | the account view: sign-in, app passwords ([`account`]) |
 //!
 //! Who may call the `POST`s: [`guard`] stands in front of every request
 //! that is not a `GET` (a page of another site, a rebound DNS name, a
@@ -33,6 +34,7 @@
 //! with `tower::ServiceExt::oneshot`.
 
 pub mod access;
+pub mod account;
 pub mod api;
 pub mod assets;
 pub mod guard;
@@ -64,6 +66,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/messages/{id}", get(api::message))
         .route("/api/control", post(api::control))
         .route("/api/send", post(api::send))
+        .route("/api/accounts", get(account::list))
+        .route("/api/accounts/authenticator", post(account::authenticator))
+        .route("/api/accounts/sign-in", post(account::sign_in))
+        .route("/api/accounts/app-passwords", post(account::create_app_password))
+        .route("/api/accounts/revoke", post(account::revoke_app_password))
         .fallback(get(api::asset))
         // Every route, including any added later: a change must pass the
         // guard whatever handler it is meant for.

@@ -65,6 +65,8 @@ pub struct Plan {
     pace: Duration,
     max_tries: Option<u32>,
     budget: Option<Duration>,
+    /// The step's own list, if it gives one (else the shipped list).
+    passwords: Vec<String>,
     /// The users' real passwords: a guess equal to one is never shown.
     secrets: HashSet<String>,
 }
@@ -85,6 +87,7 @@ impl Plan {
             pace: step.pace.map(|p| p.0).unwrap_or(Duration::from_secs(1)),
             max_tries: step.max_tries,
             budget: step.budget.map(|b| b.0),
+            passwords: step.passwords.clone(),
             secrets: world.scenario.users.values().flat_map(|u| std::iter::once(u.password.clone()).chain(u.app_passwords.values().cloned())).collect(),
         })
     }
@@ -238,7 +241,7 @@ impl Conn {
 
 /// The robot's loop: guess, read the answer, wait, guess again.
 async fn run(net: &Net, plan: &Plan, activity: Activity) {
-    let list: Vec<&str> = common_passwords().collect();
+    let list: Vec<&str> = if plan.passwords.is_empty() { common_passwords().collect() } else { plan.passwords.iter().map(String::as_str).collect() };
     let protocol = match plan.protocol {
         AttackProtocol::Imap => Protocol::Imap,
         AttackProtocol::Pop3 => Protocol::Pop3,
@@ -340,7 +343,7 @@ fn ending(who: &str, target: &str, outcome: AttackOutcome, guesses: u32, seconds
             "Mail protocols cannot ask for a one-time code, so an account with two-factor sign-in refuses its main password on SMTP, IMAP and POP3 and takes only app passwords, made one per device. A guessed or phished main password is useless for mail.".into(),
         ),
         AttackOutcome::Exhausted => (
-            format!("{who} tried all {listed} common passwords on {target} in {seconds} simulated seconds: none worked"),
+            format!("{who} tried all {listed} passwords on its list against {target} in {seconds} simulated seconds: none worked"),
             "A long passphrase is on no list of common passwords, so a guessing robot never finds it; it would have to try every combination, which takes longer than the universe has.".into(),
         ),
         AttackOutcome::GaveUp => (
@@ -360,7 +363,7 @@ mod tests {
 
     #[test]
     fn the_list_is_a_few_hundred_passwords_most_common_first() {
-        let list: Vec<&str> = common_passwords().collect();
+        let list: Vec<&str> = if plan.passwords.is_empty() { common_passwords().collect() } else { plan.passwords.iter().map(String::as_str).collect() };
         assert!(list.len() > 400, "{}", list.len());
         assert_eq!(list[0], "123456");
         assert_eq!(list.iter().position(|p| *p == "sunshine"), Some(45), "the lessons count on sunshine being guess 46");

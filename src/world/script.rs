@@ -66,6 +66,9 @@ pub fn describe(step: &Step) -> String {
         return note.clone();
     }
     if let Some(attack) = &step.attack {
+        if !attack.passwords.is_empty() {
+            return format!("{} tries a password it knows on {}", attack.from, attack.target);
+        }
         return format!("{} starts guessing {}'s password", attack.from, attack.target);
     }
     "the teacher explains".into()
