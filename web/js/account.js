@@ -18,7 +18,7 @@ function problem(reply) {
 function build() {
   const toolbar = document.querySelector('#bar .controls');
   const button = h('button', { id: 'accounts', type: 'button', title: 'Accounts: sign in, two-factor codes, app passwords' },
-    h('span', { class: 'glyph', 'aria-hidden': 'true' }, '🔑'), h('span', { class: 'label narrow-hide' }, ' Accounts'));
+    h('span', { class: 'glyph', 'aria-hidden': 'true' }, '@'), h('span', { class: 'label narrow-hide' }, ' Accounts'));
   toolbar.append(button);
   const dialog = h('dialog', { id: 'account-dialog', 'aria-labelledby': 'account-dialog-title' },
     h('h2', { id: 'account-dialog-title' }, 'Accounts'),
@@ -42,9 +42,10 @@ function build() {
     h('section', { class: 'signed-in', hidden: '', 'aria-labelledby': 'signed-in-title' },
       h('h3', { id: 'signed-in-title' }, 'App passwords'),
       h('p', { class: 'who' }),
+      h('p', {}, h('button', { type: 'button', class: 'sign-out' }, 'Sign out')),
       h('ul', { class: 'app-passwords' }),
       h('form', { class: 'new-app-password' },
-        h('label', {}, 'Device name ', h('input', { name: 'name', type: 'text', placeholder: 'bob-tablet', autocomplete: 'off', required: '' })),
+        h('label', {}, 'Device name ', h('input', { name: 'name', type: 'text', placeholder: 'e.g. tablet', autocomplete: 'off', required: '' })),
         h('div', { class: 'buttons' }, h('button', { type: 'submit' }, 'Make an app password'))),
       h('div', { class: 'shown-once', role: 'status' })),
     h('form', { method: 'dialog' }, h('div', { class: 'buttons' }, h('button', { value: 'close' }, 'Close'))));
@@ -54,6 +55,7 @@ function build() {
   dialog.querySelector('form.sign-in').addEventListener('submit', (ev) => { ev.preventDefault(); signIn(dialog); });
   dialog.querySelector('form.new-app-password').addEventListener('submit', (ev) => { ev.preventDefault(); makeAppPassword(dialog); });
   dialog.querySelector('select[name=user]').addEventListener('change', () => chooseUser(dialog));
+  dialog.querySelector('button.sign-out').addEventListener('click', () => signOut(dialog));
 }
 
 let accounts = [];
@@ -139,11 +141,24 @@ async function signIn(dialog) {
   await refresh(dialog);
 }
 
+// Signed in, the sign-in form makes way for the account's app passwords.
+function signOut(dialog) {
+  state.session = null;
+  state.user = null;
+  dialog.querySelector('.shown-once').replaceChildren();
+  dialog.querySelector('form.sign-in .result').replaceChildren();
+  showSignedIn(dialog, null);
+  chooseUser(dialog);
+}
+
 function showSignedIn(dialog, account) {
   const section = dialog.querySelector('.signed-in');
+  const form = dialog.querySelector('form.sign-in');
   section.hidden = !account;
+  form.hidden = !!account;
   if (!account) return;
-  section.querySelector('.who').textContent = `${account.address}: one app password per device; each opens the mailbox over SMTP, IMAP and POP3.`;
+  stopTicking();
+  section.querySelector('.who').textContent = `Signed in as ${account.address}. One app password per device: each opens the mailbox over SMTP, IMAP and POP3, and can be revoked alone.`;
   section.querySelector('ul.app-passwords').replaceChildren(...(account.app_passwords.length
     ? account.app_passwords.map((name) => {
       const revoke = h('button', { type: 'button', class: 'revoke' }, 'Revoke');
