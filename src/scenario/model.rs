@@ -415,7 +415,7 @@ pub struct Client {
 }
 
 /// One timed step. Give `at` and exactly one action (`send`, `fetch`,
-/// `lookup`, `dns`, `down`, `up`, `note`, `attack`).
+/// `lookup`, `dns`, `down`, `up`, `note`, `attack`, `revoke`).
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
@@ -448,6 +448,9 @@ pub struct Step {
     /// A password-guessing attack on one account (see [`AttackStep`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attack: Option<AttackStep>,
+    /// The owner revokes one of their app passwords (a lost device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke: Option<RevokeStep>,
 }
 
 /// A message written on a device and submitted to its mail server.
@@ -533,6 +536,9 @@ impl Step {
         }
         if self.attack.is_some() {
             names.push("attack");
+        }
+        if self.revoke.is_some() {
+            names.push("revoke");
         }
         names
     }
@@ -717,4 +723,16 @@ impl Default for ThrottleSettings {
             window: Self::default_window(),
         }
     }
+}
+
+/// The owner revokes an app password, as on the provider's account page:
+/// the device that logs in with it is refused from its next login on, and
+/// its open sessions are ended.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeStep {
+    /// The account (an address from `users`).
+    pub user: String,
+    /// The name of one of its `app_passwords`.
+    pub app_password: String,
 }

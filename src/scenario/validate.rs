@@ -143,7 +143,7 @@ pub fn check(s: &Scenario) -> Problems {
         let actions = step.actions();
         if actions.len() != 1 && !(actions.is_empty() && step.explain.is_some()) {
             let found = if actions.is_empty() { "no action".to_string() } else { actions.join(" and ") };
-            out.push((path.clone(), format!("found {found}, expected exactly one of: send, fetch, lookup, dns, down, up, note, attack")));
+            out.push((path.clone(), format!("found {found}, expected exactly one of: send, fetch, lookup, dns, down, up, note, attack, revoke")));
         }
         if let Some(send) = &step.send {
             let path = path.key("send");
@@ -204,6 +204,17 @@ pub fn check(s: &Scenario) -> Problems {
         }
         if let Some(attack) = &step.attack {
             check_attack(s, attack, path.key("attack"), &mut out);
+        }
+        if let Some(revoke) = &step.revoke {
+            let path = path.key("revoke");
+            match s.users.get(&revoke.user) {
+                None => out.push((path.key("user"), format!("found {:?}, expected one of the users: {}", revoke.user, quoted(s.users.keys())))),
+                Some(user) if !user.app_passwords.contains_key(&revoke.app_password) => out.push((
+                    path.key("app_password"),
+                    format!("found {:?}, expected one of {}'s app passwords: {}", revoke.app_password, revoke.user, quoted(user.app_passwords.keys())),
+                )),
+                Some(_) => {}
+            }
         }
         if let Some(dns) = &step.dns {
             if !s.domains.contains_key(&dns.domain) {

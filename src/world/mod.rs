@@ -13,6 +13,7 @@
 //! `--standard-ports` they are 53, 25, 587, 143, 110.
 
 pub mod attack;
+mod revoke;
 mod banner;
 pub mod listener;
 mod script;

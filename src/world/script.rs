@@ -65,6 +65,9 @@ pub fn describe(step: &Step) -> String {
     if let Some(note) = &step.note {
         return note.clone();
     }
+    if let Some(revoke) = &step.revoke {
+        return format!("{} revokes the app password {:?}", revoke.user, revoke.app_password);
+    }
     if let Some(attack) = &step.attack {
         if !attack.passwords.is_empty() {
             return format!("{} tries a password it knows on {}", attack.from, attack.target);
@@ -158,6 +161,9 @@ async fn run(world: &World, step: &Step) {
     }
     if let Some(plan) = step.attack.as_ref().and_then(|a| super::attack::Plan::new(world, a)) {
         super::attack::start(world.net.clone(), plan);
+    }
+    if let Some(revoke) = &step.revoke {
+        super::revoke::revoke(world, revoke);
     }
     // A `note` step says everything in its step event; nothing to run.
 }

@@ -18,7 +18,7 @@ function problem(reply) {
 function build() {
   const toolbar = document.querySelector('#bar .controls');
   const button = h('button', { id: 'accounts', type: 'button', title: 'Accounts: sign in, two-factor codes, app passwords' },
-    h('span', { class: 'glyph', 'aria-hidden': 'true' }, '@'), h('span', { class: 'label narrow-hide' }, ' Accounts'));
+    h('span', { class: 'glyph', 'aria-hidden': 'true' }, '@'), h('span', { class: 'visually-hidden' }, 'Accounts'));
   toolbar.append(button);
   const dialog = h('dialog', { id: 'account-dialog', 'aria-labelledby': 'account-dialog-title' },
     h('h2', { id: 'account-dialog-title' }, 'Accounts'),
