@@ -9,6 +9,7 @@ mod smtp_common;
 mod web_support;
 
 mod account_lessons;
+mod accounts;
 mod auth_intake;
 mod cli;
 mod clock;

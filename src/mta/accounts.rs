@@ -286,17 +286,52 @@ impl Accounts {
     }
 
     /// The web sign-in: the password, and for a two-factor account the
-    /// current code of the user's authenticator at `unix_time`. (Not
-    /// throttled here: the page that offers it counts its own tries.)
+    /// current code of the user's authenticator at `unix_time`. Throttled
+    /// like the mail logins, on the world's clock: a wrong password or
+    /// code counts against the account, and a locked account is refused.
+    /// (Use [`MailHost::sign_in`](super::MailHost::sign_in) to have a lock
+    /// told as an event and a notice.)
     pub fn sign_in(&self, user: &str, password: &str, code: Option<&str>, unix_time: u64) -> Result<(), SignInError> {
-        let users = self.users();
-        let account = users.get(&canonical(user)).filter(|a| a.password == password).ok_or(SignInError::WrongCredentials)?;
-        match (&account.two_factor, code.map(str::trim).filter(|c| !c.is_empty())) {
-            (None, _) => Ok(()),
-            (Some(_), None) => Err(SignInError::CodeRequired),
-            (Some(totp), Some(code)) if totp.check(code, unix_time) => Ok(()),
-            (Some(_), Some(_)) => Err(SignInError::WrongCode),
+        self.sign_in_counted(user, password, code, unix_time).0
+    }
+
+    /// [`Accounts::sign_in`], and the lock this attempt started, if any.
+    pub fn sign_in_counted(&self, user: &str, password: &str, code: Option<&str>, unix_time: u64) -> (Result<(), SignInError>, Option<Lock>) {
+        let address = canonical(user);
+        let now = self.now(Timeline::World);
+        let mut all = self.ledgers();
+        let ledgers = &mut all[Timeline::World as usize];
+        if ledgers.accounts.get(&address).and_then(|r| r.locked(now)).is_some() {
+            return (Err(SignInError::Locked), None);
         }
+        let result = {
+            let users = self.users();
+            match users.get(&address).filter(|a| a.password == password) {
+                None => Err(SignInError::WrongCredentials),
+                Some(account) => match (&account.two_factor, code.map(str::trim).filter(|c| !c.is_empty())) {
+                    (None, _) => Ok(()),
+                    (Some(_), None) => Err(SignInError::CodeRequired),
+                    (Some(totp), Some(code)) if totp.check(code, unix_time) => Ok(()),
+                    (Some(_), Some(_)) => Err(SignInError::WrongCode),
+                },
+            }
+        };
+        match &result {
+            Ok(()) => ledgers.accounts.forget(&address),
+            // Asking for the code is not a failure: the password was right.
+            Err(SignInError::CodeRequired) => {}
+            Err(_) if self.exists(&address) => {
+                let rules = &self.rules;
+                let record = ledgers.accounts.entry(&address, now);
+                let (_, locks) = record.fail(now, rules, rules.lock_after);
+                if locks {
+                    let failures = record.failures;
+                    return (result, Some(Lock::Account { address, failures, until: now + rules.lock_for }));
+                }
+            }
+            Err(_) => {}
+        }
+        (result, None)
     }
 
     /// What `user`'s authenticator shows at `unix_time`: the 6-digit code
@@ -501,6 +536,18 @@ mod tests {
         assert_eq!(accounts.sign_in("carol@example.org", "correct horse", Some("287082"), 59), Ok(()));
         assert_eq!(accounts.sign_in("carol@example.org", "wrong", Some("287082"), 59), Err(SignInError::WrongCredentials));
         assert_eq!(accounts.authenticator("bob@example.org", 59), None);
+    }
+
+    #[test]
+    fn wrong_web_sign_ins_lock_the_account_too() {
+        let accounts = bob();
+        for _ in 0..4 {
+            assert_eq!(accounts.sign_in_counted("carol@example.org", "correct horse", Some("000000"), 59), (Err(SignInError::WrongCode), None));
+        }
+        let (result, lock) = accounts.sign_in_counted("carol@example.org", "correct horse", Some("111111"), 59);
+        assert_eq!(result, Err(SignInError::WrongCode));
+        assert!(matches!(lock, Some(Lock::Account { failures: 5, .. })));
+        assert_eq!(accounts.sign_in("carol@example.org", "correct horse", Some("287082"), 59), Err(SignInError::Locked), "even the right code");
     }
 
     #[test]

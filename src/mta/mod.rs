@@ -158,6 +158,16 @@ impl MailHost {
         attempt
     }
 
+    /// The web sign-in (see [`Accounts::sign_in`]), with a lock it starts
+    /// told as an event and a notice, like a mail login's.
+    pub fn sign_in(&self, user: &str, password: &str, code: Option<&str>, unix_time: u64) -> Result<(), accounts::SignInError> {
+        let (result, lock) = self.accounts.sign_in_counted(user, password, code, unix_time);
+        if let Some(lock) = &lock {
+            self.tell_lock(lock, accounts::Timeline::World);
+        }
+        result
+    }
+
     /// The largest message this host takes (SMTP SIZE, IMAP APPEND): a
     /// message that could not be delivered cannot be uploaded either.
     pub fn max_message_size(&self) -> usize {

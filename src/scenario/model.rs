@@ -389,6 +389,18 @@ pub struct User {
     pub app_passwords: IndexMap<String, String>,
 }
 
+impl User {
+    /// What a mail program (swaks, curl) must type to log in: for a
+    /// two-factor account its first app password (the main password is
+    /// refused there), else the password.
+    pub fn mail_password(&self) -> &str {
+        match (&self.two_factor, self.app_passwords.values().next()) {
+            (Some(_), Some(app)) => app,
+            _ => &self.password,
+        }
+    }
+}
+
 /// How a device reads mail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -412,6 +424,11 @@ pub struct Client {
     /// The host it reads mail from; by default the user's home host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch_from: Option<String>,
+    /// The name of one of the user's `app_passwords`: the device logs in
+    /// with it instead of the main password (a two-factor account's
+    /// devices need one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_password: Option<String>,
 }
 
 /// One timed step. Give `at` and exactly one action (`send`, `fetch`,
@@ -580,6 +597,14 @@ pub struct DnsStep {
 }
 
 impl Scenario {
+    /// What `client`'s device types as its password: its app password if
+    /// it has one, else the user's main password.
+    pub fn device_password(&self, client: &Client) -> String {
+        let user = self.users.get(&client.user);
+        let app = client.app_password.as_ref().and_then(|name| user?.app_passwords.get(name));
+        app.or(user.map(|u| &u.password)).cloned().unwrap_or_default()
+    }
+
     /// The host that keeps `address`'s mailbox: the user's `home`, or the
     /// host whose `domains` include the address's domain.
     pub fn home_host(&self, address: &str) -> Option<String> {

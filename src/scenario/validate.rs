@@ -114,6 +114,13 @@ pub fn check(s: &Scenario) -> Problems {
         if !s.users.contains_key(&client.user) {
             out.push((path.key("user"), format!("found {:?}, expected one of the users: {user_list}", client.user)));
         }
+        if let Some(name) = &client.app_password
+            && let Some(user) = s.users.get(&client.user)
+            && !user.app_passwords.contains_key(name)
+        {
+            let names = quoted(user.app_passwords.keys());
+            out.push((path.key("app_password"), format!("found {name:?}, expected one of the user's app passwords: {names}")));
+        }
         if let Some(submit) = &client.submit_to {
             // Port 587 (STARTTLS) or port 465 (TLS from the first byte) will do.
             if s.hosts.get(submit).is_some_and(|h| h.services.contains(&Service::Submissions)) {

@@ -764,6 +764,36 @@ mod tests {
         }
     }
 
+    /// Each login verdict gets its RFC 4954 answer, and a failure's delay
+    /// is handed to the server once.
+    #[test]
+    fn login_verdicts_become_smtp_replies() {
+        struct Fixed(Attempt);
+        impl Policy for Fixed {
+            fn authenticate(&self, _: &str, _: &str) -> Attempt {
+                self.0.clone()
+            }
+            fn check_recipient(&self, _: &str, _: &str, _: Option<&str>) -> RcptVerdict {
+                RcptVerdict::Accept
+            }
+        }
+        let welcome = Verdict::Welcome { address: "alice@school.test".into(), app_password: None };
+        let locked = Verdict::Locked { until: Duration::from_secs(900) };
+        for (verdict, expected) in [
+            (welcome, "235 2.7.0"),
+            (Verdict::Refused, "535 5.7.8"),
+            (Verdict::AppPasswordRequired, "534 5.7.9 Application-specific password required"),
+            (locked, "454 4.7.0"),
+        ] {
+            let policy = Fixed(Attempt { verdict, delay: Duration::from_secs(4), locked: None });
+            let mut session = Session::new(SessionConfig::new("mx.test", Role::Submission));
+            session.command(b"EHLO laptop.test\r\n", &policy);
+            let step = session.command(b"AUTH PLAIN AGFsaWNlQHNjaG9vbC50ZXN0AHdvbmRlcmxhbmQ=\r\n", &policy);
+            assert!(step.reply().to_wire().starts_with(expected), "{expected}: {:?}", step.reply());
+            assert_eq!((session.take_delay(), session.take_delay()), (Duration::from_secs(4), Duration::ZERO));
+        }
+    }
+
     #[test]
     fn transcripts() {
         crate::transcripts::replay_all(TRANSCRIPT_DIR, 15, |text| replay(text, &mut SmtpReplay::new()).map(drop));

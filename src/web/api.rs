@@ -89,7 +89,25 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
 /// `GET /api/scenario`: the running scenario.
 pub async fn scenario(State(state): State<Arc<AppState>>) -> Json<Value> {
     let session = state.session();
-    Json(json!({"generation": session.generation, "file": session.file, "scenario": &*session.world.scenario, "text": session.text}))
+    let scenario = without_secrets(&session.world.scenario);
+    Json(json!({"generation": session.generation, "file": session.file, "scenario": scenario, "text": session.text}))
+}
+
+/// The scenario as the page may see it: two-factor secrets and app
+/// passwords hidden (they would let anyone watching the page sign in).
+fn without_secrets(scenario: &Scenario) -> Value {
+    let mut value = serde_json::to_value(scenario).unwrap_or_default();
+    if let Some(users) = value.get_mut("users").and_then(Value::as_object_mut) {
+        for user in users.values_mut() {
+            if let Some(secret) = user.pointer_mut("/two_factor/totp_secret") {
+                *secret = json!("(hidden)");
+            }
+            if let Some(apps) = user.get_mut("app_passwords").and_then(Value::as_object_mut) {
+                apps.values_mut().for_each(|v| *v = json!("(hidden)"));
+            }
+        }
+    }
+    value
 }
 
 /// `GET /api/scenarios`: the files a teacher can choose from.
@@ -324,7 +342,7 @@ pub async fn send(State(state): State<Arc<AppState>>, peer: Option<Extension<Con
         )
         .retry_after(wait)
     })?;
-    let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
+    let password = world.scenario.device_password(client);
     let device = Device { name: request.client.clone(), address: node.address.into(), user: client.user.clone(), password };
     let step = SendStep {
         client: request.client.clone(),

@@ -62,8 +62,9 @@ pub fn render(world: &World) -> String {
         if let Some((address, account)) = user {
             let port = world.port(Service::Imap);
             let _ = writeln!(out, "\nRead {address}'s mail over IMAP (it stays on {}):", node.name);
-            let _ = writeln!(out, "  curl \"imap://{}:{port}/\" -u {}", node.address, single_quoted(&format!("{address}:{}", account.password)));
-            let _ = writeln!(out, "  curl \"imap://{}:{port}/INBOX;UID=1\" -u {}", node.address, single_quoted(&format!("{address}:{}", account.password)));
+            let _ = writeln!(out, "  curl \"imap://{}:{port}/\" -u {}", node.address, single_quoted(&format!("{address}:{}", account.mail_password())));
+            let _ =
+                writeln!(out, "  curl \"imap://{}:{port}/INBOX;UID=1\" -u {}", node.address, single_quoted(&format!("{address}:{}", account.mail_password())));
         }
     }
     // POP3: list the mailbox, then fetch message 1 (curl never sends DELE
@@ -77,7 +78,7 @@ pub fn render(world: &World) -> String {
             first = false;
         }
         let base = format!("pop3://{}:{}", node.address, world.port(Service::Pop3));
-        let credentials = single_quoted(&format!("{user}:{}", account.password));
+        let credentials = single_quoted(&format!("{user}:{}", account.mail_password()));
         let _ = writeln!(out, "  curl {base}/ -u {credentials}");
         let _ = writeln!(out, "  curl {base}/1 -u {credentials}");
     }
@@ -100,7 +101,7 @@ struct Submission {
 fn submission_example(world: &World) -> Option<Submission> {
     let s = &world.scenario;
     let (user, server) = s.clients.values().find_map(|c| Some((c.user.clone(), c.submit_to.clone()?)))?;
-    let password = s.users.get(&user)?.password.clone();
+    let password = s.users.get(&user)?.mail_password().to_string();
     let node = world.node(&server)?;
     Some(Submission { server, address: node.address.to_string(), port: world.port(Service::Submission), to: recipient_for(s, &user), user, password })
 }

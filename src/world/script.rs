@@ -173,7 +173,7 @@ async fn send_message(world: &World, send: &SendStep) {
     let (Some(client), Some(node)) = (world.scenario.clients.get(&send.client), world.node(&send.client)) else { return };
     let Some(server) = client.submit_to.as_ref().and_then(|s| world.node(s)) else { return };
     let service = world.submission_service(&server.name);
-    let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
+    let password = world.scenario.device_password(client);
     let device = Device { name: send.client.clone(), address: node.address.into(), user: client.user.clone(), password };
     let (raw, message) = compose(&device, send, &world.net, world.next_message_number());
     let recipients: Vec<String> = send.to.iter().chain(&send.cc).chain(&send.bcc).cloned().collect();
@@ -186,7 +186,7 @@ async fn fetch_mail(world: &World, fetch: &FetchStep) {
     let (Some(client), Some(node)) = (world.scenario.clients.get(&fetch.client), world.node(&fetch.client)) else { return };
     let Some(server_name) = client.fetch_from.clone().or_else(|| world.scenario.home_host(&client.user)) else { return };
     let Some(server) = world.node(&server_name) else { return };
-    let password = world.scenario.users.get(&client.user).map(|u| u.password.clone()).unwrap_or_default();
+    let password = world.scenario.device_password(client);
     let device = Device { name: fetch.client.clone(), address: node.address.into(), user: client.user.clone(), password };
     let server = (server.name.as_str(), server.address.into());
     // Failures are in the trace already; the story goes on.
