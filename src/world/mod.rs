@@ -13,9 +13,9 @@
 //! `--standard-ports` they are 53, 25, 587, 143, 110.
 
 pub mod attack;
-mod revoke;
 mod banner;
 pub mod listener;
+mod revoke;
 mod script;
 
 use std::collections::HashMap;

@@ -17,16 +17,20 @@ pub fn revoke(world: &World, step: &RevokeStep) {
     let Some(host) = world.scenario.home_host(&step.user).and_then(|h| world.hosts.get(&h)) else { return };
     let (user, name) = (&step.user, &step.app_password);
     match host.accounts().revoke_app_password(user, name) {
-        Ok(()) => world.trace.emit(
+        Ok(()) => {
+            world.trace.emit(
             Draft::new(host.name.as_str(), host.name.as_str(), Protocol::Sim, Kind::Note, format!("{user} revokes the app password {name:?} on {}", host.name))
                 .explain("The device that logs in with it is refused from now on, and an open session of it is ended. The other devices keep their own app passwords and notice nothing."),
-        ),
-        Err(err) => world.trace.emit(Draft::new(
-            host.name.as_str(),
-            host.name.as_str(),
-            Protocol::Sim,
-            Kind::Failure { reason: err.to_string() },
-            format!("{user} cannot revoke {name:?}: {err}"),
-        )),
+            );
+        }
+        Err(err) => {
+            world.trace.emit(Draft::new(
+                host.name.as_str(),
+                host.name.as_str(),
+                Protocol::Sim,
+                Kind::Failure { reason: err.to_string() },
+                format!("{user} cannot revoke {name:?}: {err}"),
+            ));
+        }
     }
 }
