@@ -81,3 +81,38 @@ async fn the_lock_stalls_the_attack() {
     assert!(!events.iter().any(|e| e.summary.contains("it works!")), "{}", story(&events));
     assert_no_secret(&events, &["sunshine"]);
 }
+
+// A phished password is useless against a two-factor account: SMTP answers
+// 534 5.7.9, IMAP and POP3 say an app password is required; the password
+// never shows in the story.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phished_password_opens_nothing_on_a_two_factor_account() {
+    let events = run("phished-password.json").await;
+    let found = attacks(&events);
+    let outcomes: Vec<(AttackOutcome, u32)> = found.iter().map(|a| (a.1, a.2)).collect();
+    assert_eq!(outcomes, vec![(AttackOutcome::AppPasswordRequired, 1); 3], "{}", story(&events));
+    let replies = |text: &str| events.iter().filter(|e| matches!(&e.kind, Kind::Line { line, .. } if line.contains(text))).count();
+    assert_eq!(replies("534 5.7.9 Application-specific password required"), 1, "{}", story(&events));
+    assert!(replies("NO [AUTHENTICATIONFAILED] Application-specific password required") == 1, "the IMAP hint:\n{}", story(&events));
+    assert!(replies("-ERR [AUTH] Application-specific password required") == 1, "the POP3 hint:\n{}", story(&events));
+    assert!(!events.iter().any(|e| e.summary.contains("it works!")));
+    assert_no_secret(&events, &["violet-harbor-lantern-1987", "qzxkmvnprtwbhcjd", "lfgsyueodiakwnbv", "JBSWY3DPEHPK3PXP"]);
+}
+
+// One app password per device: the lost laptop's is revoked, its next
+// login fails; the phone, with its own app password, still reads the mail.
+// (The * BYE that ends the laptop's open IDLE session is pushed by the
+// server on its own time, not the simulated clock's, so this run-to-end
+// test does not time it; tests/accounts.rs checks it with imaplib.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_app_password_cuts_off_one_device_only() {
+    let events = run("lost-device.json").await;
+    let seq_of =
+        |what: &str, test: &dyn Fn(&Event) -> bool| events.iter().find(|e| test(e)).map(|e| e.seq).unwrap_or_else(|| panic!("no {what}:\n{}", story(&events)));
+    let idling = seq_of("the laptop idling", &|e| e.from == "bob-laptop" && e.summary.contains("stays connected to mx1.example.org and waits for news"));
+    let revoked = seq_of("revocation", &|e| e.summary == "bob@example.org revokes the app password \"bob-laptop\" on mx1.example.org");
+    let refused = seq_of("refused login", &|e| e.from == "bob-laptop" && e.summary.contains("could not read its mail: login refused"));
+    let phone = seq_of("the phone's mail", &|e| e.from == "bob-phone" && e.summary.starts_with("bob-phone shows 1 new message: \"Dinner\""));
+    assert!(idling < revoked && revoked < refused && refused < phone, "{idling} {revoked} {refused} {phone}:\n{}", story(&events));
+    assert_no_secret(&events, &["quiet-otter-brings-47-lanterns", "mhqwzrtkplvbxnse", "ydcfjgaoeiuwbrkt", "KRSXG5CTMVRXEZLU"]);
+}
