@@ -116,3 +116,29 @@ async fn a_revoked_app_password_cuts_off_one_device_only() {
     assert!(idling < revoked && revoked < refused && refused < phone, "{idling} {revoked} {refused} {phone}:\n{}", story(&events));
     assert_no_secret(&events, &["quiet-otter-brings-47-lanterns", "mhqwzrtkplvbxnse", "ydcfjgaoeiuwbrkt", "KRSXG5CTMVRXEZLU"]);
 }
+
+// An attack or a revocation that points nowhere is an error with its field path.
+#[test]
+fn attack_and_revoke_steps_are_checked() {
+    let text = r#"{
+  "title": "Typos",
+  "domains": { "example.org": {} },
+  "hosts": { "mx1.example.org": { "services": ["smtp"], "domains": ["example.org"] } },
+  "users": { "bob@example.org": { "password": "correct horse battery staple", "app_passwords": { "bob-phone": "abcdefghijklmnop" } } },
+  "steps": [
+    { "at": "0s", "attack": { "from": "nowhere", "target": "bob@example.org" } },
+    { "at": "1s", "revoke": { "user": "bob@example.org", "app_password": "bob-tablet" } }
+  ]
+}"#;
+    let err = Scenario::parse("typos.json", text).expect_err("three problems");
+    let lines: Vec<String> = err.problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect();
+    assert_eq!(
+        lines,
+        [
+            "steps[0].attack.from: found \"nowhere\", expected a host (\"mx1.example.org\") or a client (none defined)",
+            "steps[0].attack.target: host \"mx1.example.org\" does not run \"imap\"; add it to its `services`",
+            "steps[1].revoke.app_password: found \"bob-tablet\", expected one of bob@example.org's app passwords: \"bob-phone\"",
+        ],
+        "{err}"
+    );
+}
