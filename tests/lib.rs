@@ -39,6 +39,7 @@ mod style;
 mod tls_retrieval;
 mod tls_smtp;
 mod trace;
+mod web_account;
 mod web_api;
 mod web_browser;
 mod web_guard;
