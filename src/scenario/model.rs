@@ -389,18 +389,6 @@ pub struct User {
     pub app_passwords: IndexMap<String, String>,
 }
 
-impl User {
-    /// What a mail program (swaks, curl) must type to log in: for a
-    /// two-factor account its first app password (the main password is
-    /// refused there), else the password.
-    pub fn mail_password(&self) -> &str {
-        match (&self.two_factor, self.app_passwords.values().next()) {
-            (Some(_), Some(app)) => app,
-            _ => &self.password,
-        }
-    }
-}
-
 /// How a device reads mail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -746,6 +734,18 @@ impl Default for ThrottleSettings {
             address_lock_after: Self::default_address_lock_after(),
             lock_for: Self::default_lock_for(),
             window: Self::default_window(),
+        }
+    }
+}
+
+impl User {
+    /// What a mail program (swaks, curl) must type to log in: for a
+    /// two-factor account its first app password (the main password is
+    /// refused there), else the password.
+    pub fn mail_password(&self) -> &str {
+        match (&self.two_factor, self.app_passwords.values().next()) {
+            (Some(_), Some(app)) => app,
+            _ => &self.password,
         }
     }
 }

@@ -35,6 +35,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::api::ApiError;
+use crate::mta::MailHost;
 use crate::mta::accounts::{Accounts, SignInError};
 use crate::trace::{Draft, Kind, Protocol};
 use crate::world::World;
@@ -83,14 +84,18 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|err| bad(format!("bad request body: {err}")))
 }
 
-/// The accounts of the host that keeps `user`'s mailbox, and its name.
-fn accounts_of<'w>(world: &'w World, user: &str) -> Result<(&'w str, &'w Accounts), ApiError> {
+/// The host that keeps `user`'s mailbox.
+fn host_of<'w>(world: &'w World, user: &str) -> Result<&'w Arc<MailHost>, ApiError> {
     world
         .hosts
-        .iter()
-        .find(|(_, host)| host.accounts().exists(user))
-        .map(|(name, host)| (name.as_str(), host.accounts()))
+        .values()
+        .find(|host| host.accounts().exists(user))
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no account {user:?} in this world")))
+}
+
+/// The accounts of the host that keeps `user`'s mailbox, and its name.
+fn accounts_of<'w>(world: &'w World, user: &str) -> Result<(&'w str, &'w Accounts), ApiError> {
+    host_of(world, user).map(|host| (host.name.as_str(), host.accounts()))
 }
 
 /// `GET /api/accounts`: every account of every host, without secrets.
@@ -161,7 +166,8 @@ pub async fn sign_in(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResu
         }
     }
     let tell = |summary: String, explain: &str| world.trace.emit(Draft::new("web", host, Protocol::Sim, Kind::Note, summary).explain(explain));
-    match accounts.sign_in(&user, &request.password, request.code.as_deref(), unix_now()) {
+    // Through the host, so a lock this starts is told and the owner warned.
+    match host_of(&world, &user)?.sign_in(&user, &request.password, request.code.as_deref(), unix_now()) {
         Ok(()) => {
             let id = random_id().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
             let mut web = web();
