@@ -216,7 +216,7 @@ const CASES: &[Case] = &[
         line: 6,
         column: 5,
         path: "steps[0]",
-        message: "found lookup and note, expected exactly one of: send, fetch, lookup, dns, down, up, note, quiz",
+        message: "found lookup and note, expected exactly one of: send, fetch, lookup, dns, down, up, note, quiz, attack, revoke",
     },
     Case {
         name: "step with no action",
@@ -231,7 +231,7 @@ const CASES: &[Case] = &[
         line: 6,
         column: 5,
         path: "steps[0]",
-        message: "found no action, expected exactly one of: send, fetch, lookup, dns, down, up, note, quiz",
+        message: "found no action, expected exactly one of: send, fetch, lookup, dns, down, up, note, quiz, attack, revoke",
     },
     Case {
         name: "lookup from a node that does not exist",

@@ -15,6 +15,7 @@
 mod duration;
 pub mod locate;
 mod model;
+pub mod passwords;
 pub mod validate;
 
 pub use duration::SimDuration;

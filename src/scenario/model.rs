@@ -409,6 +409,10 @@ pub struct User {
     /// without SRS). SPF then fails at the next hop; DKIM survives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forward_to: Option<String>,
+    /// The password is weak on purpose (short enough to type in class, or
+    /// the lesson is about guessing it): `mailflow check` does not warn.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub weak_on_purpose: bool,
     /// Two-factor sign-in: the web sign-in asks for a code from the
     /// user's authenticator as well, and SMTP, IMAP and POP3 (which cannot
     /// ask for a code) refuse the main password: only app passwords open
@@ -465,7 +469,7 @@ pub struct Client {
 }
 
 /// One timed step. Give `at` and exactly one action (`send`, `fetch`,
-/// `lookup`, `dns`, `down`, `up`, `note`, `quiz`).
+/// `lookup`, `dns`, `down`, `up`, `note`, `quiz`, `attack`, `revoke`).
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
@@ -500,6 +504,12 @@ pub struct Step {
     /// at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiz: Option<QuizStep>,
+    /// A password-guessing attack on one account (see [`AttackStep`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attack: Option<AttackStep>,
+    /// The owner revokes one of their app passwords (a lost device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke: Option<RevokeStep>,
 }
 
 /// A message written on a device and submitted to its mail server.
@@ -591,6 +601,12 @@ impl Step {
         }
         if self.quiz.is_some() {
             names.push("quiz");
+        }
+        if self.attack.is_some() {
+            names.push("attack");
+        }
+        if self.revoke.is_some() {
+            names.push("revoke");
         }
         names
     }
@@ -699,6 +715,63 @@ impl Level {
     }
 }
 
+/// A guessing attack: a robot on `from` tries the most common passwords
+/// (a list shipped with mailflow, most common first) against `target`'s
+/// account, over a real login (IMAP LOGIN, POP3 USER/PASS or SMTP AUTH),
+/// one after another, until one works, the list ends, the server locks the
+/// account, or the attacker's budget (`max_tries`, `budget`) runs out.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttackStep {
+    /// The attacker's machine: a client or a host of the scenario.
+    pub from: String,
+    /// The account attacked (an address from `users`).
+    pub target: String,
+    /// The server attacked; by default the target's home host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// How it logs in: `imap` (default), `pop3` or `smtp` (submission AUTH).
+    #[serde(default)]
+    pub protocol: AttackProtocol,
+    /// Simulated time between two guesses (default 1s: a patient robot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace: Option<SimDuration>,
+    /// Stop after this many guesses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tries: Option<u32>,
+    /// Stop when this much simulated time has passed since the first guess.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<SimDuration>,
+    /// Try these instead of the shipped list: e.g. the password a phishing
+    /// page stole, to show what it opens (and what it does not).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passwords: Vec<String>,
+}
+
+/// The login an attack uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AttackProtocol {
+    /// IMAP LOGIN (port 143).
+    #[default]
+    Imap,
+    /// POP3 USER and PASS (port 110).
+    Pop3,
+    /// SMTP AUTH PLAIN on the submission port (587).
+    Smtp,
+}
+
+impl AttackProtocol {
+    /// The service the attack connects to.
+    pub fn service(self) -> Service {
+        match self {
+            AttackProtocol::Imap => Service::Imap,
+            AttackProtocol::Pop3 => Service::Pop3,
+            AttackProtocol::Smtp => Service::Submission,
+        }
+    }
+}
+
 /// A user's second factor: the shared secret of a time-based one-time
 /// password (TOTP, RFC 6238), as an authenticator app stores it after
 /// scanning the provider's QR code.
@@ -799,4 +872,16 @@ pub struct Eavesdropper {
     /// order), e.g. `["alice-laptop", "smtp.school.test"]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<[String; 2]>,
+}
+
+/// The owner revokes an app password, as on the provider's account page:
+/// the device that logs in with it is refused from its next login on, and
+/// its open sessions are ended.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeStep {
+    /// The account (an address from `users`).
+    pub user: String,
+    /// The name of one of its `app_passwords`.
+    pub app_password: String,
 }

@@ -166,7 +166,7 @@ pub fn check(s: &Scenario) -> Problems {
         let actions = step.actions();
         if actions.len() != 1 && !(actions.is_empty() && step.explain.is_some()) {
             let found = if actions.is_empty() { "no action".to_string() } else { actions.join(" and ") };
-            out.push((path.clone(), format!("found {found}, expected exactly one of: send, fetch, lookup, dns, down, up, note, quiz")));
+            out.push((path.clone(), format!("found {found}, expected exactly one of: send, fetch, lookup, dns, down, up, note, quiz, attack, revoke")));
         }
         if let Some(send) = &step.send {
             let path = path.key("send");
@@ -233,6 +233,20 @@ pub fn check(s: &Scenario) -> Problems {
         if let Some(quiz) = &step.quiz {
             check_quiz(quiz, &path.key("quiz"), &mut out);
         }
+        if let Some(attack) = &step.attack {
+            check_attack(s, attack, path.key("attack"), &mut out);
+        }
+        if let Some(revoke) = &step.revoke {
+            let path = path.key("revoke");
+            match s.users.get(&revoke.user) {
+                None => out.push((path.key("user"), format!("found {:?}, expected one of the users: {}", revoke.user, quoted(s.users.keys())))),
+                Some(user) if !user.app_passwords.contains_key(&revoke.app_password) => out.push((
+                    path.key("app_password"),
+                    format!("found {:?}, expected one of {}'s app passwords: {}", revoke.app_password, revoke.user, quoted(user.app_passwords.keys())),
+                )),
+                Some(_) => {}
+            }
+        }
         if let Some(dns) = &step.dns {
             if !s.domains.contains_key(&dns.domain) {
                 out.push((path.key("dns").key("domain"), format!("found {:?}, expected one of the domains: {domain_list}", dns.domain)));
@@ -269,7 +283,9 @@ fn check_links(s: &Scenario, root: &FieldPath, out: &mut Problems) {
 /// warnings: SPF, DKIM and DMARC records receivers could not use (see
 /// `auth::lint`).
 pub fn warnings(s: &Scenario) -> Problems {
-    crate::auth::lint::scenario(s)
+    let mut out = crate::auth::lint::scenario(s);
+    out.extend(super::passwords::warnings(s));
+    out
 }
 
 /// The circle `address`'s forwarding comes back to itself by, if it does.
@@ -365,6 +381,31 @@ fn check_host_tls(s: &Scenario, host: &Host, path: &FieldPath, out: &mut Problem
                 ));
             }
         }
+    }
+}
+
+/// An attack needs a machine to start from, an account, and a server that
+/// runs the login it uses.
+fn check_attack(s: &Scenario, attack: &AttackStep, path: FieldPath, out: &mut Problems) {
+    if !s.hosts.contains_key(&attack.from) && !s.clients.contains_key(&attack.from) {
+        out.push((
+            path.key("from"),
+            format!("found {:?}, expected a host ({}) or a client ({})", attack.from, quoted(s.hosts.keys()), quoted(s.clients.keys())),
+        ));
+    }
+    if !s.users.contains_key(&attack.target) {
+        out.push((path.key("target"), format!("found {:?}, expected one of the users: {}", attack.target, quoted(s.users.keys()))));
+    }
+    match attack.server.clone().or_else(|| s.home_host(&attack.target)) {
+        Some(host) => {
+            let field = if attack.server.is_some() { "server" } else { "target" };
+            check_service(s, &host, attack.protocol.service(), path.key(field), out)
+        }
+        None if s.users.contains_key(&attack.target) => out.push((path.key("server"), "the user has no home host; set `server`".into())),
+        None => {}
+    }
+    if attack.max_tries == Some(0) {
+        out.push((path.key("max_tries"), "found 0, expected at least 1".into()));
     }
 }
 

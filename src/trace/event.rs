@@ -233,6 +233,9 @@ pub enum Kind {
     /// A man in the middle changed a line on its way (STARTTLS stripping):
     /// what the server sent, and what the client got instead.
     Tampered { direction: Direction, original: String, forwarded: String },
+    /// A password-guessing attack ended (`world/attack.rs`): how, after how
+    /// many guesses the server answered, in how much simulated time.
+    Attack { target: String, outcome: AttackOutcome, guesses: u32, sim_seconds: u64 },
 }
 
 /// A login an eavesdropper read off a plaintext hop (see `wire::eavesdrop`).
@@ -243,6 +246,26 @@ pub struct Captured {
     pub mechanism: String,
     pub user: String,
     pub password: String,
+}
+
+/// How a guessing attack ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttackOutcome {
+    /// A guess worked: the attacker is in.
+    Cracked,
+    /// The server locked the account (or the attacker's address): the
+    /// attack stalls, whatever it tries next.
+    Locked,
+    /// The password was guessed, but it opens nothing: the account has
+    /// two-factor sign-in and mail logins need an app password.
+    AppPasswordRequired,
+    /// Every password of the list was wrong.
+    Exhausted,
+    /// The attacker's budget (`max_tries`, `budget`) ran out first.
+    GaveUp,
+    /// The server would not let it try (no connection, TLS required, ...).
+    Blocked,
 }
 
 fn is_zero(n: &u64) -> bool {

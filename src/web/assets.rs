@@ -31,6 +31,7 @@ pub const ASSETS: &[(&str, &str, &[u8])] = assets![
     "js/share.js" => "text/javascript; charset=utf-8",
     "js/quiz.js" => "text/javascript; charset=utf-8",
     "js/wire.js" => "text/javascript; charset=utf-8",
+    "js/account.js" => "text/javascript; charset=utf-8",
 ];
 
 /// The file at `path` (no leading slash; "" is the index page).

@@ -26,6 +26,7 @@
 //! | `GET`/`POST /api/dns`      | the zones; change, add or remove a record ([`dns_edit`]) |
 //! | `GET /api/share`, `/api/share/qr.svg`, `/ca.pem` | for students' own mail programs ([`share`]) |
 //! | `GET /api/quiz`, `POST /api/quiz/vote`, `/reveal` | the open quiz ([`quiz`])  |
+//! | `/api/accounts...`         | the account view: sign-in, app passwords ([`account`]) |
 //!
 //! Who may call the `POST`s: [`guard`] stands in front of every request
 //! that is not a `GET` (a page of another site, a rebound DNS name, a
@@ -37,6 +38,7 @@
 //! with `tower::ServiceExt::oneshot`.
 
 pub mod access;
+pub mod account;
 pub mod api;
 pub mod assets;
 pub mod diagram;
@@ -81,6 +83,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/quiz", get(quiz::current))
         .route(quiz::VOTE_PATH, post(quiz::vote))
         .route("/api/quiz/reveal", post(quiz::reveal))
+        .route("/api/accounts", get(account::list))
+        .route("/api/accounts/authenticator", post(account::authenticator))
+        .route("/api/accounts/sign-in", post(account::sign_in))
+        .route("/api/accounts/app-passwords", post(account::create_app_password))
+        .route("/api/accounts/revoke", post(account::revoke_app_password))
         .fallback(get(api::asset))
         // Every route, including any added later: a change must pass the
         // guard whatever handler it is meant for.

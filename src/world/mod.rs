@@ -12,9 +12,11 @@
 //! submission 10587, IMAP 10143, POP3 10110), so no root is needed; with
 //! `--standard-ports` they are 53, 25, 587, 143, 110.
 
+pub mod attack;
 mod banner;
 pub mod listener;
 pub mod quiz;
+mod revoke;
 mod script;
 pub mod share;
 

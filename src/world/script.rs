@@ -75,6 +75,15 @@ pub fn describe(step: &Step) -> String {
     if let Some(quiz) = &step.quiz {
         return format!("a question for the class ({} choices)", quiz.choices.len());
     }
+    if let Some(revoke) = &step.revoke {
+        return format!("{} revokes the app password {:?}", revoke.user, revoke.app_password);
+    }
+    if let Some(attack) = &step.attack {
+        if !attack.passwords.is_empty() {
+            return format!("{} tries a password it knows on {}", attack.from, attack.target);
+        }
+        return format!("{} starts guessing {}'s password", attack.from, attack.target);
+    }
     "the teacher explains".into()
 }
 
@@ -125,6 +134,12 @@ async fn run(world: &World, step: &Step) {
     }
     if let Some(dns) = &step.dns {
         let _ = change_zone(world, &dns.domain, &dns.records, format!("the zone {} now has new records", dns.domain));
+    }
+    if let Some(plan) = step.attack.as_ref().and_then(|a| super::attack::Plan::new(world, a)) {
+        super::attack::start(world.net.clone(), plan);
+    }
+    if let Some(revoke) = &step.revoke {
+        super::revoke::revoke(world, revoke);
     }
     // A `note` step says everything in its step event; nothing to run.
 }

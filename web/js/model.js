@@ -26,6 +26,7 @@ export function isFailure(event) {
   return ['failure', 'connect_failed', 'dns_failed'].includes(event.kind)
     || (event.kind === 'queue' && (event.state === 'bounced' || event.state === 'dropped'))
     || (event.kind === 'dns_answer' && event.rcode !== 'No Error')
+    || (event.kind === 'attack' && event.outcome === 'cracked')
     || isNegative(event);
 }
 
