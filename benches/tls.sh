@@ -279,7 +279,7 @@ start_mailflow_mem() {
     say "starting mailflow-mem on $addr (SMTP $SMTP_PORT, mailboxes in memory)"
     port_free "$addr" "$SMTP_PORT" || die "something already listens on $addr:$SMTP_PORT (try NET=127.N)"
     "${SERVER_CPU[@]}" "$MAILFLOW" serve "$REPO/benches/tls-world.json" --fast --quiet --subnet "${addr%.*}.0/24" \
-        >"$TMP/mailflow-mem.out" 2>"$TMP/mailflow-mem.err" &
+        --report "$TMP/mailflow-mem-report.json" >"$TMP/mailflow-mem.out" 2>"$TMP/mailflow-mem.err" &
     STARTED[$!]=INT
     ROOT[mailflow-mem]=$!
     wait_port "$addr" "$SMTP_PORT" "mailflow-mem SMTP"
@@ -398,6 +398,20 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# Every message mailflow-mem said 250 to must be in its mailbox: stop it
+# (SIGINT, as Ctrl-C), read its --report, compare with the load generator's
+# count (warm-up included).
+pid=${ROOT[mailflow-mem]}
+kill -INT "$pid"
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+unset "STARTED[$pid]"
+[[ -s $TMP/mailflow-mem-report.json ]] || die "mailflow-mem wrote no --report (see $TMP/mailflow-mem.err; KEEP=1 keeps it)"
+STORED=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["stored_messages"])' "$TMP/mailflow-mem-report.json")
+ACCEPTED=0
+for row in smtp smtp-plain; do
+    while read -r l; do [[ -n $l ]] && ACCEPTED=$((ACCEPTED + $(field all_messages "$l"))); done <<<"${RESULTS["$row mailflow-mem"]}"
+done
+
 # -------------------------------------------------------------- table --
 echo
 echo "TLS benchmark $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $LOAD_BEFORE before / $LOAD_AFTER after"
@@ -435,6 +449,7 @@ verdict=$(awk -v r="$imaps_ratio" -v e="$imaps_errors" 'BEGIN { print (r != "inf
 echo "target (IMAPS sessions/s mailflow >= 3x Dovecot, 0 errors): $verdict"
 smtp_tls=$(field messages_per_s "$(median_line "${RESULTS["smtp mailflow-mem"]}")")
 smtp_plain=$(field messages_per_s "$(median_line "${RESULTS["smtp-plain mailflow-mem"]}")")
+echo "smtp: mailflow-mem stored $STORED messages of the $ACCEPTED it accepted (250) in all SMTP runs$( ((STORED == ACCEPTED)) && echo ": all" || echo ": MISSING SOME")"
 echo "smtp: mailflow with STARTTLS / mailflow plaintext, messages/s: $(awk -v a="$smtp_tls" -v b="$smtp_plain" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }')x"
 if [[ -n $SINK ]]; then
     sink=$(field messages_per_s "$(median_line "${RESULTS["smtp-plain smtp-sink"]}")")

@@ -38,8 +38,9 @@
 //! refusal, unexpected reply, early close or timeout is a protocol error;
 //! the session is dropped and the client starts a new one. The last line
 //! is a machine-readable `RESULT` line (`benches/tls.sh` reads it);
-//! `all_sessions` there counts the warm-up's sessions too, for dividing a
-//! server's CPU time by.
+//! `all_sessions` and `all_messages` there count the warm-up's too, for
+//! dividing a server's CPU time by and for checking that every message a
+//! server accepted is in its mailbox.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -576,8 +577,10 @@ struct Tally {
     messages: u64,
     bytes: u64,
     latencies: Vec<Duration>,
-    /// Sessions that ran (partly) during the warm-up, not counted above.
+    /// Sessions that ran (partly) during the warm-up, not counted above,
+    /// and the messages they carried.
     warmup_sessions: u64,
+    warmup_messages: u64,
     errors: u64,
     samples: Vec<String>,
     negotiated: Negotiated,
@@ -608,6 +611,7 @@ async fn client(options: Arc<Options>, tls: Option<Tls>, number: usize, measure_
                     tally.latencies.push(took);
                 } else {
                     tally.warmup_sessions += 1;
+                    tally.warmup_messages += done.messages;
                 }
             }
             Err(failure) => {
@@ -660,6 +664,7 @@ async fn run(options: Options, tls: Option<Tls>) {
         total.bytes += tally.bytes;
         total.latencies.extend(tally.latencies);
         total.warmup_sessions += tally.warmup_sessions;
+        total.warmup_messages += tally.warmup_messages;
         total.errors += tally.errors;
         total.samples.extend(tally.samples);
         total.negotiated = total.negotiated.or(tally.negotiated);
@@ -681,7 +686,7 @@ async fn run(options: Options, tls: Option<Tls>) {
         println!("  error: {sample}");
     }
     println!(
-        "RESULT mode={mode} addr={} tls={} clients={} seconds={seconds:.3} sessions={} all_sessions={} sessions_per_s={:.1} messages={} messages_per_s={:.1} bytes_per_s={:.0} errors={} p50_ms={:.3} p95_ms={:.3}",
+        "RESULT mode={mode} addr={} tls={} clients={} seconds={seconds:.3} sessions={} all_sessions={} sessions_per_s={:.1} messages={} all_messages={} messages_per_s={:.1} bytes_per_s={:.0} errors={} p50_ms={:.3} p95_ms={:.3}",
         options.addr,
         negotiated.replace(' ', "/"),
         options.clients,
@@ -689,6 +694,7 @@ async fn run(options: Options, tls: Option<Tls>) {
         total.sessions + total.warmup_sessions,
         per_s(total.sessions),
         total.messages,
+        total.messages + total.warmup_messages,
         per_s(total.messages),
         per_s(total.bytes),
         total.errors,
