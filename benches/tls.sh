@@ -20,7 +20,11 @@
 #
 # Two mailflows: "mailflow" with --data (its mailboxes as Maildir on disk,
 # as Dovecot keeps them; the CA kept there) for the IMAP rows, and
-# "mailflow-mem" without --data for the SMTP rows. With --data every
+# "mailflow-mem" without --data for the SMTP rows, started afresh for each
+# SMTP run on a new 127.$NET.(10+n).2 (as smtp-intake.sh does: every run
+# starts from an empty server, and no TIME_WAIT sockets of an earlier run),
+# stopped after it and its --report checked: every message it said 250 to
+# is in its mailbox. With --data every
 # accepted message is fsync'd before its 250 (durability), which makes
 # intake a disk benchmark; smtp-sink keeps nothing, and benches/
 # smtp-intake.sh measures mailflow without --data too.
@@ -274,8 +278,12 @@ start_mailflow() {
 # anchor is the CA certificate this server sends after its own (checked to
 # be self-signed and to be the mailflow world CA); the client still checks
 # the chain and the name mx.bench.test on every connection.
+MEM_STARTS=0
 start_mailflow_mem() {
+    MEM_STARTS=$((MEM_STARTS + 1))
+    ADDR[mailflow-mem]=$NET.$((10 + MEM_STARTS)).2
     local addr=${ADDR[mailflow-mem]}
+    rm -f "$TMP/mailflow-mem-report.json"
     say "starting mailflow-mem on $addr (SMTP $SMTP_PORT, mailboxes in memory)"
     port_free "$addr" "$SMTP_PORT" || die "something already listens on $addr:$SMTP_PORT (try NET=127.N)"
     "${SERVER_CPU[@]}" "$MAILFLOW" serve "$REPO/benches/tls-world.json" --fast --quiet --subnet "${addr%.*}.0/24" \
@@ -290,6 +298,23 @@ start_mailflow_mem() {
         && openssl x509 -in "$TMP/ca-mem.pem" -noout -subject | grep -q 'mailflow' \
         || die "mailflow-mem did not send a self-signed mailflow CA after its certificate (see $TMP/ca-mem.pem)"
 }
+
+# stop_mailflow_mem ALL_MESSAGES: stops mailflow-mem (SIGINT, as Ctrl-C) and
+# checks its --report: ALL_MESSAGES (the load generator's count of 250s,
+# warm-up included) must all be stored.
+stop_mailflow_mem() {
+    local pid=${ROOT[mailflow-mem]} stored
+    kill -INT "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    unset "STARTED[$pid]"
+    [[ -s $TMP/mailflow-mem-report.json ]] || die "mailflow-mem wrote no --report (see $TMP/mailflow-mem.err; KEEP=1 keeps it)"
+    stored=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["stored_messages"])' "$TMP/mailflow-mem-report.json")
+    STORED=$((STORED + stored))
+    ACCEPTED=$((ACCEPTED + $1))
+    ((stored == $1)) || echo "  [mailflow-mem] MISSING MAIL: $stored messages stored of the $1 accepted" >&2
+}
+STORED=0
+ACCEPTED=0
 
 start_sink() {
     local addr=${ADDR[smtp-sink]}
@@ -334,6 +359,7 @@ declare -A RESULTS   # "row server" -> newline-separated RESULT lines
 
 # run_row ROW SERVER: one run of the load generator.
 run_row() {
+    [[ $2 == mailflow-mem ]] && start_mailflow_mem
     local row=$1 server=$2 addr=${ADDR[$2]} args
     case $row in
         handshake) args=(handshake --addr "$addr:$IMAPS_PORT") ;;
@@ -354,6 +380,7 @@ run_row() {
     line=$(grep '^RESULT' <<<"$out") || die "the load generator printed no RESULT line"
     line+=" server_cpu_ms_per_session=$(awk -v t=$((after - before)) -v h="$CLK_TCK" -v n="$(field all_sessions "$line")" 'BEGIN { printf "%.3f", n ? t * 1000 / h / n : 0 }')"
     line+=" load=$load"
+    [[ $server == mailflow-mem ]] && stop_mailflow_mem "$(field all_messages "$line")"
     RESULTS["$row $server"]+="$line"$'\n'
 }
 
@@ -373,7 +400,6 @@ total_errors() {
 
 start_dovecot
 start_mailflow
-start_mailflow_mem
 [[ -n $SINK ]] && start_sink
 
 # row -> servers measured in it
@@ -397,20 +423,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
     done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-
-# Every message mailflow-mem said 250 to must be in its mailbox: stop it
-# (SIGINT, as Ctrl-C), read its --report, compare with the load generator's
-# count (warm-up included).
-pid=${ROOT[mailflow-mem]}
-kill -INT "$pid"
-for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-unset "STARTED[$pid]"
-[[ -s $TMP/mailflow-mem-report.json ]] || die "mailflow-mem wrote no --report (see $TMP/mailflow-mem.err; KEEP=1 keeps it)"
-STORED=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["stored_messages"])' "$TMP/mailflow-mem-report.json")
-ACCEPTED=0
-for row in smtp smtp-plain; do
-    while read -r l; do [[ -n $l ]] && ACCEPTED=$((ACCEPTED + $(field all_messages "$l"))); done <<<"${RESULTS["$row mailflow-mem"]}"
-done
 
 # -------------------------------------------------------------- table --
 echo
