@@ -20,20 +20,21 @@
 #
 # Two mailflows: "mailflow" with --data (its mailboxes as Maildir on disk,
 # as Dovecot keeps them; the CA kept there) for the IMAP rows, and
-# "mailflow-mem" without --data for the SMTP rows, started afresh for each
-# SMTP run on a new 127.$NET.(10+n).2 (as smtp-intake.sh does: every run
-# starts from an empty server, and no TIME_WAIT sockets of an earlier run),
-# stopped after it and its --report checked: every message it said 250 to
-# is in its mailbox. With --data every
-# accepted message is fsync'd before its 250 (durability), which makes
-# intake a disk benchmark; smtp-sink keeps nothing, and benches/
-# smtp-intake.sh measures mailflow without --data too.
+# "mailflow-mem" without --data for the SMTP rows: with --data every
+# accepted message is fsync'd before its 250 (durability), which would make
+# intake a disk benchmark (smtp-sink keeps nothing; smtp-intake.sh also
+# measures mailflow without --data). mailflow-mem is started afresh for
+# each SMTP run on a new $NET.(10+n).2 (every run starts from an empty
+# server, with no TIME_WAIT sockets of an earlier run), stopped after it,
+# and its --report checked: every message it said 250 to is in its mailbox.
 #
 # The certificates: `mailflow ca --data DIR` makes the world's CA (kept in
 # DIR/tls/), mailflow serves with the same --data DIR, and openssl signs a
 # certificate for Dovecot with that CA's key (ECDSA P-256 like mailflow's,
 # names mx.bench.test and Dovecot's address). The load generator trusts only
-# that CA and checks the name mx.bench.test, for both servers.
+# that CA and checks the name mx.bench.test, for both servers. mailflow-mem
+# makes a new CA at each start and keeps it nowhere: the client trusts the
+# self-signed mailflow CA certificate that server sends after its own.
 #
 # Needs (nothing is installed by this script): root (Dovecot's master must
 # start as root), Debian's dovecot-imapd (Dovecot 2.3), openssl, curl,
@@ -41,7 +42,7 @@
 # (Debian package postfix; the service need not run) for the smtp-sink row,
 # which is left out without it.
 #
-# Everything listens on 127.$NET.x only; everything this script starts is
+# Everything listens on $NET.x.y (loopback) only; everything this script starts is
 # stopped by its process id at the end, and its temporary folder removed
 # (KEEP=1 keeps it).
 set -euo pipefail
