@@ -179,30 +179,37 @@ async fn authentication_results_are_visible_over_imap_and_pop3() {
     use crate::imap_common::python;
     use mailflow::scenario::Service;
     let world = run(scenario("auth-honest-mail")).await;
-    let imap = r#"
-import imaplib, sys
+    // Logins wait for TLS (the default), so the mail programs trust the
+    // world's CA and say STARTTLS / STLS first, as real ones do.
+    let ca = format!("CA = {:?}\n", world.tls.ca.pem());
+    let imap = ca.clone()
+        + r#"
+import imaplib, ssl, sys
 imap = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]))
+imap.starttls(ssl.create_default_context(cadata=CA))
 imap.login("bob@example.org", "builder")
 imap.select("INBOX", readonly=True)
 typ, data = imap.fetch("1", "(BODY.PEEK[HEADER.FIELDS (Authentication-Results)])")
 print(data[0][1].decode())
 imap.logout()
 "#;
-    let out = python(imap, addr(&world, "mx1.example.org", Service::Imap)).await;
+    let out = python(&imap, addr(&world, "mx1.example.org", Service::Imap)).await;
     assert!(out.contains("Authentication-Results: mx1.example.org"), "{out}");
     for word in ["spf=pass", "dkim=pass", "dmarc=pass"] {
         assert!(out.contains(word), "IMAP shows {word}:\n{out}");
     }
-    let pop3 = r#"
-import poplib, sys
+    let pop3 = ca
+        + r#"
+import poplib, ssl, sys
 pop = poplib.POP3(sys.argv[1], int(sys.argv[2]))
+pop.stls(ssl.create_default_context(cadata=CA))
 pop.user("bob@example.org")
 pop.pass_("builder")
 resp, lines, octets = pop.top(1, 0)
 print("\n".join(l.decode() for l in lines))
 pop.quit()
 "#;
-    let out = python(pop3, addr(&world, "mx1.example.org", Service::Pop3)).await;
+    let out = python(&pop3, addr(&world, "mx1.example.org", Service::Pop3)).await;
     assert!(out.contains("Authentication-Results: mx1.example.org"), "{out}");
     for word in ["spf=pass", "dkim=pass", "dmarc=pass", "Received-SPF: pass"] {
         assert!(out.contains(word), "POP3 shows {word}:\n{out}");

@@ -14,6 +14,10 @@
 //! `[SYS/TEMP]`). The robot here reads those answers as a real one would:
 //! a lock ends the attack ("stopped by the lock after N guesses").
 //!
+//! TLS does not stop guessing: like real robots, this one says STARTTLS
+//! (or STLS) first when the server offers it, so servers that refuse
+//! logins before TLS still hear every guess, encrypted.
+//!
 //! The robot is one of the world's machines (a client or a host), talks
 //! over the real socket through the protocols' own clients, and waits
 //! `pace` of *simulated* time between guesses, so "cracked after 46
@@ -36,7 +40,8 @@ use crate::net::Net;
 use crate::pop3::client::Pop3Client;
 use crate::pop3::reply::Status;
 use crate::scenario::{AttackProtocol, AttackStep};
-use crate::smtp::client::SmtpClient;
+use crate::smtp::client::{SmtpClient, has_extension};
+use crate::tls::ClientMode;
 use crate::trace::{AttackOutcome, Draft, Kind, Protocol};
 use crate::wire::Registration;
 
@@ -168,12 +173,19 @@ impl Conn {
     async fn open(net: &Net, plan: &Plan) -> Result<(Conn, Registration), String> {
         let server = (plan.server.0.as_str(), plan.server.1);
         let (wire, registration) = net.dial(&plan.attacker, plan.from, server, plan.protocol.service(), None).await.map_err(|e| e.to_string())?;
+        let tls = net.tls.as_ref().map(|tls| tls.client(server.0, ClientMode::Opportunistic));
         let conn = match plan.protocol {
             AttackProtocol::Imap => {
                 let mut client = ImapClient::new(wire);
                 let greeting = client.read_response().await.map_err(|e| e.to_string())?;
                 if !greeting.text.starts_with("* OK") {
                     return Err(format!("the server greeted with {}", greeting.text));
+                }
+                if let Some(tls) = &tls {
+                    let reply = client.command("STARTTLS", &format!("{} asks for TLS first", plan.attacker)).await.map_err(|e| e.to_string())?;
+                    if reply.is_ok() {
+                        client.wire.start_tls_checked(tls).await?;
+                    }
                 }
                 Conn::Imap(client)
             }
@@ -183,6 +195,12 @@ impl Conn {
                 if greeting.status != Status::Ok {
                     return Err(format!("the server greeted with -ERR {}", greeting.text));
                 }
+                if let Some(tls) = &tls {
+                    let reply = client.command("STLS").await.map_err(|e| e.to_string())?;
+                    if reply.status == Status::Ok {
+                        client.wire.start_tls_checked(tls).await?;
+                    }
+                }
                 Conn::Pop3(client)
             }
             AttackProtocol::Smtp => {
@@ -191,7 +209,15 @@ impl Conn {
                 if !greeting.is_positive() {
                     return Err(format!("the server greeted with {}", greeting.one_line()));
                 }
-                let hello = client.command(&format!("EHLO {}", plan.attacker)).await.map_err(|e| e.to_string())?;
+                let mut hello = client.command(&format!("EHLO {}", plan.attacker)).await.map_err(|e| e.to_string())?;
+                if let Some(tls) = &tls
+                    && has_extension(&hello, "STARTTLS")
+                    && client.command("STARTTLS").await.map_err(|e| e.to_string())?.code == 220
+                {
+                    client.wire.start_tls_checked(tls).await?;
+                    // RFC 3207 §4.2: after TLS, hello again.
+                    hello = client.command(&format!("EHLO {}", plan.attacker)).await.map_err(|e| e.to_string())?;
+                }
                 if !hello.is_positive() {
                     return Err(format!("EHLO refused: {}", hello.one_line()));
                 }

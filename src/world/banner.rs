@@ -71,7 +71,12 @@ pub fn render(world: &World) -> String {
             let t = tls::flags(world, &node.name, "curl");
             let _ = writeln!(out, "\nRead {address}'s mail over IMAP (it stays on {}):", node.name);
             let _ = writeln!(out, "  curl \"imap://{}:{port}/\"{t} -u {}", node.address, single_quoted(&format!("{address}:{}", account.mail_password())));
-            let _ = writeln!(out, "  curl \"imap://{}:{port}/INBOX;UID=1\"{t} -u {}", node.address, single_quoted(&format!("{address}:{}", account.mail_password())));
+            let _ = writeln!(
+                out,
+                "  curl \"imap://{}:{port}/INBOX;UID=1\"{t} -u {}",
+                node.address,
+                single_quoted(&format!("{address}:{}", account.mail_password()))
+            );
         }
     }
     // POP3: list the mailbox, then fetch message 1 (curl never sends DELE
