@@ -83,6 +83,21 @@ impl Revocations {
     }
 }
 
+/// Resolves when the app password a session logged in with (`grant`:
+/// the host's revocations, the user, the app password's name) is revoked;
+/// never if the session did not log in with one. Other revocations on the
+/// host are waited past, so a command in progress is only cut short when
+/// the session ends anyway. The IMAP and POP3 servers select on this.
+pub async fn until_revoked(grant: &mut Option<(Revocations, String, String)>, still_valid: impl Fn(&str, &str) -> bool) {
+    let Some((revocations, user, name)) = grant else { return std::future::pending().await };
+    loop {
+        revocations.changed().await;
+        if !still_valid(user, name) {
+            return;
+        }
+    }
+}
+
 /// Waits `delay` before a failed login's answer, and tells the class. For
 /// the world's own devices (`world`: a registered connection, see
 /// `wire::peers`) the wait passes on the simulated clock, as a slow

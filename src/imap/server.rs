@@ -116,7 +116,7 @@ pub async fn serve_connection<B: Backend + Send + Sync + 'static>(
             result = exchange(&mut wire, &mut conn, &backend) => result,
             // The app password this session logged in with was revoked:
             // end the session with BYE (RFC 3501 §7.1.5).
-            () = revoked(&mut grant, &backend) => {
+            () = crate::login::until_revoked(&mut grant, |user, name| backend.app_password_valid(user, name)) => {
                 let bye = conn.session.revoked();
                 let _ = send_all(&mut wire, &mut conn, vec![bye]).await;
                 break;
@@ -179,20 +179,6 @@ where
         conn.assembler.reset();
     }
     Ok(!close)
-}
-
-/// Resolves when the app password of `grant` (revocations, user, name)
-/// is revoked; never if the session did not log in with one. Other
-/// revocations on the host are checked and waited past, so the command
-/// in progress is only cut short when the session ends anyway.
-async fn revoked<B: Backend>(grant: &mut Option<(Revocations, String, String)>, backend: &B) {
-    let Some((revocations, user, name)) = grant else { return std::future::pending().await };
-    loop {
-        revocations.changed().await;
-        if !backend.app_password_valid(user, name) {
-            return;
-        }
-    }
 }
 
 /// Reads the lines and literals of one command and runs it.

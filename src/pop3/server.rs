@@ -113,7 +113,7 @@ where
         let read = tokio::select! {
             read = wire.read_line(COMMAND_LINE_MAX) => read,
             // The app password this device logged in with was revoked.
-            () = revoked(&mut grant, backend) => {
+            () = crate::login::until_revoked(&mut grant, |user, name| backend.app_password_valid(user, name)) => {
                 let step = session.revoked();
                 let _ = send_step(&mut wire, net, &step).await;
                 break;
@@ -208,18 +208,6 @@ async fn linger<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
         }
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
-}
-
-/// Resolves when the app password of `grant` (revocations, user, name)
-/// is revoked; never if the session did not log in with one.
-async fn revoked<B: Backend>(grant: &mut Option<(Revocations, String, String)>, backend: &B) {
-    let Some((revocations, user, name)) = grant else { return std::future::pending().await };
-    loop {
-        revocations.changed().await;
-        if !backend.app_password_valid(user, name) {
-            return;
-        }
-    }
 }
 
 /// How long [`linger`] waits for the client to close (real time).
