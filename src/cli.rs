@@ -15,6 +15,25 @@ use crate::trace::printer;
 use crate::web::{AppState, Control, WebConfig, WebServer};
 use crate::world::{Subnet, World, WorldOptions};
 
+/// `println!` for the story and the reports, except that a closed stdout
+/// (`mailflow demo | head`, a terminal gone away) is not an error: the
+/// world keeps serving its clients; only the narration stops. (`println!`
+/// would panic on the broken pipe and take the servers down with it.)
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `print!` with the same forgiveness.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(name = "mailflow", version, about = "An educational email-flow simulator: real SMTP, DNS, POP3 and IMAP on loopback, shown hop by hop.")]
 struct Cli {
@@ -267,20 +286,20 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             for file in files {
                 match Scenario::load(&file) {
                     Ok(scenario) => {
-                        println!("{}: OK", file.display());
+                        say!("{}: OK", file.display());
                         let text = std::fs::read_to_string(&file).unwrap_or_default();
-                        scenario.warnings(&file.display().to_string(), &text).iter().for_each(|w| println!("{w}"));
+                        scenario.warnings(&file.display().to_string(), &text).iter().for_each(|w| say!("{w}"));
                     }
                     Err(err) => {
                         ok = false;
-                        println!("{err}");
+                        say!("{err}");
                     }
                 }
             }
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&Scenario::json_schema())?);
+            say!("{}", serde_json::to_string_pretty(&Scenario::json_schema())?);
             Ok(ExitCode::SUCCESS)
         }
         Command::List { folder } => list(&folder),
@@ -288,14 +307,14 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let pem = crate::tls::ca_pem(data.as_deref())?;
             match output {
                 Some(file) => std::fs::write(&file, pem)?,
-                None => print!("{pem}"),
+                None => say_raw!("{pem}"),
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay { file } => {
             let events = crate::trace::record::load(&file)?;
             for event in &events {
-                println!("{}", printer::format(event));
+                say!("{}", printer::format(event));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -308,20 +327,20 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let text = crate::diagram::render(&events, message.as_deref(), format).with_context(|| file.display().to_string())?;
             match output {
                 Some(out) => std::fs::write(&out, text).with_context(|| format!("cannot write {}", out.display()))?,
-                None => print!("{text}"),
+                None => say_raw!("{text}"),
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { backup, out } => {
             let b = &backup;
             let report = crate::store::backup::export(&b.data, &b.user, b.host.as_deref(), b.format.into(), &b.folder, &out)?;
-            println!("exported {} message(s) in {} folder(s) of {} to {}", report.messages, report.folders, b.user, report.path.display());
+            say!("exported {} message(s) in {} folder(s) of {} to {}", report.messages, report.folders, b.user, report.path.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { backup, input } => {
             let b = &backup;
             let report = crate::store::backup::import(&b.data, &b.user, b.host.as_deref(), b.format.into(), &b.folder, &input)?;
-            println!("imported {} message(s) in {} folder(s) into {}", report.messages, report.folders, report.path.display());
+            say!("imported {} message(s) in {} folder(s) into {}", report.messages, report.folders, report.path.display());
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -355,9 +374,9 @@ fn list(folder: &Path) -> anyhow::Result<ExitCode> {
                     about.push(s.teaches.join(", "));
                 }
                 let about = if about.is_empty() { String::new() } else { format!("  [{}]", about.join("; ")) };
-                println!("{:45} {}{about}", file.display(), s.title)
+                say!("{:45} {}{about}", file.display(), s.title)
             }
-            Err(_) => println!("{:45} (has errors: run `mailflow check {}`)", file.display(), file.display()),
+            Err(_) => say!("{:45} (has errors: run `mailflow check {}`)", file.display(), file.display()),
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -369,9 +388,9 @@ fn list(folder: &Path) -> anyhow::Result<ExitCode> {
 async fn serve(scenario: Scenario, name: &str, args: &RunArgs, share: Option<IpAddr>, stay_up: bool) -> anyhow::Result<ExitCode> {
     let options = WorldOptions { share, ..args.options() };
     let world = World::start(scenario, options).await.with_context(|| format!("cannot build the world of {name}"))?;
-    println!("{}", world.banner());
+    say!("{}", world.banner());
     if let Some(plan) = &world.share {
-        println!("{}", plan.render(&world.scenario, None));
+        say!("{}", plan.render(&world.scenario, None));
     }
     if args.step {
         eprintln!("Step mode: press Enter to let the next hop move.");
@@ -431,7 +450,7 @@ impl Outputs {
 /// Prints one world's story until its trace closes.
 async fn print_story(mut events: crate::trace::Subscription) {
     while let Some(event) = events.next().await {
-        println!("{}", printer::format(&event));
+        say!("{}", printer::format(&event));
     }
 }
 
@@ -489,11 +508,11 @@ async fn serve_web(scenario: Scenario, name: &str, text: &str, args: &RunArgs, w
     let url = server.url();
     let teacher_url = access.teacher_url(&url);
     let world = state.session().world.clone();
-    println!("{}", world.banner());
+    say!("{}", world.banner());
     if let Some(plan) = &world.share {
-        println!("{}", plan.render(&world.scenario, students_page.as_deref()));
+        say!("{}", plan.render(&world.scenario, students_page.as_deref()));
     }
-    println!("{}", access.banner(&url));
+    say!("{}", access.banner(&url));
     if web.open {
         crate::web::open_browser(teacher_url.as_deref().unwrap_or(&url));
     }
@@ -524,14 +543,14 @@ async fn print_every_world(state: Arc<AppState>) {
     loop {
         let session = sessions.borrow_and_update().clone();
         if session.generation > 1 {
-            println!("\n──── the page started a new world: {} ────\n{}", session.file, session.world.banner());
+            say!("\n──── the page started a new world: {} ────\n{}", session.file, session.world.banner());
             if let Some(plan) = &session.world.share {
-                println!("{}", plan.render(&session.world.scenario, None));
+                say!("{}", plan.render(&session.world.scenario, None));
             }
         }
         let mut events = session.world.trace.subscribe(0);
         while let Some(event) = events.next().await {
-            println!("{}", printer::format(&event));
+            say!("{}", printer::format(&event));
             if matches!(event.kind, crate::trace::Kind::Finished) && session.generation == 1 {
                 eprintln!("\nAll steps are done. The world stays up for your own clients (dig, swaks, curl). Press Ctrl-C to stop.");
             }
