@@ -18,6 +18,12 @@ async fn scenario_and_scenario_list() {
     assert!(body["file"].as_str().unwrap().contains("alice-writes-to-bob.json"));
     assert_eq!(body["scenario"]["title"], "Alice writes to Bob");
     assert!(body["text"].as_str().unwrap().contains("\"steps\""));
+    // The page needs no user's secret: the password is hidden in the parsed
+    // scenario and in the file's text, where it stood.
+    let raw = reply.text();
+    assert!(!raw.contains("wonderland") && !raw.contains("builder"), "a password reached the page: {raw}");
+    assert_eq!(body["scenario"]["users"]["alice@school.test"]["password"], "(hidden)");
+    assert!(body["text"].as_str().unwrap().contains("\"password\": \"(hidden)\""));
 
     let list = get(&state, "/api/scenarios").await.json();
     let names: Vec<&str> = list["scenarios"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();

@@ -96,25 +96,52 @@ pub async fn scenario(
 ) -> Json<Value> {
     let session = state.session();
     let scenario = without_secrets(&session.world.scenario);
-    let value = json!({"generation": session.generation, "file": session.file, "scenario": scenario, "text": session.text});
+    let text = text_without_secrets(&session.world.scenario, &session.text);
+    let value = json!({"generation": session.generation, "file": session.file, "scenario": scenario, "text": text});
     if super::quiz::must_redact(&state, peer.as_ref(), &headers, query.token) { Json(super::quiz::redact(value)) } else { Json(value) }
 }
 
-/// The scenario as the page may see it: two-factor secrets and app
-/// passwords hidden (they would let anyone watching the page sign in).
+/// The scenario as the page may see it: every user's secrets hidden — the
+/// password, the two-factor secret, the app passwords — since the page
+/// needs none of them and they would let anyone watching sign in. (The
+/// terminal's banner still prints a password to paste into swaks: that is
+/// the teacher's screen, not the class's.)
 fn without_secrets(scenario: &Scenario) -> Value {
     let mut value = serde_json::to_value(scenario).unwrap_or_default();
     if let Some(users) = value.get_mut("users").and_then(Value::as_object_mut) {
         for user in users.values_mut() {
-            if let Some(secret) = user.pointer_mut("/two_factor/totp_secret") {
-                *secret = json!("(hidden)");
+            for pointer in ["/password", "/two_factor/totp_secret"] {
+                if let Some(secret) = user.pointer_mut(pointer) {
+                    *secret = json!(HIDDEN);
+                }
             }
             if let Some(apps) = user.get_mut("app_passwords").and_then(Value::as_object_mut) {
-                apps.values_mut().for_each(|v| *v = json!("(hidden)"));
+                apps.values_mut().for_each(|v| *v = json!(HIDDEN));
             }
         }
     }
     value
+}
+
+/// What a hidden secret reads as.
+const HIDDEN: &str = "(hidden)";
+
+/// The file as written, with the same secrets hidden: each one's JSON
+/// string is replaced where it stands, so lines and columns stay where the
+/// teacher's editor has them.
+fn text_without_secrets(scenario: &Scenario, text: &str) -> String {
+    let mut out = text.to_string();
+    for user in scenario.users.values() {
+        let secrets = std::iter::once(user.password.as_str())
+            .chain(user.two_factor.iter().map(|t| t.totp_secret.as_str()))
+            .chain(user.app_passwords.values().map(String::as_str));
+        for secret in secrets.filter(|s| !s.is_empty()) {
+            if let Ok(quoted) = serde_json::to_string(secret) {
+                out = out.replace(&quoted, &format!("\"{HIDDEN}\""));
+            }
+        }
+    }
+    out
 }
 
 /// `GET /api/scenarios`: the files a teacher can choose from.
