@@ -14,7 +14,7 @@ use crate::scenario::Service;
 use tokio::net::TcpStream;
 
 use crate::trace::{Draft, Kind, MessageRef, Protocol, Trace};
-use crate::wire::{Endpoints, Peers, Registration, Side, Wire};
+use crate::wire::{Endpoints, MessageSlot, Peers, Registration, Side, Wire};
 
 /// The one port rule: the standard port plus the world's offset (10000 by
 /// default, so SMTP's 25 becomes 10025 and no root is needed; 0 with
@@ -122,6 +122,18 @@ impl Net {
                 Err(err)
             }
         }
+    }
+
+    /// The server end of an accepted connection, as every server of the
+    /// world opens it: traced and paced, `idle_timeout` for a silent client,
+    /// the world's write timeout for one that never reads, and the
+    /// scenario's eavesdropper listening if it sits on this link.
+    pub fn server_wire<S>(&self, stream: S, ends: Endpoints, slot: MessageSlot, idle_timeout: Duration) -> Wire<S>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let tapped = self.links.eavesdropped(&ends.local, &ends.peer);
+        Wire::new(stream, ends, self.trace.clone(), self.conductor.clone(), slot, idle_timeout).with_write_timeout(self.network_timeout).eavesdropped(tapped)
     }
 
     /// Simulated now as an RFC 5322 date, e.g. "Thu, 26 Nov 2026 04:16:00 +0000".

@@ -14,6 +14,7 @@
 use crate::common::{TempDir, run_mailflow};
 use crate::smtp_common::{self, addr, run_tool, start, tool, wait_for};
 
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::Arc;
 
@@ -70,6 +71,23 @@ async fn python(script: &str, world: &World, service: Service) -> String {
     let out = run_tool(&tool("python3"), &["-c", script, &at.ip().to_string(), &at.port().to_string()], None).await;
     assert!(out.status.success(), "python failed:\n{}\n{}", out.stdout, out.stderr);
     out.stdout
+}
+
+/// Starts a Python client (script arguments: host and port) that logs in,
+/// prints `ready` and then waits (on stdin, or the server): the session
+/// stays open for a revocation to end it. Returns it and its output lines.
+async fn logged_in_client(script: &str, at: SocketAddr) -> (tokio::process::Child, tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) {
+    let mut child = tokio::process::Command::new(tool("python3"))
+        .args(["-c", script, &at.ip().to_string(), &at.port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let ready = tokio::time::timeout(smtp_common::WAIT_TIMEOUT, lines.next_line()).await.expect("in time").expect("a line");
+    assert_eq!(ready.as_deref(), Some("ready"));
+    (child, lines)
 }
 
 /// The delays the server waited before failed logins (ms, simulated?).
@@ -282,16 +300,7 @@ print("ready", flush=True)
 print(M.readline().decode().strip(), flush=True)
 "#
     );
-    let mut child = tokio::process::Command::new(tool("python3"))
-        .args(["-c", &script, &imap.ip().to_string(), &imap.port().to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3 runs");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let ready = tokio::time::timeout(smtp_common::WAIT_TIMEOUT, lines.next_line()).await.expect("in time").expect("a line");
-    assert_eq!(ready.as_deref(), Some("ready"));
+    let (mut child, mut lines) = logged_in_client(&script, imap).await;
     world.hosts[MX].accounts().revoke_app_password("carol@example.org", "carol-phone").expect("revoked");
     let bye = tokio::time::timeout(smtp_common::WAIT_TIMEOUT, lines.next_line()).await.expect("in time").expect("a line");
     assert_eq!(bye.as_deref(), Some("* BYE Your app password was revoked; sign in again with a new one"));
@@ -375,16 +384,7 @@ except (poplib.error_proto, EOFError, OSError) as e:
     print("ended:", str(e.args[0].decode() if isinstance(e.args[0], bytes) else e.args[0]))
 "#
     );
-    let mut child = tokio::process::Command::new(tool("python3"))
-        .args(["-c", &script, &pop3.ip().to_string(), &pop3.port().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3 runs");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let ready = tokio::time::timeout(smtp_common::WAIT_TIMEOUT, lines.next_line()).await.expect("in time").expect("a line");
-    assert_eq!(ready.as_deref(), Some("ready"));
+    let (mut child, mut lines) = logged_in_client(&script, pop3).await;
     world.hosts[MX].accounts().revoke_app_password("carol@example.org", "carol-phone").expect("revoked");
     wait_for("the POP3 server hangs up", &world, || {
         smtp_common::events(&world).into_iter().find(|e| e.summary.contains("the app password of this device was revoked"))

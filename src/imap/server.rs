@@ -77,9 +77,7 @@ pub async fn serve_connection<B: Backend + Send + Sync + 'static>(
     let (peer_name, slot) = net.peers.identify(peer);
     let host = backend.hostname().to_string();
     let ends = Endpoints { local: host.clone(), peer: peer_name.clone(), protocol: Protocol::Imap, side: Side::Server };
-    let tapped = net.links.eavesdropped(&ends.local, &ends.peer);
-    let mut wire =
-        Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT).with_write_timeout(net.network_timeout).eavesdropped(tapped);
+    let mut wire = net.server_wire(stream, ends, slot, IDLE_TIMEOUT);
     let implicit = matches!(offer, Offer::Implicit(_));
     let how = if implicit { "IMAPS, port 993: TLS from the first byte" } else { "IMAP, port 143" };
     wire.emit_from_peer(Kind::Connect, format!("{peer_name} connects to {host} ({how})"));

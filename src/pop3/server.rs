@@ -85,9 +85,7 @@ where
     let peer_name = client.name.clone();
     let host = backend.name().to_string();
     let ends = Endpoints { local: host.clone(), peer: peer_name.clone(), protocol: Protocol::Pop3, side: Side::Server };
-    let tapped = net.links.eavesdropped(&ends.local, &ends.peer);
-    let mut wire =
-        Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT).with_write_timeout(net.network_timeout).eavesdropped(tapped);
+    let mut wire = net.server_wire(stream, ends, slot, IDLE_TIMEOUT);
     let implicit = matches!(offer, Offer::Implicit(_));
     let how = if implicit { "POP3S, TLS from the first byte" } else { "POP3" };
     wire.emit_from_peer(Kind::Connect, format!("{peer_name} connects to {host} to fetch mail ({how})"));

@@ -86,9 +86,7 @@ pub async fn serve_connection<B: Backend>(
     let _ = stream.set_nodelay(true);
     let (peer_name, slot) = net.peers.identify(peer);
     let ends = Endpoints { local: backend.name().to_string(), peer: peer_name.clone(), protocol: Protocol::Smtp, side: Side::Server };
-    let tapped = net.links.eavesdropped(&ends.local, &ends.peer);
-    let mut wire =
-        Wire::new(stream, ends, net.trace.clone(), net.conductor.clone(), slot, IDLE_TIMEOUT).with_write_timeout(net.network_timeout).eavesdropped(tapped);
+    let mut wire = net.server_wire(stream, ends, slot, IDLE_TIMEOUT);
     let port_role = match (role, &offer) {
         (Role::Relay, _) => "port 25, server to server",
         (Role::Submission, Offer::Implicit(_)) => "port 465, submission with TLS from the first byte",
